@@ -1,0 +1,10 @@
+DROP TABLE post_changes;
+DROP TABLE reactions;
+DROP TABLE post_mentions;
+DROP TABLE post_tags;
+DROP TABLE tags;
+DROP TABLE post_versions;
+DROP TABLE posts;
+DROP TABLE incidents;
+DROP TABLE sessions;
+DROP TABLE users;

@@ -1,0 +1,259 @@
+//! The command line: `serve` (default), `migrate`, `user …`, `import`, `export`.
+//! Flags override the configuration file and environment.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::domain::rules::{self, Role};
+use crate::domain::users;
+
+const SETTINGS_HELP: &str = "\
+Settings (defaults → i2i.toml → I2I_* environment → flags):
+  data_dir           I2I_DATA_DIR           ./i2i-data  SQLite file, index, generated secret
+  database_url       I2I_DATABASE_URL       sqlite://<data_dir>/i2i.db  or postgres://user@host/db
+  listen             I2I_LISTEN             127.0.0.1:8080
+  jwt_secret         I2I_JWT_SECRET         generated once into <data_dir>/jwt-secret (0600)
+  token_ttl_hours    I2I_TOKEN_TTL_HOURS    168  lifetime of a login token
+  incident_pattern   I2I_INCIDENT_PATTERN   INC-\\d+  incident keys recognised in post text
+  max_request_bytes  I2I_MAX_REQUEST_BYTES  65536  largest accepted request body
+  secure_cookies     I2I_SECURE_COOKIES     false  set true when served over HTTPS
+  log                I2I_LOG                info  log filter (RUST_LOG wins)";
+
+#[derive(Debug, Parser)]
+#[command(name = "i2i", version, about = "Incident to Insight: an insight feed for IT operations", after_help = SETTINGS_HELP)]
+struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, default_value = "i2i.toml")]
+    config: PathBuf,
+    /// Data directory (overrides data_dir).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Database URL (overrides database_url).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    #[command(after_help = SETTINGS_HELP)]
+    Serve {
+        /// Address to listen on (overrides listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Import posts from JSON lines ({author, body, incident, created_at}); idempotent.
+    Import {
+        /// The .jsonl file ("-" for standard input).
+        file: PathBuf,
+    },
+    /// Export live posts as JSON lines in the import format.
+    Export {
+        /// Output file (standard output when omitted).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is prompted for, or read from stdin.
+    Add {
+        name: String,
+        #[arg(long, default_value = "responder")]
+        role: Role,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Change a user's role.
+    SetRole { name: String, role: Role },
+    /// Disable a user and revoke their sessions.
+    Disable { name: String },
+    /// Enable a disabled user.
+    Enable { name: String },
+    /// Set a user's password (prompted, or from stdin).
+    SetPassword {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+impl clap::ValueEnum for Role {
+    fn value_variants<'a>() -> &'a [Self] {
+        Role::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(&cli.config)?;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(url) = cli.database_url {
+        config.database_url = Some(url);
+    }
+    crate::telemetry::init(&config.log);
+    match cli.command.unwrap_or(Command::Serve { listen: None }) {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            serve(config)
+        }
+        Command::Migrate => {
+            let db = Db::connect(&config.database_url())?;
+            println!(
+                "migrations applied; database {} is up to date",
+                crate::db::redact(&config.database_url())
+            );
+            drop(db);
+            Ok(())
+        }
+        Command::User(command) => user(&Db::connect(&config.database_url())?, command),
+        Command::Import { file } => {
+            let db = Db::connect(&config.database_url())?;
+            let pattern = regex::Regex::new(&config.incident_pattern)?;
+            let report = crate::transfer::import_file(&db, &pattern, &file)?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Export { output } => {
+            let db = Db::connect(&config.database_url())?;
+            let count = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    crate::transfer::export(&db, std::io::BufWriter::new(file))?
+                }
+                None => {
+                    crate::transfer::export(&db, std::io::BufWriter::new(std::io::stdout().lock()))?
+                }
+            };
+            eprintln!("exported {count} posts");
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let app = crate::startup::Application::build(config).await?;
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+/// Reads a password from stdin's first line, or prompts twice on a terminal.
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let first = rpassword::prompt_password("password: ")?;
+    let second = rpassword::prompt_password("again: ")?;
+    anyhow::ensure!(first == second, "the passwords differ");
+    Ok(first)
+}
+
+fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            display_name,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            rules::check_password(&password)?;
+            let hash = crate::auth::password::hash(&password)?;
+            let user = db.write_blocking(|conn| {
+                users::create_user(conn, &name, display_name.as_deref(), role, Some(&hash))
+            })?;
+            println!("created {} ({})", user.username, user.role);
+        }
+        UserCommand::List => {
+            let all = db.read_blocking(|conn| Ok(crate::db::users::list(conn)?))?;
+            println!(
+                "{:<24} {:<10} {:<9} display name",
+                "username", "role", "status"
+            );
+            for user in all {
+                let status = match (user.is_disabled(), user.password_hash.is_some()) {
+                    (true, _) => "disabled",
+                    (false, false) => "no-login",
+                    (false, true) => "active",
+                };
+                println!(
+                    "{:<24} {:<10} {:<9} {}",
+                    user.username, user.role, status, user.display_name
+                );
+            }
+        }
+        UserCommand::SetRole { name, role } => {
+            let user = db.write_blocking(|conn| users::set_role(conn, &name, role))?;
+            println!("{} is now {}", user.username, user.role);
+        }
+        UserCommand::Disable { name } => {
+            let user = db.write_blocking(|conn| users::set_disabled(conn, &name, true))?;
+            println!("{} is disabled and logged out", user.username);
+        }
+        UserCommand::Enable { name } => {
+            let user = db.write_blocking(|conn| users::set_disabled(conn, &name, false))?;
+            println!("{} is enabled", user.username);
+        }
+        UserCommand::SetPassword {
+            name,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            rules::check_password(&password)?;
+            let hash = crate::auth::password::hash(&password)?;
+            db.write_blocking(|conn| {
+                let user = users::require(conn, &name)?;
+                crate::db::users::set_password_hash(conn, user.id, &hash)?;
+                crate::db::sessions::revoke_all_of(conn, user.id, crate::db::now_ms())?;
+                Ok(())
+            })?;
+            println!("password changed; existing sessions revoked");
+        }
+    }
+    Ok(())
+}

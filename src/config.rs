@@ -1,0 +1,167 @@
+//! Configuration: built-in defaults, then `i2i.toml`, then `I2I_*` environment variables.
+//! Nothing here is global; the loaded [`Config`] is passed to whoever needs it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Every setting, with its default. The README's table lists the same names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Where the SQLite file, the search index and the generated JWT secret live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`; default `sqlite://<data_dir>/i2i.db`.
+    pub database_url: Option<String>,
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Secret for signing tokens; when unset one is generated and kept in `<data_dir>/jwt-secret`.
+    pub jwt_secret: Option<String>,
+    /// How long a login token stays valid, in hours.
+    pub token_ttl_hours: u64,
+    /// Regular expression that finds incident keys written in a post body.
+    pub incident_pattern: String,
+    /// Largest accepted request body, in bytes.
+    pub max_request_bytes: usize,
+    /// Mark the session cookie `Secure` (set when served over HTTPS).
+    pub secure_cookies: bool,
+    /// Log filter, e.g. `info` or `i2i=debug,actix_web=info`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("i2i-data"),
+            database_url: None,
+            listen: "127.0.0.1:8080".to_string(),
+            jwt_secret: None,
+            token_ttl_hours: 168,
+            incident_pattern: r"INC-\d+".to_string(),
+            max_request_bytes: 64 * 1024,
+            secure_cookies: false,
+            log: "info".to_string(),
+        }
+    }
+}
+
+/// Setting names, for the environment filter and `--help`.
+pub const SETTINGS: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "listen",
+    "jwt_secret",
+    "token_ttl_hours",
+    "incident_pattern",
+    "max_request_bytes",
+    "secure_cookies",
+    "log",
+];
+
+impl Config {
+    /// Loads defaults, then the TOML file (if it exists), then `I2I_<SETTING>` variables.
+    pub fn load(file: &Path) -> anyhow::Result<Config> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("I2I_").only(SETTINGS))
+            .extract()
+            .context("reading configuration")?;
+        regex::Regex::new(&config.incident_pattern)
+            .context("incident_pattern is not a valid regex")?;
+        Ok(config)
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("i2i.db").display()),
+        }
+    }
+
+    /// The token secret: configured, or read from / generated into `<data_dir>/jwt-secret` (0600).
+    pub fn jwt_secret(&self) -> anyhow::Result<Vec<u8>> {
+        if let Some(secret) = &self.jwt_secret {
+            anyhow::ensure!(
+                secret.len() >= 16,
+                "jwt_secret must be at least 16 characters"
+            );
+            return Ok(secret.as_bytes().to_vec());
+        }
+        let path = self.data_dir.join("jwt-secret");
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            let trimmed = existing.trim();
+            anyhow::ensure!(
+                trimmed.len() >= 32,
+                "{} is too short; delete it to generate a new one",
+                path.display()
+            );
+            return Ok(trimmed.as_bytes().to_vec());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let secret = hex::encode(rand::random::<[u8; 32]>());
+        write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+        tracing::info!(path = %path.display(), "generated a new jwt secret");
+        Ok(secret.into_bytes())
+    }
+}
+
+/// Writes a file readable only by its owner.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_then_file_then_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "i2i.toml",
+                "listen = \"0.0.0.0:9000\"\ntoken_ttl_hours = 2\n",
+            )?;
+            jail.set_env("I2I_TOKEN_TTL_HOURS", "5");
+            jail.set_env("I2I_TEST_POSTGRES_URL", "ignored");
+            let config = Config::load(Path::new("i2i.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen, "0.0.0.0:9000");
+            assert_eq!(config.token_ttl_hours, 5);
+            assert_eq!(config.database_url(), "sqlite://i2i-data/i2i.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn generated_secret_is_kept_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let first = config.jwt_secret().unwrap();
+        assert_eq!(first, config.jwt_secret().unwrap());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("jwt-secret"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Diesel table definitions shared by both backends; only portable types (times are Unix ms).
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        display_name -> Text,
+        role -> Text,
+        password_hash -> Nullable<Text>,
+        disabled_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> BigInt,
+        csrf_token -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> BigInt,
+        key -> Text,
+        title -> Text,
+        severity -> Nullable<Text>,
+        status -> Text,
+        service -> Nullable<Text>,
+        started_at -> BigInt,
+        resolved_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    posts (id) {
+        id -> BigInt,
+        author_id -> BigInt,
+        body -> Text,
+        incident_id -> Nullable<BigInt>,
+        reply_to -> Nullable<BigInt>,
+        created_at -> BigInt,
+        edited_at -> Nullable<BigInt>,
+        deleted_at -> Nullable<BigInt>,
+        replies_count -> Integer,
+        reactions_count -> Integer,
+        import_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    post_versions (id) {
+        id -> BigInt,
+        post_id -> BigInt,
+        body -> Text,
+        written_at -> BigInt,
+        replaced_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    tags (id) {
+        id -> BigInt,
+        key -> Text,
+        display -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    post_tags (post_id, tag_id) {
+        post_id -> BigInt,
+        tag_id -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    post_mentions (post_id, user_id) {
+        post_id -> BigInt,
+        user_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    reactions (post_id, user_id) {
+        post_id -> BigInt,
+        user_id -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    post_changes (seq) {
+        seq -> BigInt,
+        post_id -> BigInt,
+        kind -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(posts -> users (author_id));
+diesel::joinable!(posts -> incidents (incident_id));
+diesel::joinable!(post_tags -> posts (post_id));
+diesel::joinable!(post_tags -> tags (tag_id));
+diesel::joinable!(post_mentions -> posts (post_id));
+diesel::joinable!(post_mentions -> users (user_id));
+diesel::joinable!(reactions -> posts (post_id));
+diesel::joinable!(post_versions -> posts (post_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    incidents,
+    posts,
+    post_versions,
+    tags,
+    post_tags,
+    post_mentions,
+    reactions,
+    post_changes,
+);

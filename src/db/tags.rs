@@ -1,0 +1,148 @@
+//! The `tags` and `post_tags` tables: one row per distinct tag key (with the first spelling
+//! seen as its display form) and the post-to-tag links.
+
+use diesel::prelude::*;
+
+use super::schema::{post_tags, posts, tags};
+use super::DbConn;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tags)]
+pub struct Tag {
+    pub id: i64,
+    pub key: String,
+    pub display: String,
+    pub created_at: i64,
+}
+
+/// Returns the tags for `(key, display)` pairs, creating the missing ones. An existing tag
+/// keeps the display form it was first seen with.
+pub fn ensure(conn: &mut DbConn, wanted: &[(String, String)], now: i64) -> QueryResult<Vec<Tag>> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<&str> = wanted.iter().map(|(key, _)| key.as_str()).collect();
+    let existing = by_keys(conn, &keys)?;
+    let missing: Vec<_> = wanted
+        .iter()
+        .filter(|(key, _)| !existing.iter().any(|tag| &tag.key == key))
+        .map(|(key, display)| {
+            (
+                tags::key.eq(key),
+                tags::display.eq(display),
+                tags::created_at.eq(now),
+            )
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(existing);
+    }
+    // Two writers may create the same new tag at once on PostgreSQL: the loser does nothing
+    // and reads the winner's row below.
+    crate::on_backend!(conn, c => diesel::insert_into(tags::table)
+        .values(&missing)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    by_keys(conn, &keys)
+}
+
+pub fn by_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<Vec<Tag>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    tags::table
+        .filter(tags::key.eq_any(keys))
+        .select(Tag::as_select())
+        .load(conn)
+}
+
+pub fn by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<Tag>> {
+    tags::table
+        .filter(tags::key.eq(key))
+        .select(Tag::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Links a post to its tags.
+pub fn attach(
+    conn: &mut DbConn,
+    post_id: i64,
+    created_at: i64,
+    tag_ids: &[i64],
+) -> QueryResult<usize> {
+    let rows: Vec<_> = tag_ids
+        .iter()
+        .map(|tag_id| {
+            (
+                post_tags::post_id.eq(post_id),
+                post_tags::tag_id.eq(*tag_id),
+                post_tags::created_at.eq(created_at),
+            )
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    crate::on_backend!(conn, c => diesel::insert_into(post_tags::table).values(&rows).execute(c))
+}
+
+pub fn detach_all(conn: &mut DbConn, post_id: i64) -> QueryResult<usize> {
+    diesel::delete(post_tags::table.filter(post_tags::post_id.eq(post_id))).execute(conn)
+}
+
+/// `(post_id, tag)` for every live link of the given posts.
+pub fn of_posts(conn: &mut DbConn, post_ids: &[i64]) -> QueryResult<Vec<(i64, Tag)>> {
+    if post_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    post_tags::table
+        .inner_join(tags::table)
+        .filter(post_tags::post_id.eq_any(post_ids))
+        .order(tags::key.asc())
+        .select((post_tags::post_id, Tag::as_select()))
+        .load(conn)
+}
+
+/// Counts behind `GET /api/v1/tags/{name}`.
+#[derive(Debug, Clone)]
+pub struct TagStats {
+    pub posts: i64,
+    pub incidents: i64,
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+}
+
+pub fn stats(conn: &mut DbConn, tag_id: i64) -> QueryResult<TagStats> {
+    let (posts_count, first_seen, last_seen) = post_tags::table
+        .filter(post_tags::tag_id.eq(tag_id))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(post_tags::created_at),
+            diesel::dsl::max(post_tags::created_at),
+        ))
+        .first::<(i64, Option<i64>, Option<i64>)>(conn)?;
+    let incidents = post_tags::table
+        .inner_join(posts::table)
+        .filter(post_tags::tag_id.eq(tag_id))
+        .filter(posts::incident_id.is_not_null())
+        .select(diesel::dsl::count(posts::incident_id).aggregate_distinct())
+        .first::<i64>(conn)?;
+    Ok(TagStats {
+        posts: posts_count,
+        incidents,
+        first_seen,
+        last_seen,
+    })
+}
+
+/// The most used tags with their post counts (for the sidebar and pickers).
+pub fn popular(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<(Tag, i64)>> {
+    post_tags::table
+        .inner_join(tags::table)
+        .group_by((tags::id, tags::key, tags::display, tags::created_at))
+        .select((Tag::as_select(), diesel::dsl::count_star()))
+        .order(diesel::dsl::count_star().desc())
+        .limit(limit)
+        .load(conn)
+}

@@ -1,0 +1,129 @@
+//! Incident operations: create, update (status changes stamp resolved_at) and the implicit
+//! creation of an incident first named by a post.
+
+use crate::db::incidents::{self, Incident, IncidentChanges, NewIncident};
+use crate::db::{now_ms, DbConn};
+use crate::domain::rules::{self, IncidentStatus, Severity};
+use crate::error::AppError;
+
+/// What a client sends to create an incident.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentInput {
+    pub key: String,
+    pub title: Option<String>,
+    pub severity: Option<Severity>,
+    pub status: Option<IncidentStatus>,
+    pub service: Option<String>,
+    pub started_at: Option<i64>,
+}
+
+pub fn create_incident(conn: &mut DbConn, input: &IncidentInput) -> Result<Incident, AppError> {
+    let key = rules::parse_incident_key(&input.key)?;
+    let title = match &input.title {
+        Some(title) => rules::parse_short_text("title", title, 200)?,
+        None => key.clone(),
+    };
+    let service = input
+        .service
+        .as_deref()
+        .map(|s| rules::parse_short_text("service", s, 100))
+        .transpose()?;
+    if incidents::by_key(conn, &key)?.is_some() {
+        return Err(AppError::Conflict(format!("incident {key} already exists")));
+    }
+    let now = now_ms();
+    let status = input.status.unwrap_or(IncidentStatus::Investigating);
+    let started_at = input.started_at.unwrap_or(now);
+    Ok(incidents::insert(
+        conn,
+        &NewIncident {
+            key: &key,
+            title: &title,
+            severity: input.severity.map(Severity::as_str),
+            status: status.as_str(),
+            service: service.as_deref(),
+            started_at,
+            resolved_at: status.is_finished().then_some(now),
+            created_at: now,
+            updated_at: now,
+        },
+    )?)
+}
+
+/// The incident with `raw_key`, created (titled by its key, investigating) if it is new.
+pub fn get_or_create(
+    conn: &mut DbConn,
+    raw_key: &str,
+    started_at: i64,
+) -> Result<Incident, AppError> {
+    let key = rules::parse_incident_key(raw_key)?;
+    if let Some(existing) = incidents::by_key(conn, &key)? {
+        return Ok(existing);
+    }
+    let now = now_ms();
+    Ok(incidents::insert(
+        conn,
+        &NewIncident {
+            key: &key,
+            title: &key,
+            severity: None,
+            status: IncidentStatus::Investigating.as_str(),
+            service: None,
+            started_at,
+            resolved_at: None,
+            created_at: now,
+            updated_at: now,
+        },
+    )?)
+}
+
+/// A PATCH: each `Some` replaces a field; `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentPatch {
+    pub title: Option<String>,
+    pub severity: Option<Option<Severity>>,
+    pub status: Option<IncidentStatus>,
+    pub service: Option<Option<String>>,
+}
+
+pub fn update_incident(
+    conn: &mut DbConn,
+    key: &str,
+    patch: &IncidentPatch,
+) -> Result<Incident, AppError> {
+    let incident = incidents::by_key(conn, key)?
+        .ok_or_else(|| crate::error::not_found(format!("incident {key} not found")))?;
+    let now = now_ms();
+    let mut changes = IncidentChanges {
+        updated_at: Some(now),
+        ..Default::default()
+    };
+    if let Some(title) = &patch.title {
+        changes.title = Some(rules::parse_short_text("title", title, 200)?);
+    }
+    if let Some(severity) = patch.severity {
+        changes.severity = Some(severity.map(|s| s.as_str().to_string()));
+    }
+    if let Some(service) = &patch.service {
+        changes.service = Some(
+            service
+                .as_deref()
+                .map(|s| rules::parse_short_text("service", s, 100))
+                .transpose()?,
+        );
+    }
+    if let Some(status) = patch.status {
+        changes.status = Some(status.as_str().to_string());
+        // resolved_at marks the first time the incident was finished; reopening clears it.
+        changes.resolved_at = match (status.is_finished(), incident.resolved_at) {
+            (true, Some(at)) => Some(Some(at)),
+            (true, None) => Some(Some(now)),
+            (false, _) => Some(None),
+        };
+    }
+    incidents::update(conn, incident.id, &changes)?;
+    Ok(
+        incidents::by_key(conn, key)?
+            .ok_or_else(|| crate::error::not_found("incident vanished"))?,
+    )
+}

@@ -1,0 +1,12 @@
+//! Domain rules: parsing and validating what users send (bodies, hashtags, names, keys,
+//! times) and the operations on posts, incidents and users that combine those rules with
+//! storage. Pure parsing lives in `text`, `rules` and `time`; `posts`, `incidents` and
+//! `users` orchestrate a change inside one write transaction.
+
+pub mod incidents;
+pub mod posts;
+pub mod rules;
+pub mod text;
+pub mod time;
+pub mod timeline;
+pub mod users;

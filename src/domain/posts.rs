@@ -1,0 +1,189 @@
+//! Post operations: create, edit, delete and react. Each runs inside the caller's write
+//! transaction and keeps tags, mentions, reply counts and the change feed in step with
+//! the post itself.
+
+use regex::Regex;
+
+use crate::db::changes::{self, ChangeKind};
+use crate::db::posts::{self, NewPost, Post};
+use crate::db::users::User;
+use crate::db::{now_ms, tags, users, DbConn};
+use crate::domain::{incidents, rules, text};
+use crate::error::{invalid, not_found, AppError};
+
+/// What a client sends to create a post.
+#[derive(Debug, Clone, Default)]
+pub struct PostInput {
+    pub body: String,
+    pub incident: Option<String>,
+    pub reply_to: Option<i64>,
+    /// Original time for imports; `None` means now.
+    pub created_at: Option<i64>,
+    /// Natural key of an imported line, so importing it again is a no-op.
+    pub import_key: Option<String>,
+}
+
+/// The parts of a body that become links.
+struct Analysis {
+    tags: Vec<(String, String)>,
+    mentions: Vec<String>,
+    incident_ref: Option<String>,
+}
+
+fn analyse(body: &str, incident_pattern: &Regex) -> Analysis {
+    let tags = text::distinct_hashtags(body)
+        .into_iter()
+        .map(|tag| (tag.key, tag.display))
+        .collect();
+    let mut mentions: Vec<String> = text::mentions(body)
+        .into_iter()
+        .map(|m| m.username)
+        .collect();
+    mentions.dedup();
+    let incident_ref = text::incident_refs(body, incident_pattern)
+        .first()
+        .map(|span| body[span.clone()].to_string());
+    Analysis {
+        tags,
+        mentions,
+        incident_ref,
+    }
+}
+
+/// Tags and mentions of `post` rewritten from `analysis`.
+fn link_post(
+    conn: &mut DbConn,
+    post: &Post,
+    analysis: &Analysis,
+    now: i64,
+) -> Result<(), AppError> {
+    let tag_rows = tags::ensure(conn, &analysis.tags, now)?;
+    let tag_ids: Vec<i64> = tag_rows.iter().map(|tag| tag.id).collect();
+    tags::detach_all(conn, post.id)?;
+    tags::attach(conn, post.id, post.created_at, &tag_ids)?;
+    let mentioned: Vec<i64> = users::by_usernames(conn, &analysis.mentions)?
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    posts::set_mentions(conn, post.id, &mentioned)?;
+    Ok(())
+}
+
+/// Creates a post for `author`. Returns `None` when `import_key` was imported before.
+pub fn create_post(
+    conn: &mut DbConn,
+    incident_pattern: &Regex,
+    author: &User,
+    input: &PostInput,
+) -> Result<Option<Post>, AppError> {
+    if let Some(key) = &input.import_key {
+        if posts::import_key_exists(conn, key)? {
+            return Ok(None);
+        }
+    }
+    let body = rules::parse_body(&input.body)?;
+    let now = now_ms();
+    let created_at = input.created_at.unwrap_or(now);
+    let analysis = analyse(&body, incident_pattern);
+    let parent = match input.reply_to {
+        Some(parent_id) => Some(
+            posts::live(conn, parent_id)?
+                .ok_or_else(|| invalid("reply_to", format!("post {parent_id} does not exist")))?,
+        ),
+        None => None,
+    };
+    // An explicit incident wins, then the thread's incident, then a key written in the text.
+    let incident_id = match (&input.incident, &parent, &analysis.incident_ref) {
+        (Some(key), _, _) => Some(incidents::get_or_create(conn, key, created_at)?.id),
+        (None, Some(parent), _) if parent.incident_id.is_some() => parent.incident_id,
+        (None, _, Some(key)) => Some(incidents::get_or_create(conn, key, created_at)?.id),
+        _ => None,
+    };
+    let post = posts::insert(
+        conn,
+        &NewPost {
+            author_id: author.id,
+            body: &body,
+            incident_id,
+            reply_to: parent.as_ref().map(|p| p.id),
+            created_at,
+            import_key: input.import_key.as_deref(),
+        },
+    )?;
+    link_post(conn, &post, &analysis, now)?;
+    if let Some(parent) = &parent {
+        posts::add_replies(conn, parent.id, 1)?;
+    }
+    changes::record(conn, post.id, ChangeKind::Upsert, now)?;
+    Ok(Some(post))
+}
+
+/// Loads a live post that `actor` may change (its author or an admin).
+fn editable(conn: &mut DbConn, actor: &User, post_id: i64) -> Result<Post, AppError> {
+    let post = posts::live(conn, post_id)?
+        .ok_or_else(|| not_found(format!("post {post_id} not found")))?;
+    if post.author_id != actor.id && !actor.is_admin() {
+        return Err(AppError::Forbidden(
+            "only the author or an admin may change this post".into(),
+        ));
+    }
+    Ok(post)
+}
+
+/// Replaces a post's body, keeping the previous text as a version.
+pub fn edit_post(
+    conn: &mut DbConn,
+    incident_pattern: &Regex,
+    actor: &User,
+    post_id: i64,
+    new_body: &str,
+) -> Result<Post, AppError> {
+    let post = editable(conn, actor, post_id)?;
+    let body = rules::parse_body(new_body)?;
+    if body == post.body {
+        return Ok(post);
+    }
+    let now = now_ms();
+    posts::replace_body(conn, &post, &body, now)?;
+    let analysis = analyse(&body, incident_pattern);
+    if post.incident_id.is_none() {
+        if let Some(key) = &analysis.incident_ref {
+            let incident = incidents::get_or_create(conn, key, post.created_at)?;
+            crate::db::posts::set_incident(conn, post.id, incident.id)?;
+        }
+    }
+    link_post(conn, &post, &analysis, now)?;
+    changes::record(conn, post.id, ChangeKind::Upsert, now)?;
+    Ok(posts::live(conn, post.id)?.ok_or_else(|| not_found("post vanished"))?)
+}
+
+/// Soft-deletes a post: the row stays as a tombstone the change feed carries.
+pub fn delete_post(conn: &mut DbConn, actor: &User, post_id: i64) -> Result<(), AppError> {
+    let post = editable(conn, actor, post_id)?;
+    let now = now_ms();
+    posts::mark_deleted(conn, post.id, now)?;
+    tags::detach_all(conn, post.id)?;
+    posts::set_mentions(conn, post.id, &[])?;
+    if let Some(parent_id) = post.reply_to {
+        posts::add_replies(conn, parent_id, -1)?;
+    }
+    changes::record(conn, post.id, ChangeKind::Delete, now)?;
+    Ok(())
+}
+
+/// Adds (`on = true`) or removes the viewer's "+1 / seen this too". Idempotent.
+pub fn set_reaction(
+    conn: &mut DbConn,
+    viewer: &User,
+    post_id: i64,
+    on: bool,
+) -> Result<Post, AppError> {
+    let post = posts::live(conn, post_id)?
+        .ok_or_else(|| not_found(format!("post {post_id} not found")))?;
+    if on {
+        posts::add_reaction(conn, post.id, viewer.id, now_ms())?;
+    } else {
+        posts::remove_reaction(conn, post.id, viewer.id)?;
+    }
+    Ok(posts::live(conn, post.id)?.ok_or_else(|| not_found("post vanished"))?)
+}

@@ -1,0 +1,41 @@
+//! `POST /api/v1/auth/login` and `/logout`.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::auth::AuthUser;
+use crate::domain::time::format_ms;
+use crate::error::{AppError, ErrorBody};
+use crate::http::views::{LoginView, UserView};
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// Exchange a username and password for a token.
+#[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
+    responses((status = 200, body = LoginView), (status = 401, body = ErrorBody)))]
+pub async fn login(
+    state: web::Data<AppState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, AppError> {
+    let LoginRequest { username, password } = body.into_inner();
+    let issued = crate::auth::log_in(&state, username, password).await?;
+    Ok(HttpResponse::Ok().json(LoginView {
+        token: issued.token,
+        expires_at: format_ms(issued.expires_at),
+        user: UserView::from(&issued.user),
+    }))
+}
+
+/// Revoke the token of this request.
+#[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
+    crate::auth::log_out(&state, auth.session.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

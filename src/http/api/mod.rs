@@ -1,0 +1,8 @@
+//! JSON handlers under `/api/v1`, one file per resource.
+
+pub mod auth;
+pub mod health;
+pub mod incidents;
+pub mod posts;
+pub mod tags;
+pub mod users;

@@ -1,0 +1,173 @@
+//! Users: first-admin setup, the current user, and admin-only management.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::auth::AuthUser;
+use crate::db::users;
+use crate::domain::rules::{check_password, parse_display_name, Role};
+use crate::domain::time::format_ms;
+use crate::domain::users::{create_user, require, set_disabled, set_role};
+use crate::error::{AppError, ErrorBody};
+use crate::http::views::{LoginView, UserList, UserView};
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    pub username: String,
+    pub password: String,
+    pub display_name: Option<String>,
+    /// Defaults to `responder` (ignored by setup, which always makes an admin).
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+    pub display_name: Option<String>,
+}
+
+/// Hashes a password off the async executor (argon2 takes tens of milliseconds).
+pub async fn hash_password(password: String) -> Result<String, AppError> {
+    check_password(&password)?;
+    Ok(tokio::task::spawn_blocking(move || crate::auth::password::hash(&password)).await??)
+}
+
+/// Creates the first admin while no user exists, and logs them in.
+pub async fn create_first_admin(
+    state: &web::Data<AppState>,
+    username: String,
+    password: String,
+    display_name: Option<String>,
+) -> Result<crate::auth::IssuedToken, AppError> {
+    let hash = hash_password(password).await?;
+    let user = state
+        .db
+        .write(move |conn| {
+            // Serialise concurrent setups on PostgreSQL; SQLite already has one writer.
+            if let crate::db::DbConn::Pg(pg) = conn {
+                use diesel::connection::SimpleConnection;
+                pg.batch_execute("LOCK TABLE users IN EXCLUSIVE MODE")?;
+            }
+            if users::count(conn)? > 0 {
+                return Err(AppError::Forbidden(
+                    "setup is done: an account already exists".into(),
+                ));
+            }
+            create_user(
+                conn,
+                &username,
+                display_name.as_deref(),
+                Role::Admin,
+                Some(&hash),
+            )
+        })
+        .await?;
+    crate::auth::open_session(state, user).await
+}
+
+/// Create the first admin account; only works while there are no users.
+#[utoipa::path(post, path = "/api/v1/setup", request_body = NewUserRequest,
+    responses((status = 201, body = LoginView), (status = 403, body = ErrorBody)))]
+pub async fn setup(
+    state: web::Data<AppState>,
+    body: web::Json<NewUserRequest>,
+) -> Result<HttpResponse, AppError> {
+    let NewUserRequest {
+        username,
+        password,
+        display_name,
+        ..
+    } = body.into_inner();
+    let issued = create_first_admin(&state, username, password, display_name).await?;
+    Ok(HttpResponse::Created().json(LoginView {
+        token: issued.token,
+        expires_at: format_ms(issued.expires_at),
+        user: UserView::from(&issued.user),
+    }))
+}
+
+/// The user of the token.
+#[utoipa::path(get, path = "/api/v1/users/me", responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
+pub async fn me(auth: AuthUser) -> HttpResponse {
+    HttpResponse::Ok().json(UserView::from(&auth.user))
+}
+
+/// All users (admins only).
+#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = UserList), (status = 403, body = ErrorBody)))]
+pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
+    auth.require_admin()?;
+    let all = state.db.read(|conn| Ok(users::list(conn)?)).await?;
+    Ok(HttpResponse::Ok().json(UserList {
+        items: all.iter().map(UserView::from).collect(),
+    }))
+}
+
+/// Create a user (admins only).
+#[utoipa::path(post, path = "/api/v1/users", request_body = NewUserRequest,
+    responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    body: web::Json<NewUserRequest>,
+) -> Result<HttpResponse, AppError> {
+    auth.require_admin()?;
+    let NewUserRequest {
+        username,
+        password,
+        display_name,
+        role,
+    } = body.into_inner();
+    let role = role
+        .as_deref()
+        .map(str::parse::<Role>)
+        .transpose()?
+        .unwrap_or(Role::Responder);
+    let hash = hash_password(password).await?;
+    let user = state
+        .db
+        .write(move |conn| create_user(conn, &username, display_name.as_deref(), role, Some(&hash)))
+        .await?;
+    Ok(HttpResponse::Created().json(UserView::from(&user)))
+}
+
+/// Change a user's role, display name or disabled flag (admins only).
+#[utoipa::path(patch, path = "/api/v1/users/{username}", request_body = UpdateUserRequest,
+    responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    username: web::Path<String>,
+    body: web::Json<UpdateUserRequest>,
+) -> Result<HttpResponse, AppError> {
+    auth.require_admin()?;
+    let username = username.into_inner();
+    let body = body.into_inner();
+    let role = body.role.as_deref().map(str::parse::<Role>).transpose()?;
+    let display_name = body
+        .display_name
+        .as_deref()
+        .map(parse_display_name)
+        .transpose()?;
+    let user = state
+        .db
+        .write(move |conn| {
+            let mut user = require(conn, &username)?;
+            if let Some(name) = &display_name {
+                users::set_display_name(conn, user.id, name)?;
+            }
+            if let Some(role) = role {
+                user = set_role(conn, &user.username, role)?;
+            }
+            if let Some(disabled) = body.disabled {
+                user = set_disabled(conn, &user.username, disabled)?;
+            }
+            Ok(users::by_id(conn, user.id)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+}

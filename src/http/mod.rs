@@ -1,0 +1,105 @@
+//! The HTTP layer: THE route table, extractor configuration and shared response headers.
+//! Handlers are short: extract and authorise, call `domain`, map the result to a view.
+
+pub mod api;
+pub mod openapi;
+pub mod pages;
+pub mod query;
+pub mod views;
+
+use actix_web::{middleware::DefaultHeaders, web};
+
+use crate::error::{bad_request, json_error, AppError};
+
+/// Every route of i2i.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use api::{auth, health, incidents, posts, tags, users};
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/api/openapi.json", web::get().to(openapi::document))
+        .service(
+            web::scope("/api/v1")
+                .route("/setup", web::post().to(users::setup))
+                .route("/auth/login", web::post().to(auth::login))
+                .route("/auth/logout", web::post().to(auth::logout))
+                .route("/users/me", web::get().to(users::me))
+                .route("/users", web::get().to(users::list))
+                .route("/users", web::post().to(users::create))
+                .route("/users/{username}", web::patch().to(users::update))
+                .route("/posts", web::post().to(posts::create))
+                .route("/posts/{id}", web::get().to(posts::get))
+                .route("/posts/{id}", web::patch().to(posts::edit))
+                .route("/posts/{id}", web::delete().to(posts::delete))
+                .route("/posts/{id}/thread", web::get().to(posts::thread))
+                .route("/posts/{id}/reactions", web::post().to(posts::react))
+                .route("/posts/{id}/reactions", web::delete().to(posts::unreact))
+                .route("/timeline", web::get().to(posts::timeline))
+                .route("/incidents", web::post().to(incidents::create))
+                .route("/incidents", web::get().to(incidents::list))
+                .route("/incidents/{key}", web::get().to(incidents::get))
+                .route("/incidents/{key}", web::patch().to(incidents::update))
+                .route("/tags/{name}", web::get().to(tags::get))
+                .default_service(web::to(api_not_found)),
+        )
+        .route("/", web::get().to(pages::timeline::show))
+        .route("/login", web::get().to(pages::session::login_form))
+        .route("/login", web::post().to(pages::session::login))
+        .route("/logout", web::post().to(pages::session::logout))
+        .route("/setup", web::get().to(pages::session::setup_form))
+        .route("/setup", web::post().to(pages::session::setup))
+        .route("/compose", web::post().to(pages::timeline::compose_post))
+        .route("/posts/{id}", web::get().to(pages::post::show))
+        .route("/posts/{id}/react", web::post().to(pages::post::react))
+        .route("/tags/{name}", web::get().to(pages::tag::show))
+        .route("/incidents", web::get().to(pages::incident::list))
+        .route("/incidents/{key}", web::get().to(pages::incident::show))
+        .route("/users/{username}", web::get().to(pages::user::show))
+        .route("/assets/{path:.*}", web::get().to(pages::assets::serve))
+        .default_service(web::to(api_not_found));
+}
+
+async fn api_not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, AppError> {
+    Err(AppError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// JSON bodies: size-capped, and every failure is a 4xx in our error shape.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| json_error(err).into())
+}
+
+/// Form bodies (the pages), with the same cap.
+pub fn form_config(limit: usize) -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| bad_request("malformed_form", err.to_string()).into())
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|err, _req| bad_request("bad_query", err.to_string()).into())
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default()
+        .error_handler(|err, _req| bad_request("bad_path", err.to_string()).into())
+}
+
+/// Headers on every response: a strict Content-Security-Policy (no inline script or
+/// style), no MIME sniffing, no framing, and no referrer leaking to other sites.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "same-origin"))
+}

@@ -1,0 +1,79 @@
+//! A post's page: its whole thread, with a reply box and the "+1 / seen this too" button.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::cards::card;
+use super::timeline::compose;
+use super::{check_csrf, redirect, render, viewer};
+use crate::auth::AuthUser;
+use crate::db::posts;
+use crate::domain::posts::set_reaction;
+use crate::error::{not_found, AppError};
+use crate::http::api::posts::parse_id;
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct ReactForm {
+    /// "1" adds the reaction, "0" takes it back.
+    pub on: String,
+    #[serde(rename = "_csrf")]
+    pub csrf: String,
+}
+
+/// `GET /posts/{id}`.
+pub async fn show(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = parse_id(&id)?;
+    let viewer_id = auth.user.id;
+    let (thread, incident_key) = state
+        .db
+        .read(move |conn| {
+            let post =
+                posts::live(conn, id)?.ok_or_else(|| not_found(format!("post {id} not found")))?;
+            let thread_posts = posts::thread(conn, &post)?;
+            let thread = posts::details(conn, thread_posts, Some(viewer_id))?;
+            let incident_key = thread
+                .iter()
+                .find(|d| d.post.id == id)
+                .and_then(|d| d.incident.clone())
+                .map(|i| i.key);
+            Ok((thread, incident_key))
+        })
+        .await?;
+    let cards: Vec<_> = thread
+        .iter()
+        .map(|d| card(d, &state.incident_pattern, Some(id)))
+        .collect();
+    let back = format!("/posts/{id}");
+    let mut reply = compose("", incident_key.as_deref().unwrap_or(""), &back);
+    reply["reply_to"] = json!(id);
+    let context = json!({
+        "title": format!("Note {id}"),
+        "viewer": viewer(Some(&auth)),
+        "cards": cards,
+        "compose": reply,
+    });
+    render(&state, "pages/post", &context)
+}
+
+/// `POST /posts/{id}/react`.
+pub async fn react(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<String>,
+    form: web::Form<ReactForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = parse_id(&id)?;
+    check_csrf(&auth, &form.csrf)?;
+    let on = form.on == "1";
+    state
+        .db
+        .write(move |conn| set_reaction(conn, &auth.user, id, on))
+        .await?;
+    Ok(redirect(&format!("/posts/{id}")))
+}

@@ -1,0 +1,17 @@
+//! i2i, "Incident to Insight": an insight feed where incident responders post short
+//! hashtagged notes that designers and analysts can follow, search and trend.
+//!
+//! A request flows one way: [`http`] (extract, authorise, map errors) → [`domain`] (rules,
+//! parsing, operations) → [`db`]. [`startup`] wires them into a server; [`cli`] is the
+//! command line; [`transfer`] imports and exports JSON lines.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod startup;
+pub mod telemetry;
+pub mod transfer;

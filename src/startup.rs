@@ -1,0 +1,112 @@
+//! Builds the application: opens the database (running migrations), loads the embedded
+//! templates and binds the HTTP server. Tests use the same [`Application`] on port 0.
+
+use std::net::TcpListener;
+
+use actix_web::{dev::Server, middleware, web, App, HttpServer};
+use anyhow::Context;
+use handlebars::Handlebars;
+use regex::Regex;
+use rust_embed::RustEmbed;
+
+use crate::auth::Keys;
+use crate::config::Config;
+use crate::db::Db;
+
+/// Handlebars templates, embedded so the binary runs from any directory.
+#[derive(RustEmbed)]
+#[folder = "templates/"]
+struct TemplateFiles;
+
+/// Everything a handler can reach, shared by all workers.
+pub struct AppState {
+    pub db: Db,
+    pub config: Config,
+    pub keys: Keys,
+    pub templates: Handlebars<'static>,
+    pub incident_pattern: Regex,
+}
+
+impl AppState {
+    /// Opens the database and prepares keys and templates.
+    pub fn open(config: Config) -> anyhow::Result<AppState> {
+        let db = Db::connect(&config.database_url())?;
+        let keys = Keys::new(&config.jwt_secret()?);
+        let incident_pattern = Regex::new(&config.incident_pattern).context("incident_pattern")?;
+        Ok(AppState {
+            db,
+            config,
+            keys,
+            templates: load_templates()?,
+            incident_pattern,
+        })
+    }
+}
+
+/// Registers every embedded template under its path without `.hbs` (e.g. `pages/timeline`),
+/// in strict mode so a misspelt field is an error instead of silently empty output.
+pub fn load_templates() -> anyhow::Result<Handlebars<'static>> {
+    let mut handlebars = Handlebars::new();
+    handlebars.set_strict_mode(true);
+    for path in TemplateFiles::iter() {
+        let Some(name) = path.strip_suffix(".hbs") else {
+            continue;
+        };
+        let file = TemplateFiles::get(&path).with_context(|| format!("template {path}"))?;
+        let source = std::str::from_utf8(&file.data)
+            .with_context(|| format!("template {path} is not UTF-8"))?;
+        handlebars
+            .register_template_string(name, source)
+            .with_context(|| format!("template {path}"))?;
+    }
+    crate::http::pages::helpers::register(&mut handlebars);
+    Ok(handlebars)
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    server: Server,
+    port: u16,
+}
+
+impl Application {
+    /// Opens everything and binds `config.listen` (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let listen = config.listen.clone();
+        let state = tokio::task::spawn_blocking(move || AppState::open(config)).await??;
+        let state = web::Data::new(state);
+        let listener = TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
+        let port = listener.local_addr()?.port();
+        tracing::info!(address = %listener.local_addr()?, backend = ?state.db.backend(), "listening");
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(crate::http::json_config(state.config.max_request_bytes))
+                .app_data(crate::http::form_config(state.config.max_request_bytes))
+                .app_data(crate::http::query_config())
+                .app_data(crate::http::path_config())
+                .wrap(middleware::from_fn(crate::http::pages::html_errors))
+                .wrap(crate::http::security_headers())
+                .wrap(middleware::Compress::default())
+                .wrap(tracing_actix())
+                .configure(crate::http::routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(5)
+        .run();
+        Ok(Application { server, port })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// One log line per request with method, path, status and duration.
+fn tracing_actix() -> middleware::Logger {
+    middleware::Logger::new("%r %s %Dms").log_target("i2i::http")
+}

@@ -1,0 +1,270 @@
+//! Import and export of posts as JSON lines (`{author, body, incident, created_at}`), the
+//! format of the shared incident-notes data set. Import is idempotent: each line's content
+//! hashes to an import key stored with its post, and a key seen before is skipped.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::db::users::User;
+use crate::db::{Db, DbConn};
+use crate::domain::posts::{create_post, PostInput};
+use crate::domain::rules::{self, Role};
+use crate::domain::time;
+use crate::error::AppError;
+
+/// Lines per write transaction: large enough to amortise commits, small enough that a
+/// concurrent server write never waits long.
+const BATCH_LINES: usize = 500;
+/// Longest accepted line; anything longer cannot be a ≤ 500-character post.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// One line of the exchange format.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExchangeLine {
+    pub author: String,
+    pub body: String,
+    #[serde(default)]
+    pub incident: Option<String>,
+    pub created_at: String,
+}
+
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub duplicates: usize,
+    /// `(line number, reason)` of every rejected line.
+    pub rejected: Vec<(usize, String)>,
+}
+
+impl fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "imported {} posts, skipped {} already imported, rejected {} lines",
+            self.imported,
+            self.duplicates,
+            self.rejected.len()
+        )
+    }
+}
+
+/// Imports a file ("-" for stdin) with a progress bar on stderr.
+pub fn import_file(db: &Db, pattern: &Regex, path: &Path) -> anyhow::Result<ImportReport> {
+    let (reader, size): (Box<dyn Read>, u64) = if path == Path::new("-") {
+        (Box::new(std::io::stdin()), 0)
+    } else {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(file), size)
+    };
+    let progress = ProgressBar::new(size);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = import(db, pattern, BufReader::new(reader), |bytes, report| {
+        progress.inc(bytes);
+        progress.set_message(format!(
+            "{} imported, {} rejected",
+            report.imported,
+            report.rejected.len()
+        ));
+    })?;
+    progress.finish_and_clear();
+    Ok(report)
+}
+
+/// Imports JSON lines from `reader`, calling `on_batch(bytes_read, report)` after each batch.
+pub fn import<R: BufRead>(
+    db: &Db,
+    pattern: &Regex,
+    reader: R,
+    mut on_batch: impl FnMut(u64, &ImportReport),
+) -> anyhow::Result<ImportReport> {
+    let mut report = ImportReport::default();
+    let mut authors: HashMap<String, User> = HashMap::new();
+    let mut batch: Vec<(usize, String)> = Vec::with_capacity(BATCH_LINES);
+    let mut batch_bytes = 0u64;
+    for (index, line) in reader.split(b'\n').enumerate() {
+        let raw = line.context("reading input")?;
+        batch_bytes += raw.len() as u64 + 1;
+        let line_no = index + 1;
+        match String::from_utf8(raw) {
+            Ok(text) if text.trim().is_empty() => {}
+            Ok(text) if text.len() > MAX_LINE_BYTES => {
+                reject(&mut report, line_no, "line is longer than 64 KiB".into())
+            }
+            Ok(text) => batch.push((line_no, text)),
+            Err(_) => reject(&mut report, line_no, "line is not valid UTF-8".into()),
+        }
+        if batch.len() >= BATCH_LINES {
+            import_batch(
+                db,
+                pattern,
+                &mut authors,
+                std::mem::take(&mut batch),
+                &mut report,
+            )?;
+            on_batch(std::mem::take(&mut batch_bytes), &report);
+        }
+    }
+    import_batch(db, pattern, &mut authors, batch, &mut report)?;
+    on_batch(batch_bytes, &report);
+    Ok(report)
+}
+
+fn reject(report: &mut ImportReport, line_no: usize, reason: String) {
+    eprintln!("line {line_no}: {reason}");
+    report.rejected.push((line_no, reason));
+}
+
+fn import_batch(
+    db: &Db,
+    pattern: &Regex,
+    authors: &mut HashMap<String, User>,
+    batch: Vec<(usize, String)>,
+    report: &mut ImportReport,
+) -> anyhow::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let outcomes = db.write_blocking(|conn| {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (line_no, text) in &batch {
+            outcomes.push((*line_no, import_line(conn, pattern, authors, text)));
+        }
+        // A database fault aborts the batch; a bad line only rejects itself.
+        for (_, outcome) in &outcomes {
+            if let Err(AppError::Internal(err)) = outcome {
+                return Err(AppError::Internal(anyhow::anyhow!("{err:#}")));
+            }
+        }
+        Ok(outcomes)
+    });
+    let outcomes = match outcomes {
+        Ok(outcomes) => outcomes,
+        Err(err) => {
+            // The transaction rolled back: forget authors created in it.
+            authors.clear();
+            return Err(anyhow::anyhow!("{err}"));
+        }
+    };
+    for (line_no, outcome) in outcomes {
+        match outcome {
+            Ok(true) => report.imported += 1,
+            Ok(false) => report.duplicates += 1,
+            Err(err) => reject(report, line_no, err.to_string()),
+        }
+    }
+    Ok(())
+}
+
+/// Imports one line; `Ok(false)` when it was imported before.
+fn import_line(
+    conn: &mut DbConn,
+    pattern: &Regex,
+    authors: &mut HashMap<String, User>,
+    text: &str,
+) -> Result<bool, AppError> {
+    let line: ExchangeLine = serde_json::from_str(text).map_err(|err| AppError::Validation {
+        field: None,
+        message: format!("not a post: {err}"),
+    })?;
+    let username = rules::parse_username(&line.author)?;
+    let created_at = time::parse_timestamp("created_at", &line.created_at)?;
+    let body = rules::parse_body(&line.body)?;
+    let incident = match line.incident.as_deref().map(str::trim) {
+        Some("") | None => None,
+        Some(key) => Some(rules::parse_incident_key(key)?),
+    };
+    let author = match authors.get(&username) {
+        Some(user) => user.clone(),
+        None => {
+            let user = match crate::db::users::by_username(conn, &username)? {
+                Some(user) => user,
+                // Imported authors exist for attribution only: no password, so no login.
+                None => {
+                    crate::domain::users::create_user(conn, &username, None, Role::Responder, None)?
+                }
+            };
+            authors.insert(username.clone(), user.clone());
+            user
+        }
+    };
+    let import_key = import_key(&username, created_at, incident.as_deref(), &body);
+    let input = PostInput {
+        body,
+        incident,
+        reply_to: None,
+        created_at: Some(created_at),
+        import_key: Some(import_key),
+    };
+    Ok(create_post(conn, pattern, &author, &input)?.is_some())
+}
+
+/// The natural key of an imported post: a hash of who, when, where and what.
+fn import_key(author: &str, created_at: i64, incident: Option<&str>, body: &str) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        author,
+        &created_at.to_string(),
+        incident.unwrap_or(""),
+        body,
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// Writes every live post, oldest id first, in the import format. Returns the count.
+pub fn export<W: Write>(db: &Db, mut out: W) -> anyhow::Result<usize> {
+    let mut after_id = 0;
+    let mut count = 0;
+    loop {
+        let page = db.read_blocking(|conn| {
+            let posts = crate::db::posts::page_for_export(conn, after_id, 1000)?;
+            Ok(crate::db::posts::details(conn, posts, None)?)
+        })?;
+        let Some(last) = page.last() else { break };
+        after_id = last.post.id;
+        for details in &page {
+            let line = ExchangeLine {
+                author: details.author.username.clone(),
+                body: details.post.body.clone(),
+                incident: details.incident.as_ref().map(|i| i.key.clone()),
+                created_at: time::format_ms(details.post.created_at),
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
+            count += 1;
+        }
+    }
+    out.flush()?;
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_key_depends_on_every_part() {
+        let base = import_key("a", 1, Some("INC-1"), "body");
+        assert_eq!(base, import_key("a", 1, Some("INC-1"), "body"));
+        assert_ne!(base, import_key("b", 1, Some("INC-1"), "body"));
+        assert_ne!(base, import_key("a", 2, Some("INC-1"), "body"));
+        assert_ne!(base, import_key("a", 1, None, "body"));
+        assert_ne!(base, import_key("a", 1, Some("INC-1"), "body2"));
+    }
+}
