@@ -43,6 +43,15 @@ pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     users::table.count().get_result(conn)
 }
 
+/// Accounts that can log in (have a password). Imported authors do not count, so an
+/// instance filled by `i2i import` still offers the first-admin setup.
+pub fn count_with_login(conn: &mut DbConn) -> QueryResult<i64> {
+    users::table
+        .filter(users::password_hash.is_not_null())
+        .count()
+        .get_result(conn)
+}
+
 pub fn insert(conn: &mut DbConn, new_user: &NewUser) -> QueryResult<User> {
     diesel::insert_into(users::table)
         .values(new_user)

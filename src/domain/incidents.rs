@@ -50,11 +50,12 @@ pub fn create_incident(conn: &mut DbConn, input: &IncidentInput) -> Result<Incid
     )?)
 }
 
-/// The incident with `raw_key`, created (titled by its key, investigating) if it is new.
+/// The incident with `raw_key`, created (titled by its key, with `status`) if it is new.
 pub fn get_or_create(
     conn: &mut DbConn,
     raw_key: &str,
     started_at: i64,
+    status: IncidentStatus,
 ) -> Result<Incident, AppError> {
     let key = rules::parse_incident_key(raw_key)?;
     if let Some(existing) = incidents::by_key(conn, &key)? {
@@ -67,7 +68,7 @@ pub fn get_or_create(
             key: &key,
             title: &key,
             severity: None,
-            status: IncidentStatus::Investigating.as_str(),
+            status: status.as_str(),
             service: None,
             started_at,
             resolved_at: None,

@@ -8,6 +8,7 @@ use crate::db::changes::{self, ChangeKind};
 use crate::db::posts::{self, NewPost, Post};
 use crate::db::users::User;
 use crate::db::{now_ms, tags, users, DbConn};
+use crate::domain::rules::IncidentStatus;
 use crate::domain::{incidents, rules, text};
 use crate::error::{invalid, not_found, AppError};
 
@@ -92,11 +93,18 @@ pub fn create_post(
         ),
         None => None,
     };
+    // Incidents first named by imported history are over; a new one named live is open.
+    let new_status = match input.import_key {
+        Some(_) => IncidentStatus::Resolved,
+        None => IncidentStatus::Investigating,
+    };
     // An explicit incident wins, then the thread's incident, then a key written in the text.
     let incident_id = match (&input.incident, &parent, &analysis.incident_ref) {
-        (Some(key), _, _) => Some(incidents::get_or_create(conn, key, created_at)?.id),
+        (Some(key), _, _) => Some(incidents::get_or_create(conn, key, created_at, new_status)?.id),
         (None, Some(parent), _) if parent.incident_id.is_some() => parent.incident_id,
-        (None, _, Some(key)) => Some(incidents::get_or_create(conn, key, created_at)?.id),
+        (None, _, Some(key)) => {
+            Some(incidents::get_or_create(conn, key, created_at, new_status)?.id)
+        }
         _ => None,
     };
     let post = posts::insert(
@@ -148,7 +156,12 @@ pub fn edit_post(
     let analysis = analyse(&body, incident_pattern);
     if post.incident_id.is_none() {
         if let Some(key) = &analysis.incident_ref {
-            let incident = incidents::get_or_create(conn, key, post.created_at)?;
+            let incident = incidents::get_or_create(
+                conn,
+                key,
+                post.created_at,
+                IncidentStatus::Investigating,
+            )?;
             crate::db::posts::set_incident(conn, post.id, incident.id)?;
         }
     }

@@ -1,1 +1,13 @@
+//! One integration test binary: every test drives the real app over HTTP (or the real CLI)
+//! against its own SQLite file, or its own PostgreSQL database when
+//! `I2I_TEST_POSTGRES_URL` is set.
 
+mod helpers;
+
+mod auth;
+mod cli;
+mod errors;
+mod incidents;
+mod pages;
+mod posts;
+mod timeline;

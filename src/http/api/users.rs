@@ -53,14 +53,24 @@ pub async fn create_first_admin(
                 use diesel::connection::SimpleConnection;
                 pg.batch_execute("LOCK TABLE users IN EXCLUSIVE MODE")?;
             }
-            if users::count(conn)? > 0 {
+            if users::count_with_login(conn)? > 0 {
                 return Err(AppError::Forbidden(
                     "setup is done: an account already exists".into(),
                 ));
             }
+            // An imported author of the same name (no password) is claimed, not duplicated.
+            let name = crate::domain::rules::parse_username(&username)?;
+            if let Some(imported) = users::by_username(conn, &name)? {
+                users::set_password_hash(conn, imported.id, &hash)?;
+                users::set_role(conn, imported.id, Role::Admin.as_str())?;
+                if let Some(display) = display_name.as_deref() {
+                    users::set_display_name(conn, imported.id, &parse_display_name(display)?)?;
+                }
+                return Ok(users::by_id(conn, imported.id)?);
+            }
             create_user(
                 conn,
-                &username,
+                &name,
                 display_name.as_deref(),
                 Role::Admin,
                 Some(&hash),

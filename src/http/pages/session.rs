@@ -39,7 +39,7 @@ pub struct CsrfForm {
 async fn no_users_yet(state: &web::Data<AppState>) -> Result<bool, AppError> {
     Ok(state
         .db
-        .read(|conn| Ok(crate::db::users::count(conn)?))
+        .read(|conn| Ok(crate::db::users::count_with_login(conn)?))
         .await?
         == 0)
 }

@@ -69,7 +69,7 @@ pub async fn show(
     let Some(auth) = viewer_user.0 else {
         let no_users = state
             .db
-            .read(|conn| Ok(crate::db::users::count(conn)? == 0))
+            .read(|conn| Ok(crate::db::users::count_with_login(conn)? == 0))
             .await?;
         return Ok(redirect(if no_users { "/setup" } else { "/login" }));
     };

@@ -1,0 +1,242 @@
+//! `TestApp`: the real i2i server on port 0 with its own data directory and its own
+//! database — a SQLite file, or a fresh PostgreSQL database when `I2I_TEST_POSTGRES_URL`
+//! is set (dropped again when the test ends).
+
+use std::path::PathBuf;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use i2i::config::Config;
+use i2i::db::Db;
+use i2i::startup::Application;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub const PASSWORD: &str = "user-password-1";
+
+/// The PostgreSQL database a test made, to drop afterwards.
+struct PgScratch {
+    admin_url: String,
+    name: String,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub database_url: String,
+    pub config: Config,
+    _dir: TempDir,
+    pg: Option<PgScratch>,
+}
+
+/// A URL with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let prefix = base
+        .rsplit_once('/')
+        .map(|(prefix, _)| prefix)
+        .unwrap_or(base);
+    format!("{prefix}/{name}{query}")
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts the app after `adjust` has changed its configuration.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        i2i::telemetry::init("warn");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database_url, pg) = match std::env::var("I2I_TEST_POSTGRES_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("i2i_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn =
+                    PgConnection::establish(&admin_url).expect("connect to I2I_TEST_POSTGRES_URL");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create database");
+                (
+                    with_database(&admin_url, &name),
+                    Some(PgScratch { admin_url, name }),
+                )
+            }
+            _ => (
+                format!("sqlite://{}", dir.path().join("i2i.db").display()),
+                None,
+            ),
+        };
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some(database_url.clone()),
+            listen: "127.0.0.1:0".to_string(),
+            jwt_secret: Some("test-secret-that-is-long-enough".to_string()),
+            log: "warn".to_string(),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let app = Application::build(config.clone())
+            .await
+            .expect("app starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let client = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        TestApp {
+            address,
+            client,
+            database_url,
+            config,
+            _dir: dir,
+            pg,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.data_dir.clone()
+    }
+
+    /// A second handle on the app's database, as the CLI would open it.
+    pub fn db(&self) -> Db {
+        Db::connect(&self.database_url).expect("db")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET expecting 200, returning the JSON.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        let response = self.get(path, token).await;
+        expect_json(response, StatusCode::OK).await
+    }
+
+    /// Creates the first admin through the setup endpoint; returns their token.
+    pub async fn setup_admin(&self) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/v1/setup"))
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD, "display_name": "Ada Admin"}))
+            .send()
+            .await
+            .expect("setup");
+        let body = expect_json(response, StatusCode::CREATED).await;
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login")
+    }
+
+    /// Creates a user with `role` (as admin) and returns their token.
+    pub async fn user(&self, admin_token: &str, username: &str, role: &str) -> String {
+        let response = self
+            .post(
+                "/api/v1/users",
+                admin_token,
+                &json!({"username": username, "password": PASSWORD, "role": role}),
+            )
+            .await;
+        expect_json(response, StatusCode::CREATED).await;
+        let login = expect_json(self.login(username, PASSWORD).await, StatusCode::OK).await;
+        login["token"].as_str().expect("token").to_string()
+    }
+
+    /// Creates a post and returns its JSON.
+    pub async fn create_post(&self, token: &str, body: Value) -> Value {
+        expect_json(
+            self.post("/api/v1/posts", token, &body).await,
+            StatusCode::CREATED,
+        )
+        .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(pg) = &self.pg {
+            if let Ok(mut conn) = PgConnection::establish(&pg.admin_url) {
+                let dropped =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg.name))
+                        .execute(&mut conn);
+                if let Err(err) = dropped {
+                    eprintln!("could not drop test database {}: {err}", pg.name);
+                }
+            }
+        }
+    }
+}
+
+/// Asserts the status (printing the body when it differs) and returns the JSON body.
+pub async fn expect_json(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("body is not JSON ({err}): {text}"))
+}
+
+/// Asserts an error response of the one documented shape and returns its code.
+pub async fn expect_error(response: Response, status: StatusCode) -> (String, Value) {
+    let body = expect_json(response, status).await;
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error.code in {body}"))
+        .to_string();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "no message in {body}"
+    );
+    (code, body)
+}
