@@ -129,6 +129,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)]
     fn defaults_then_file_then_env() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

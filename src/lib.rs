@@ -5,6 +5,8 @@
 //! parsing, operations) → [`db`]. [`startup`] wires them into a server; [`cli`] is the
 //! command line; [`transfer`] imports and exports JSON lines.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod auth;
 pub mod cli;
 pub mod config;

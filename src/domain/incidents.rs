@@ -123,8 +123,5 @@ pub fn update_incident(
         };
     }
     incidents::update(conn, incident.id, &changes)?;
-    Ok(
-        incidents::by_key(conn, key)?
-            .ok_or_else(|| crate::error::not_found("incident vanished"))?,
-    )
+    incidents::by_key(conn, key)?.ok_or_else(|| crate::error::not_found("incident vanished"))
 }

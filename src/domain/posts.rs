@@ -167,7 +167,7 @@ pub fn edit_post(
     }
     link_post(conn, &post, &analysis, now)?;
     changes::record(conn, post.id, ChangeKind::Upsert, now)?;
-    Ok(posts::live(conn, post.id)?.ok_or_else(|| not_found("post vanished"))?)
+    posts::live(conn, post.id)?.ok_or_else(|| not_found("post vanished"))
 }
 
 /// Soft-deletes a post: the row stays as a tombstone the change feed carries.
@@ -198,5 +198,5 @@ pub fn set_reaction(
     } else {
         posts::remove_reaction(conn, post.id, viewer.id)?;
     }
-    Ok(posts::live(conn, post.id)?.ok_or_else(|| not_found("post vanished"))?)
+    posts::live(conn, post.id)?.ok_or_else(|| not_found("post vanished"))
 }
