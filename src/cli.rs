@@ -37,6 +37,9 @@ struct Cli {
     /// Database URL (overrides database_url).
     #[arg(long, global = true)]
     database_url: Option<String>,
+    /// Address to listen on when serving (overrides listen).
+    #[arg(long, global = true)]
+    listen: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -45,11 +48,7 @@ struct Cli {
 enum Command {
     /// Serve HTTP (the default).
     #[command(after_help = SETTINGS_HELP)]
-    Serve {
-        /// Address to listen on (overrides listen).
-        #[arg(long)]
-        listen: Option<String>,
-    },
+    Serve,
     /// Apply database migrations and exit.
     Migrate,
     /// Manage users.
@@ -126,14 +125,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(url) = cli.database_url {
         config.database_url = Some(url);
     }
+    if let Some(listen) = cli.listen {
+        config.listen = listen;
+    }
     crate::telemetry::init(&config.log);
-    match cli.command.unwrap_or(Command::Serve { listen: None }) {
-        Command::Serve { listen } => {
-            if let Some(listen) = listen {
-                config.listen = listen;
-            }
-            serve(config)
-        }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
         Command::Migrate => {
             let db = Db::connect(&config.database_url())?;
             println!(
