@@ -156,9 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .with_context(|| format!("creating {}", path.display()))?;
                     crate::transfer::export(&db, std::io::BufWriter::new(file))?
                 }
-                None => {
-                    crate::transfer::export(&db, std::io::BufWriter::new(std::io::stdout().lock()))?
-                }
+                None => crate::transfer::export(&db, std::io::BufWriter::new(std::io::stdout().lock()))?,
             };
             eprintln!("exported {count} posts");
             Ok(())
@@ -167,9 +165,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let app = crate::startup::Application::build(config).await?;
         app.run_until_stopped().await?;
@@ -192,12 +188,7 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 
 fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Add {
-            name,
-            role,
-            display_name,
-            password_stdin,
-        } => {
+        UserCommand::Add { name, role, display_name, password_stdin } => {
             let password = read_password(password_stdin)?;
             rules::check_password(&password)?;
             let hash = crate::auth::password::hash(&password)?;
@@ -208,20 +199,14 @@ fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List => {
             let all = db.read_blocking(|conn| Ok(crate::db::users::list(conn)?))?;
-            println!(
-                "{:<24} {:<10} {:<9} display name",
-                "username", "role", "status"
-            );
+            println!("{:<24} {:<10} {:<9} display name", "username", "role", "status");
             for user in all {
                 let status = match (user.is_disabled(), user.password_hash.is_some()) {
                     (true, _) => "disabled",
                     (false, false) => "no-login",
                     (false, true) => "active",
                 };
-                println!(
-                    "{:<24} {:<10} {:<9} {}",
-                    user.username, user.role, status, user.display_name
-                );
+                println!("{:<24} {:<10} {:<9} {}", user.username, user.role, status, user.display_name);
             }
         }
         UserCommand::SetRole { name, role } => {
@@ -236,10 +221,7 @@ fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
             let user = db.write_blocking(|conn| users::set_disabled(conn, &name, false))?;
             println!("{} is enabled", user.username);
         }
-        UserCommand::SetPassword {
-            name,
-            password_stdin,
-        } => {
+        UserCommand::SetPassword { name, password_stdin } => {
             let password = read_password(password_stdin)?;
             rules::check_password(&password)?;
             let hash = crate::auth::password::hash(&password)?;

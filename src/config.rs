@@ -69,8 +69,7 @@ impl Config {
             .merge(Env::prefixed("I2I_").only(SETTINGS))
             .extract()
             .context("reading configuration")?;
-        regex::Regex::new(&config.incident_pattern)
-            .context("incident_pattern is not a valid regex")?;
+        regex::Regex::new(&config.incident_pattern).context("incident_pattern is not a valid regex")?;
         Ok(config)
     }
 
@@ -85,10 +84,7 @@ impl Config {
     /// The token secret: configured, or read from / generated into `<data_dir>/jwt-secret` (0600).
     pub fn jwt_secret(&self) -> anyhow::Result<Vec<u8>> {
         if let Some(secret) = &self.jwt_secret {
-            anyhow::ensure!(
-                secret.len() >= 16,
-                "jwt_secret must be at least 16 characters"
-            );
+            anyhow::ensure!(secret.len() >= 16, "jwt_secret must be at least 16 characters");
             return Ok(secret.as_bytes().to_vec());
         }
         let path = self.data_dir.join("jwt-secret");
@@ -132,10 +128,7 @@ mod tests {
     #[allow(clippy::result_large_err)]
     fn defaults_then_file_then_env() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "i2i.toml",
-                "listen = \"0.0.0.0:9000\"\ntoken_ttl_hours = 2\n",
-            )?;
+            jail.create_file("i2i.toml", "listen = \"0.0.0.0:9000\"\ntoken_ttl_hours = 2\n")?;
             jail.set_env("I2I_TOKEN_TTL_HOURS", "5");
             jail.set_env("I2I_TEST_POSTGRES_URL", "ignored");
             let config = Config::load(Path::new("i2i.toml")).map_err(|e| e.to_string())?;
@@ -149,19 +142,13 @@ mod tests {
     #[test]
     fn generated_secret_is_kept_and_private() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            data_dir: dir.path().to_path_buf(),
-            ..Config::default()
-        };
+        let config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
         let first = config.jwt_secret().unwrap();
         assert_eq!(first, config.jwt_secret().unwrap());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("jwt-secret"))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dir.path().join("jwt-secret")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

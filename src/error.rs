@@ -17,10 +17,7 @@ pub enum AppError {
     BadRequest { code: &'static str, message: String },
     /// Input that was read but breaks a rule; `field` names the offending field.
     #[error("{message}")]
-    Validation {
-        field: Option<&'static str>,
-        message: String,
-    },
+    Validation { field: Option<&'static str>, message: String },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -54,18 +51,12 @@ pub struct ErrorDetail {
 
 /// Shorthand for a validation error on one field.
 pub fn invalid(field: &'static str, message: impl Into<String>) -> AppError {
-    AppError::Validation {
-        field: Some(field),
-        message: message.into(),
-    }
+    AppError::Validation { field: Some(field), message: message.into() }
 }
 
 /// Shorthand for a 400 with a code.
 pub fn bad_request(code: &'static str, message: impl Into<String>) -> AppError {
-    AppError::BadRequest {
-        code,
-        message: message.into(),
-    }
+    AppError::BadRequest { code, message: message.into() }
 }
 
 /// Shorthand for a 404 naming what was missing.
@@ -91,9 +82,7 @@ impl AppError {
     /// The message shown to the client; internal details stay in the log.
     pub fn public_message(&self) -> String {
         match self {
-            AppError::Internal(_) => {
-                "internal error; the details are in the server log".to_string()
-            }
+            AppError::Internal(_) => "internal error; the details are in the server log".to_string(),
             other => other.to_string(),
         }
     }
@@ -104,11 +93,7 @@ impl AppError {
             _ => None,
         };
         ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_string(),
-                message: self.public_message(),
-                field,
-            },
+            error: ErrorDetail { code: self.code().to_string(), message: self.public_message(), field },
         }
     }
 }
@@ -170,17 +155,11 @@ impl From<tokio::task::JoinError> for AppError {
 pub fn json_error(err: actix_web::error::JsonPayloadError) -> AppError {
     use actix_web::error::JsonPayloadError as E;
     match err {
-        E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => {
-            AppError::PayloadTooLarge { limit }
+        E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => AppError::PayloadTooLarge { limit },
+        E::ContentType => bad_request("unsupported_media_type", "send the body as application/json"),
+        E::Deserialize(inner) if inner.is_data() => {
+            AppError::Validation { field: None, message: inner.to_string() }
         }
-        E::ContentType => bad_request(
-            "unsupported_media_type",
-            "send the body as application/json",
-        ),
-        E::Deserialize(inner) if inner.is_data() => AppError::Validation {
-            field: None,
-            message: inner.to_string(),
-        },
         E::Deserialize(inner) => bad_request("malformed_json", format!("malformed JSON: {inner}")),
         other => bad_request("malformed_json", other.to_string()),
     }

@@ -33,13 +33,7 @@ impl AppState {
         let db = Db::connect(&config.database_url())?;
         let keys = Keys::new(&config.jwt_secret()?);
         let incident_pattern = Regex::new(&config.incident_pattern).context("incident_pattern")?;
-        Ok(AppState {
-            db,
-            config,
-            keys,
-            templates: load_templates()?,
-            incident_pattern,
-        })
+        Ok(AppState { db, config, keys, templates: load_templates()?, incident_pattern })
     }
 }
 
@@ -53,11 +47,9 @@ pub fn load_templates() -> anyhow::Result<Handlebars<'static>> {
             continue;
         };
         let file = TemplateFiles::get(&path).with_context(|| format!("template {path}"))?;
-        let source = std::str::from_utf8(&file.data)
-            .with_context(|| format!("template {path} is not UTF-8"))?;
-        handlebars
-            .register_template_string(name, source)
-            .with_context(|| format!("template {path}"))?;
+        let source =
+            std::str::from_utf8(&file.data).with_context(|| format!("template {path} is not UTF-8"))?;
+        handlebars.register_template_string(name, source).with_context(|| format!("template {path}"))?;
     }
     crate::http::pages::helpers::register(&mut handlebars);
     Ok(handlebars)

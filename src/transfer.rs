@@ -62,8 +62,7 @@ pub fn import_file(db: &Db, pattern: &Regex, path: &Path) -> anyhow::Result<Impo
     let (reader, size): (Box<dyn Read>, u64) = if path == Path::new("-") {
         (Box::new(std::io::stdin()), 0)
     } else {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         (Box::new(file), size)
     };
@@ -74,11 +73,7 @@ pub fn import_file(db: &Db, pattern: &Regex, path: &Path) -> anyhow::Result<Impo
     );
     let report = import(db, pattern, BufReader::new(reader), |bytes, report| {
         progress.inc(bytes);
-        progress.set_message(format!(
-            "{} imported, {} rejected",
-            report.imported,
-            report.rejected.len()
-        ));
+        progress.set_message(format!("{} imported, {} rejected", report.imported, report.rejected.len()));
     })?;
     progress.finish_and_clear();
     Ok(report)
@@ -108,13 +103,7 @@ pub fn import<R: BufRead>(
             Err(_) => reject(&mut report, line_no, "line is not valid UTF-8".into()),
         }
         if batch.len() >= BATCH_LINES {
-            import_batch(
-                db,
-                pattern,
-                &mut authors,
-                std::mem::take(&mut batch),
-                &mut report,
-            )?;
+            import_batch(db, pattern, &mut authors, std::mem::take(&mut batch), &mut report)?;
             on_batch(std::mem::take(&mut batch_bytes), &report);
         }
     }
@@ -176,10 +165,8 @@ fn import_line(
     authors: &mut HashMap<String, User>,
     text: &str,
 ) -> Result<bool, AppError> {
-    let line: ExchangeLine = serde_json::from_str(text).map_err(|err| AppError::Validation {
-        field: None,
-        message: format!("not a post: {err}"),
-    })?;
+    let line: ExchangeLine = serde_json::from_str(text)
+        .map_err(|err| AppError::Validation { field: None, message: format!("not a post: {err}") })?;
     let username = rules::parse_username(&line.author)?;
     let created_at = time::parse_timestamp("created_at", &line.created_at)?;
     let body = rules::parse_body(&line.body)?;
@@ -193,9 +180,7 @@ fn import_line(
             let user = match crate::db::users::by_username(conn, &username)? {
                 Some(user) => user,
                 // Imported authors exist for attribution only: no password, so no login.
-                None => {
-                    crate::domain::users::create_user(conn, &username, None, Role::Responder, None)?
-                }
+                None => crate::domain::users::create_user(conn, &username, None, Role::Responder, None)?,
             };
             authors.insert(username.clone(), user.clone());
             user
@@ -215,12 +200,7 @@ fn import_line(
 /// The natural key of an imported post: a hash of who, when, where and what.
 fn import_key(author: &str, created_at: i64, incident: Option<&str>, body: &str) -> String {
     let mut hasher = Sha256::new();
-    for part in [
-        author,
-        &created_at.to_string(),
-        incident.unwrap_or(""),
-        body,
-    ] {
+    for part in [author, &created_at.to_string(), incident.unwrap_or(""), body] {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
     }

@@ -39,19 +39,13 @@ pub struct MaybeUser(pub Option<AuthUser>);
 fn token_of(req: &HttpRequest) -> Option<String> {
     if let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
         let value = header.to_str().ok()?;
-        return value
-            .strip_prefix("Bearer ")
-            .map(|token| token.trim().to_string());
+        return value.strip_prefix("Bearer ").map(|token| token.trim().to_string());
     }
-    req.cookie(SESSION_COOKIE)
-        .map(|cookie| cookie.value().to_string())
+    req.cookie(SESSION_COOKIE).map(|cookie| cookie.value().to_string())
 }
 
 /// Resolves a token into its user; `Ok(None)` when absent, invalid, revoked or disabled.
-async fn resolve(
-    state: web::Data<AppState>,
-    token: Option<String>,
-) -> Result<Option<AuthUser>, AppError> {
+async fn resolve(state: web::Data<AppState>, token: Option<String>) -> Result<Option<AuthUser>, AppError> {
     let Some(token) = token else { return Ok(None) };
     let Some(claims) = state.keys.verify(&token) else {
         return Ok(None);
@@ -91,12 +85,12 @@ impl FromRequest for AuthUser {
             let had_token = token.is_some();
             match resolve(state?, token).await? {
                 Some(user) => Ok(user),
-                None if had_token => Err(AppError::Unauthorized(
-                    "the token is invalid, expired or revoked".into(),
-                )),
-                None => Err(AppError::Unauthorized(
-                    "log in first: send Authorization: Bearer <token>".into(),
-                )),
+                None if had_token => {
+                    Err(AppError::Unauthorized("the token is invalid, expired or revoked".into()))
+                }
+                None => {
+                    Err(AppError::Unauthorized("log in first: send Authorization: Bearer <token>".into()))
+                }
             }
         })
     }

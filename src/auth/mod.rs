@@ -32,21 +32,16 @@ pub async fn log_in(
     username: String,
     password: String,
 ) -> Result<IssuedToken, AppError> {
-    let user = state
-        .db
-        .read(move |conn| crate::domain::users::authenticate(conn, &username, &password))
-        .await?;
+    let user =
+        state.db.read(move |conn| crate::domain::users::authenticate(conn, &username, &password)).await?;
     open_session(state, user).await
 }
 
 /// Opens a session for an already authenticated user.
-pub async fn open_session(
-    state: &web::Data<AppState>,
-    user: User,
-) -> Result<IssuedToken, AppError> {
+pub async fn open_session(state: &web::Data<AppState>, user: User) -> Result<IssuedToken, AppError> {
     let now = now_ms();
-    let ttl_ms = i64::try_from(state.config.token_ttl_hours.saturating_mul(3_600_000))
-        .unwrap_or(i64::MAX / 2);
+    let ttl_ms =
+        i64::try_from(state.config.token_ttl_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX / 2);
     let session = Session {
         id: uuid::Uuid::new_v4().simple().to_string(),
         user_id: user.id,
@@ -63,22 +58,12 @@ pub async fn open_session(
     };
     let token = state.keys.sign(&claims)?;
     let expires_at = session.expires_at;
-    state
-        .db
-        .write(move |conn| Ok(sessions::insert(conn, &session)?))
-        .await?;
-    Ok(IssuedToken {
-        token,
-        expires_at,
-        user,
-    })
+    state.db.write(move |conn| Ok(sessions::insert(conn, &session)?)).await?;
+    Ok(IssuedToken { token, expires_at, user })
 }
 
 /// Revokes a session so its token stops working at once.
 pub async fn log_out(state: &web::Data<AppState>, session_id: String) -> Result<(), AppError> {
-    state
-        .db
-        .write(move |conn| Ok(sessions::revoke(conn, &session_id, now_ms())?))
-        .await?;
+    state.db.write(move |conn| Ok(sessions::revoke(conn, &session_id, now_ms())?)).await?;
     Ok(())
 }

@@ -20,9 +20,7 @@ pub fn hash(password: &str) -> anyhow::Result<String> {
 /// Whether `password` matches the PHC string `hash`; a malformed hash never matches.
 pub fn verify(password: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }

@@ -24,27 +24,18 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(secret: &[u8]) -> Keys {
-        Keys {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-        }
+        Keys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
     }
 
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
-        Ok(encode(
-            &Header::new(Algorithm::HS256),
-            claims,
-            &self.encoding,
-        )?)
+        Ok(encode(&Header::new(Algorithm::HS256), claims, &self.encoding)?)
     }
 
     /// The claims of a well-signed, unexpired token.
     pub fn verify(&self, token: &str) -> Option<Claims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        decode::<Claims>(token, &self.decoding, &validation)
-            .ok()
-            .map(|data| data.claims)
+        decode::<Claims>(token, &self.decoding, &validation).ok().map(|data| data.claims)
     }
 }
 
@@ -53,12 +44,7 @@ mod tests {
     use super::*;
 
     fn claims(exp: i64) -> Claims {
-        Claims {
-            sub: 7,
-            jti: "s1".into(),
-            iat: 0,
-            exp,
-        }
+        Claims { sub: 7, jti: "s1".into(), iat: 0, exp }
     }
 
     #[test]
@@ -74,9 +60,7 @@ mod tests {
     #[test]
     fn expired_token_is_rejected() {
         let keys = Keys::new(b"k");
-        let token = keys
-            .sign(&claims(chrono::Utc::now().timestamp() - 5))
-            .unwrap();
+        let token = keys.sign(&claims(chrono::Utc::now().timestamp() - 5)).unwrap();
         assert!(keys.verify(&token).is_none());
     }
 }

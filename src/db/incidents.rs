@@ -47,28 +47,19 @@ pub struct IncidentChanges {
 }
 
 pub fn insert(conn: &mut DbConn, new_incident: &NewIncident) -> QueryResult<Incident> {
-    diesel::insert_into(incidents::table)
-        .values(new_incident)
-        .execute(conn)?;
+    diesel::insert_into(incidents::table).values(new_incident).execute(conn)?;
     by_key(conn, new_incident.key)?.ok_or(diesel::result::Error::NotFound)
 }
 
 pub fn by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<Incident>> {
-    incidents::table
-        .filter(incidents::key.eq(key))
-        .select(Incident::as_select())
-        .first(conn)
-        .optional()
+    incidents::table.filter(incidents::key.eq(key)).select(Incident::as_select()).first(conn).optional()
 }
 
 pub fn by_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Incident>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    incidents::table
-        .filter(incidents::id.eq_any(ids))
-        .select(Incident::as_select())
-        .load(conn)
+    incidents::table.filter(incidents::id.eq_any(ids)).select(Incident::as_select()).load(conn)
 }
 
 /// Filters for the incident list.
@@ -93,14 +84,9 @@ pub fn list(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Vec<Incid
     if filter.open_only {
         query = query.filter(incidents::status.ne_all(["resolved", "closed"]));
     }
-    query
-        .order((incidents::started_at.desc(), incidents::id.desc()))
-        .limit(filter.limit)
-        .load(conn)
+    query.order((incidents::started_at.desc(), incidents::id.desc())).limit(filter.limit).load(conn)
 }
 
 pub fn update(conn: &mut DbConn, id: i64, changes: &IncidentChanges) -> QueryResult<usize> {
-    diesel::update(incidents::table.find(id))
-        .set(changes)
-        .execute(conn)
+    diesel::update(incidents::table.find(id)).set(changes).execute(conn)
 }

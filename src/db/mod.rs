@@ -77,9 +77,7 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
                 "PRAGMA synchronous = NORMAL",
                 "PRAGMA foreign_keys = ON",
             ] {
-                diesel::sql_query(pragma)
-                    .execute(conn)
-                    .map_err(diesel::r2d2::Error::QueryError)?;
+                diesel::sql_query(pragma).execute(conn).map_err(diesel::r2d2::Error::QueryError)?;
             }
         }
         Ok(())
@@ -129,11 +127,7 @@ impl Db {
         let write = build(write_size).with_context(|| format!("connecting to {}", redact(url)))?;
         let db_for_migrations = write.get().context("getting a connection for migrations")?;
         drop(db_for_migrations);
-        let db = Db {
-            read: write.clone(),
-            write,
-            backend,
-        };
+        let db = Db { read: write.clone(), write, backend };
         db.migrate()?;
         let read = build(read_size).context("opening the read pool")?;
         Ok(Db { read, ..db })
@@ -207,9 +201,7 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, AppError>,
 {
     match conn {
-        DbConn::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
-        }
+        DbConn::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
         DbConn::Pg(_) => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
     }
     match f(conn) {
@@ -218,8 +210,7 @@ where
             Ok(value)
         }
         Err(err) => {
-            if let Err(rollback_err) =
-                <DbConn as Connection>::TransactionManager::rollback_transaction(conn)
+            if let Err(rollback_err) = <DbConn as Connection>::TransactionManager::rollback_transaction(conn)
             {
                 tracing::error!(error = %rollback_err, "rollback failed");
             }
@@ -230,9 +221,7 @@ where
 
 /// The file path inside a `sqlite://` URL.
 pub fn sqlite_path(url: &str) -> &str {
-    url.strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url)
+    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url)
 }
 
 /// A URL safe to log: the password, if any, replaced.
@@ -241,12 +230,7 @@ pub fn redact(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
                 None => url.to_string(),
             }
         }

@@ -47,19 +47,11 @@ pub fn insert(conn: &mut DbConn, new_post: &NewPost) -> QueryResult<Post> {
 
 /// A post that is not deleted.
 pub fn live(conn: &mut DbConn, id: i64) -> QueryResult<Option<Post>> {
-    posts::table
-        .find(id)
-        .filter(posts::deleted_at.is_null())
-        .select(Post::as_select())
-        .first(conn)
-        .optional()
+    posts::table.find(id).filter(posts::deleted_at.is_null()).select(Post::as_select()).first(conn).optional()
 }
 
 pub fn import_key_exists(conn: &mut DbConn, key: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        posts::table.filter(posts::import_key.eq(key)),
-    ))
-    .get_result(conn)
+    diesel::select(diesel::dsl::exists(posts::table.filter(posts::import_key.eq(key)))).get_result(conn)
 }
 
 /// Keeps the text being replaced, then writes the new body.
@@ -82,18 +74,12 @@ pub fn versions(conn: &mut DbConn, post_id: i64) -> QueryResult<Vec<(String, i64
     post_versions::table
         .filter(post_versions::post_id.eq(post_id))
         .order(post_versions::id.asc())
-        .select((
-            post_versions::body,
-            post_versions::written_at,
-            post_versions::replaced_at,
-        ))
+        .select((post_versions::body, post_versions::written_at, post_versions::replaced_at))
         .load(conn)
 }
 
 pub fn mark_deleted(conn: &mut DbConn, id: i64, now: i64) -> QueryResult<usize> {
-    diesel::update(posts::table.find(id))
-        .set(posts::deleted_at.eq(now))
-        .execute(conn)
+    diesel::update(posts::table.find(id)).set(posts::deleted_at.eq(now)).execute(conn)
 }
 
 pub fn add_replies(conn: &mut DbConn, id: i64, delta: i32) -> QueryResult<usize> {
@@ -103,19 +89,13 @@ pub fn add_replies(conn: &mut DbConn, id: i64, delta: i32) -> QueryResult<usize>
 }
 
 pub fn set_mentions(conn: &mut DbConn, post_id: i64, user_ids: &[i64]) -> QueryResult<()> {
-    diesel::delete(post_mentions::table.filter(post_mentions::post_id.eq(post_id)))
-        .execute(conn)?;
+    diesel::delete(post_mentions::table.filter(post_mentions::post_id.eq(post_id))).execute(conn)?;
     if user_ids.is_empty() {
         return Ok(());
     }
     let rows: Vec<_> = user_ids
         .iter()
-        .map(|user_id| {
-            (
-                post_mentions::post_id.eq(post_id),
-                post_mentions::user_id.eq(*user_id),
-            )
-        })
+        .map(|user_id| (post_mentions::post_id.eq(post_id), post_mentions::user_id.eq(*user_id)))
         .collect();
     crate::on_backend!(conn, c => diesel::insert_into(post_mentions::table).values(&rows).execute(c))?;
     Ok(())
@@ -179,16 +159,12 @@ pub struct TimelineFilter {
 /// Live posts matching the filter, newest first, ordered by `(created_at, id)` so pages
 /// never skip or repeat a post even when timestamps tie.
 pub fn timeline(conn: &mut DbConn, filter: &TimelineFilter) -> QueryResult<Vec<Post>> {
-    let mut query = posts::table
-        .filter(posts::deleted_at.is_null())
-        .select(Post::as_select())
-        .into_boxed();
+    let mut query = posts::table.filter(posts::deleted_at.is_null()).select(Post::as_select()).into_boxed();
     if !filter.tags.is_empty() {
         if filter.tags_all {
             for tag_id in &filter.tags {
-                let with_tag = post_tags::table
-                    .filter(post_tags::tag_id.eq(*tag_id))
-                    .select(post_tags::post_id);
+                let with_tag =
+                    post_tags::table.filter(post_tags::tag_id.eq(*tag_id)).select(post_tags::post_id);
                 query = query.filter(posts::id.eq_any(with_tag));
             }
         } else {
@@ -216,15 +192,11 @@ pub fn timeline(conn: &mut DbConn, filter: &TimelineFilter) -> QueryResult<Vec<P
     if let Some((created_at, id)) = filter.before {
         query = if filter.oldest_first {
             query.filter(
-                posts::created_at
-                    .gt(created_at)
-                    .or(posts::created_at.eq(created_at).and(posts::id.gt(id))),
+                posts::created_at.gt(created_at).or(posts::created_at.eq(created_at).and(posts::id.gt(id))),
             )
         } else {
             query.filter(
-                posts::created_at
-                    .lt(created_at)
-                    .or(posts::created_at.eq(created_at).and(posts::id.lt(id))),
+                posts::created_at.lt(created_at).or(posts::created_at.eq(created_at).and(posts::id.lt(id))),
             )
         };
     }
@@ -284,14 +256,10 @@ pub fn details(
     let ids: Vec<i64> = posts_in.iter().map(|p| p.id).collect();
     let author_ids: Vec<i64> = posts_in.iter().map(|p| p.author_id).collect();
     let incident_ids: Vec<i64> = posts_in.iter().filter_map(|p| p.incident_id).collect();
-    let authors: HashMap<i64, User> = users::by_ids(conn, &author_ids)?
-        .into_iter()
-        .map(|u| (u.id, u))
-        .collect();
-    let incidents_by_id: HashMap<i64, Incident> = incidents::by_ids(conn, &incident_ids)?
-        .into_iter()
-        .map(|i| (i.id, i))
-        .collect();
+    let authors: HashMap<i64, User> =
+        users::by_ids(conn, &author_ids)?.into_iter().map(|u| (u.id, u)).collect();
+    let incidents_by_id: HashMap<i64, Incident> =
+        incidents::by_ids(conn, &incident_ids)?.into_iter().map(|i| (i.id, i)).collect();
     let mut tags_by_post: HashMap<i64, Vec<Tag>> = HashMap::new();
     for (post_id, tag) in tags::of_posts(conn, &ids)? {
         tags_by_post.entry(post_id).or_default().push(tag);
@@ -313,17 +281,12 @@ pub fn details(
     };
     let mut out = Vec::with_capacity(posts_in.len());
     for post in posts_in {
-        let author = authors
-            .get(&post.author_id)
-            .cloned()
-            .ok_or(diesel::result::Error::NotFound)?;
+        let author = authors.get(&post.author_id).cloned().ok_or(diesel::result::Error::NotFound)?;
         out.push(PostDetails {
             author,
             tags: tags_by_post.remove(&post.id).unwrap_or_default(),
             mentions: mentions_by_post.remove(&post.id).unwrap_or_default(),
-            incident: post
-                .incident_id
-                .and_then(|id| incidents_by_id.get(&id).cloned()),
+            incident: post.incident_id.and_then(|id| incidents_by_id.get(&id).cloned()),
             reacted: reacted.contains(&post.id),
             post,
         });
@@ -343,7 +306,5 @@ pub fn page_for_export(conn: &mut DbConn, after_id: i64, limit: i64) -> QueryRes
 }
 
 pub fn set_incident(conn: &mut DbConn, post_id: i64, incident_id: i64) -> QueryResult<usize> {
-    diesel::update(posts::table.find(post_id))
-        .set(posts::incident_id.eq(incident_id))
-        .execute(conn)
+    diesel::update(posts::table.find(post_id)).set(posts::incident_id.eq(incident_id)).execute(conn)
 }

@@ -18,9 +18,7 @@ pub struct Session {
 }
 
 pub fn insert(conn: &mut DbConn, session: &Session) -> QueryResult<usize> {
-    diesel::insert_into(sessions::table)
-        .values(session)
-        .execute(conn)
+    diesel::insert_into(sessions::table).values(session).execute(conn)
 }
 
 /// The session if it exists, is not revoked and has not expired at `now`.
@@ -35,21 +33,15 @@ pub fn active(conn: &mut DbConn, id: &str, now: i64) -> QueryResult<Option<Sessi
 }
 
 pub fn revoke(conn: &mut DbConn, id: &str, now: i64) -> QueryResult<usize> {
-    diesel::update(
-        sessions::table
-            .find(id)
-            .filter(sessions::revoked_at.is_null()),
-    )
-    .set(sessions::revoked_at.eq(now))
-    .execute(conn)
+    diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
+        .set(sessions::revoked_at.eq(now))
+        .execute(conn)
 }
 
 /// Revokes every session of a user (on disable or password change).
 pub fn revoke_all_of(conn: &mut DbConn, user_id: i64, now: i64) -> QueryResult<usize> {
     diesel::update(
-        sessions::table
-            .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::revoked_at.is_null()),
+        sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null()),
     )
     .set(sessions::revoked_at.eq(now))
     .execute(conn)

@@ -26,13 +26,7 @@ pub fn ensure(conn: &mut DbConn, wanted: &[(String, String)], now: i64) -> Query
     let missing: Vec<_> = wanted
         .iter()
         .filter(|(key, _)| !existing.iter().any(|tag| &tag.key == key))
-        .map(|(key, display)| {
-            (
-                tags::key.eq(key),
-                tags::display.eq(display),
-                tags::created_at.eq(now),
-            )
-        })
+        .map(|(key, display)| (tags::key.eq(key), tags::display.eq(display), tags::created_at.eq(now)))
         .collect();
     if missing.is_empty() {
         return Ok(existing);
@@ -50,27 +44,15 @@ pub fn by_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<Vec<Tag>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    tags::table
-        .filter(tags::key.eq_any(keys))
-        .select(Tag::as_select())
-        .load(conn)
+    tags::table.filter(tags::key.eq_any(keys)).select(Tag::as_select()).load(conn)
 }
 
 pub fn by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<Tag>> {
-    tags::table
-        .filter(tags::key.eq(key))
-        .select(Tag::as_select())
-        .first(conn)
-        .optional()
+    tags::table.filter(tags::key.eq(key)).select(Tag::as_select()).first(conn).optional()
 }
 
 /// Links a post to its tags.
-pub fn attach(
-    conn: &mut DbConn,
-    post_id: i64,
-    created_at: i64,
-    tag_ids: &[i64],
-) -> QueryResult<usize> {
+pub fn attach(conn: &mut DbConn, post_id: i64, created_at: i64, tag_ids: &[i64]) -> QueryResult<usize> {
     let rows: Vec<_> = tag_ids
         .iter()
         .map(|tag_id| {
@@ -128,12 +110,7 @@ pub fn stats(conn: &mut DbConn, tag_id: i64) -> QueryResult<TagStats> {
         .filter(posts::incident_id.is_not_null())
         .select(diesel::dsl::count(posts::incident_id).aggregate_distinct())
         .first::<i64>(conn)?;
-    Ok(TagStats {
-        posts: posts_count,
-        incidents,
-        first_seen,
-        last_seen,
-    })
+    Ok(TagStats { posts: posts_count, incidents, first_seen, last_seen })
 }
 
 /// The most used tags with their post counts (for the sidebar and pickers).

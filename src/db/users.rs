@@ -46,16 +46,11 @@ pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
 /// Accounts that can log in (have a password). Imported authors do not count, so an
 /// instance filled by `i2i import` still offers the first-admin setup.
 pub fn count_with_login(conn: &mut DbConn) -> QueryResult<i64> {
-    users::table
-        .filter(users::password_hash.is_not_null())
-        .count()
-        .get_result(conn)
+    users::table.filter(users::password_hash.is_not_null()).count().get_result(conn)
 }
 
 pub fn insert(conn: &mut DbConn, new_user: &NewUser) -> QueryResult<User> {
-    diesel::insert_into(users::table)
-        .values(new_user)
-        .execute(conn)?;
+    diesel::insert_into(users::table).values(new_user).execute(conn)?;
     by_username(conn, new_user.username)?.ok_or(diesel::result::Error::NotFound)
 }
 
@@ -64,69 +59,44 @@ pub fn by_id(conn: &mut DbConn, id: i64) -> QueryResult<User> {
 }
 
 pub fn by_username(conn: &mut DbConn, username: &str) -> QueryResult<Option<User>> {
-    users::table
-        .filter(users::username.eq(username))
-        .select(User::as_select())
-        .first(conn)
-        .optional()
+    users::table.filter(users::username.eq(username)).select(User::as_select()).first(conn).optional()
 }
 
 pub fn by_usernames(conn: &mut DbConn, usernames: &[String]) -> QueryResult<Vec<User>> {
     if usernames.is_empty() {
         return Ok(Vec::new());
     }
-    users::table
-        .filter(users::username.eq_any(usernames))
-        .select(User::as_select())
-        .load(conn)
+    users::table.filter(users::username.eq_any(usernames)).select(User::as_select()).load(conn)
 }
 
 pub fn by_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<User>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    users::table
-        .filter(users::id.eq_any(ids))
-        .select(User::as_select())
-        .load(conn)
+    users::table.filter(users::id.eq_any(ids)).select(User::as_select()).load(conn)
 }
 
 pub fn list(conn: &mut DbConn) -> QueryResult<Vec<User>> {
-    users::table
-        .order(users::username.asc())
-        .select(User::as_select())
-        .load(conn)
+    users::table.order(users::username.asc()).select(User::as_select()).load(conn)
 }
 
 pub fn set_role(conn: &mut DbConn, id: i64, role: &str) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set(users::role.eq(role))
-        .execute(conn)
+    diesel::update(users::table.find(id)).set(users::role.eq(role)).execute(conn)
 }
 
 pub fn set_disabled_at(conn: &mut DbConn, id: i64, disabled_at: Option<i64>) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set(users::disabled_at.eq(disabled_at))
-        .execute(conn)
+    diesel::update(users::table.find(id)).set(users::disabled_at.eq(disabled_at)).execute(conn)
 }
 
 pub fn set_display_name(conn: &mut DbConn, id: i64, name: &str) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set(users::display_name.eq(name))
-        .execute(conn)
+    diesel::update(users::table.find(id)).set(users::display_name.eq(name)).execute(conn)
 }
 
 pub fn set_password_hash(conn: &mut DbConn, id: i64, hash: &str) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set(users::password_hash.eq(hash))
-        .execute(conn)
+    diesel::update(users::table.find(id)).set(users::password_hash.eq(hash)).execute(conn)
 }
 
 /// Number of active admins, so the last one cannot be demoted or disabled.
 pub fn active_admins(conn: &mut DbConn) -> QueryResult<i64> {
-    users::table
-        .filter(users::role.eq("admin"))
-        .filter(users::disabled_at.is_null())
-        .count()
-        .get_result(conn)
+    users::table.filter(users::role.eq("admin")).filter(users::disabled_at.is_null()).count().get_result(conn)
 }

@@ -23,11 +23,7 @@ pub fn create_incident(conn: &mut DbConn, input: &IncidentInput) -> Result<Incid
         Some(title) => rules::parse_short_text("title", title, 200)?,
         None => key.clone(),
     };
-    let service = input
-        .service
-        .as_deref()
-        .map(|s| rules::parse_short_text("service", s, 100))
-        .transpose()?;
+    let service = input.service.as_deref().map(|s| rules::parse_short_text("service", s, 100)).transpose()?;
     if incidents::by_key(conn, &key)?.is_some() {
         return Err(AppError::Conflict(format!("incident {key} already exists")));
     }
@@ -87,18 +83,11 @@ pub struct IncidentPatch {
     pub service: Option<Option<String>>,
 }
 
-pub fn update_incident(
-    conn: &mut DbConn,
-    key: &str,
-    patch: &IncidentPatch,
-) -> Result<Incident, AppError> {
+pub fn update_incident(conn: &mut DbConn, key: &str, patch: &IncidentPatch) -> Result<Incident, AppError> {
     let incident = incidents::by_key(conn, key)?
         .ok_or_else(|| crate::error::not_found(format!("incident {key} not found")))?;
     let now = now_ms();
-    let mut changes = IncidentChanges {
-        updated_at: Some(now),
-        ..Default::default()
-    };
+    let mut changes = IncidentChanges { updated_at: Some(now), ..Default::default() };
     if let Some(title) = &patch.title {
         changes.title = Some(rules::parse_short_text("title", title, 200)?);
     }
@@ -106,12 +95,8 @@ pub fn update_incident(
         changes.severity = Some(severity.map(|s| s.as_str().to_string()));
     }
     if let Some(service) = &patch.service {
-        changes.service = Some(
-            service
-                .as_deref()
-                .map(|s| rules::parse_short_text("service", s, 100))
-                .transpose()?,
-        );
+        changes.service =
+            Some(service.as_deref().map(|s| rules::parse_short_text("service", s, 100)).transpose()?);
     }
     if let Some(status) = patch.status {
         changes.status = Some(status.as_str().to_string());

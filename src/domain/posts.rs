@@ -32,40 +32,21 @@ struct Analysis {
 }
 
 fn analyse(body: &str, incident_pattern: &Regex) -> Analysis {
-    let tags = text::distinct_hashtags(body)
-        .into_iter()
-        .map(|tag| (tag.key, tag.display))
-        .collect();
-    let mut mentions: Vec<String> = text::mentions(body)
-        .into_iter()
-        .map(|m| m.username)
-        .collect();
+    let tags = text::distinct_hashtags(body).into_iter().map(|tag| (tag.key, tag.display)).collect();
+    let mut mentions: Vec<String> = text::mentions(body).into_iter().map(|m| m.username).collect();
     mentions.dedup();
-    let incident_ref = text::incident_refs(body, incident_pattern)
-        .first()
-        .map(|span| body[span.clone()].to_string());
-    Analysis {
-        tags,
-        mentions,
-        incident_ref,
-    }
+    let incident_ref =
+        text::incident_refs(body, incident_pattern).first().map(|span| body[span.clone()].to_string());
+    Analysis { tags, mentions, incident_ref }
 }
 
 /// Tags and mentions of `post` rewritten from `analysis`.
-fn link_post(
-    conn: &mut DbConn,
-    post: &Post,
-    analysis: &Analysis,
-    now: i64,
-) -> Result<(), AppError> {
+fn link_post(conn: &mut DbConn, post: &Post, analysis: &Analysis, now: i64) -> Result<(), AppError> {
     let tag_rows = tags::ensure(conn, &analysis.tags, now)?;
     let tag_ids: Vec<i64> = tag_rows.iter().map(|tag| tag.id).collect();
     tags::detach_all(conn, post.id)?;
     tags::attach(conn, post.id, post.created_at, &tag_ids)?;
-    let mentioned: Vec<i64> = users::by_usernames(conn, &analysis.mentions)?
-        .iter()
-        .map(|u| u.id)
-        .collect();
+    let mentioned: Vec<i64> = users::by_usernames(conn, &analysis.mentions)?.iter().map(|u| u.id).collect();
     posts::set_mentions(conn, post.id, &mentioned)?;
     Ok(())
 }
@@ -102,9 +83,7 @@ pub fn create_post(
     let incident_id = match (&input.incident, &parent, &analysis.incident_ref) {
         (Some(key), _, _) => Some(incidents::get_or_create(conn, key, created_at, new_status)?.id),
         (None, Some(parent), _) if parent.incident_id.is_some() => parent.incident_id,
-        (None, _, Some(key)) => {
-            Some(incidents::get_or_create(conn, key, created_at, new_status)?.id)
-        }
+        (None, _, Some(key)) => Some(incidents::get_or_create(conn, key, created_at, new_status)?.id),
         _ => None,
     };
     let post = posts::insert(
@@ -128,12 +107,9 @@ pub fn create_post(
 
 /// Loads a live post that `actor` may change (its author or an admin).
 fn editable(conn: &mut DbConn, actor: &User, post_id: i64) -> Result<Post, AppError> {
-    let post = posts::live(conn, post_id)?
-        .ok_or_else(|| not_found(format!("post {post_id} not found")))?;
+    let post = posts::live(conn, post_id)?.ok_or_else(|| not_found(format!("post {post_id} not found")))?;
     if post.author_id != actor.id && !actor.is_admin() {
-        return Err(AppError::Forbidden(
-            "only the author or an admin may change this post".into(),
-        ));
+        return Err(AppError::Forbidden("only the author or an admin may change this post".into()));
     }
     Ok(post)
 }
@@ -156,12 +132,8 @@ pub fn edit_post(
     let analysis = analyse(&body, incident_pattern);
     if post.incident_id.is_none() {
         if let Some(key) = &analysis.incident_ref {
-            let incident = incidents::get_or_create(
-                conn,
-                key,
-                post.created_at,
-                IncidentStatus::Investigating,
-            )?;
+            let incident =
+                incidents::get_or_create(conn, key, post.created_at, IncidentStatus::Investigating)?;
             crate::db::posts::set_incident(conn, post.id, incident.id)?;
         }
     }
@@ -185,14 +157,8 @@ pub fn delete_post(conn: &mut DbConn, actor: &User, post_id: i64) -> Result<(), 
 }
 
 /// Adds (`on = true`) or removes the viewer's "+1 / seen this too". Idempotent.
-pub fn set_reaction(
-    conn: &mut DbConn,
-    viewer: &User,
-    post_id: i64,
-    on: bool,
-) -> Result<Post, AppError> {
-    let post = posts::live(conn, post_id)?
-        .ok_or_else(|| not_found(format!("post {post_id} not found")))?;
+pub fn set_reaction(conn: &mut DbConn, viewer: &User, post_id: i64, on: bool) -> Result<Post, AppError> {
+    let post = posts::live(conn, post_id)?.ok_or_else(|| not_found(format!("post {post_id} not found")))?;
     if on {
         posts::add_reaction(conn, post.id, viewer.id, now_ms())?;
     } else {

@@ -22,10 +22,7 @@ pub fn parse_body(raw: &str) -> Result<String, AppError> {
         return Err(invalid("body", "body is empty"));
     }
     if chars > MAX_BODY_CHARS {
-        return Err(invalid(
-            "body",
-            format!("body is longer than {MAX_BODY_CHARS} characters ({chars})"),
-        ));
+        return Err(invalid("body", format!("body is longer than {MAX_BODY_CHARS} characters ({chars})")));
     }
     Ok(body.to_string())
 }
@@ -33,13 +30,8 @@ pub fn parse_body(raw: &str) -> Result<String, AppError> {
 /// Usernames: 1–64 of `a-z 0-9 _ - .`, starting with a letter or digit; stored lower-cased.
 pub fn parse_username(raw: &str) -> Result<String, AppError> {
     let name = raw.trim().to_lowercase();
-    let valid_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    let starts_well = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let valid_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let starts_well = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     if name.is_empty() || name.len() > 64 || !valid_chars || !starts_well {
         return Err(invalid(
             "username",
@@ -54,10 +46,7 @@ pub fn parse_display_name(raw: &str) -> Result<String, AppError> {
     let name = raw.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > 100 || name.chars().any(char::is_control) {
-        return Err(invalid(
-            "display_name",
-            "display name must be 1-100 printable characters",
-        ));
+        return Err(invalid("display_name", "display name must be 1-100 printable characters"));
     }
     Ok(name.to_string())
 }
@@ -77,9 +66,7 @@ pub fn parse_incident_key(raw: &str) -> Result<String, AppError> {
     let key = raw.trim();
     let valid = !key.is_empty()
         && key.len() <= 128
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
     if !valid {
         return Err(invalid(
             "incident",
@@ -94,10 +81,7 @@ pub fn parse_short_text(field: &'static str, raw: &str, max: usize) -> Result<St
     let text = raw.trim();
     let chars = text.chars().count();
     if chars == 0 || chars > max || text.chars().any(char::is_control) {
-        return Err(invalid(
-            field,
-            format!("{field} must be 1-{max} printable characters"),
-        ));
+        return Err(invalid(field, format!("{field} must be 1-{max} printable characters")));
     }
     Ok(text.to_string())
 }
@@ -198,10 +182,7 @@ mod tests {
     #[test]
     fn incident_keys() {
         assert_eq!(parse_incident_key("INC-7").unwrap(), "INC-7");
-        assert_eq!(
-            parse_incident_key("githubstatus:abc123").unwrap(),
-            "githubstatus:abc123"
-        );
+        assert_eq!(parse_incident_key("githubstatus:abc123").unwrap(), "githubstatus:abc123");
         assert!(parse_incident_key("INC 7").is_err());
         assert!(parse_incident_key("<script>").is_err());
     }
@@ -211,11 +192,7 @@ mod tests {
         assert_eq!("Admin".parse::<Role>().unwrap(), Role::Admin);
         assert_eq!("sev2".parse::<Severity>().unwrap().as_str(), "sev2");
         let err = "boss".parse::<Role>().unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("responder, designer, analyst, admin"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("responder, designer, analyst, admin"), "{err}");
         assert!(IncidentStatus::Closed.is_finished());
         assert!(!IncidentStatus::Monitoring.is_finished());
     }

@@ -122,10 +122,7 @@ fn char_before(s: &str, i: usize) -> Option<char> {
 /// '#'), or `None` if no valid tag starts there. This single function holds the
 /// tag rules so that the body parser and [`tag_key`] cannot drift apart.
 fn tag_len(rest: &str) -> Option<usize> {
-    let run_end = rest
-        .char_indices()
-        .find(|&(_, c)| !is_tag_char(c))
-        .map_or(rest.len(), |(i, _)| i);
+    let run_end = rest.char_indices().find(|&(_, c)| !is_tag_char(c)).map_or(rest.len(), |(i, _)| i);
     // Trailing dashes are sentence punctuation ("#foo- and"), not tag content.
     let tag = rest[..run_end].trim_end_matches('-');
     let chars = tag.chars().count();
@@ -162,10 +159,7 @@ pub fn hashtags(body: &str) -> Vec<Hashtag> {
 /// Distinct hashtags by key, first spelling wins, in order of first appearance.
 pub fn distinct_hashtags(body: &str) -> Vec<Hashtag> {
     let mut seen = HashSet::new();
-    hashtags(body)
-        .into_iter()
-        .filter(|tag| seen.insert(tag.key.clone()))
-        .collect()
+    hashtags(body).into_iter().filter(|tag| seen.insert(tag.key.clone())).collect()
 }
 
 /// Normalises a tag name given by a user in a URL or query (`sso`, `#SSO`,
@@ -191,17 +185,11 @@ pub fn mentions(body: &str) -> Vec<Mention> {
         let start = at + 1;
         let rest = &body[start..];
         // Only ASCII bytes are accepted, so this index is a char boundary.
-        let run_end = rest
-            .bytes()
-            .position(|b| !is_username_byte(b))
-            .unwrap_or(rest.len());
+        let run_end = rest.bytes().position(|b| !is_username_byte(b)).unwrap_or(rest.len());
         // "@alice." / "@bob-" end a sentence or clause; the punctuation is not the name.
         let name = rest[..run_end].trim_end_matches(['.', '-']);
         if (1..=MAX_MENTION_CHARS).contains(&name.len()) {
-            out.push(Mention {
-                username: name.to_ascii_lowercase(),
-                span: at..start + name.len(),
-            });
+            out.push(Mention { username: name.to_ascii_lowercase(), span: at..start + name.len() });
         }
     }
     out
@@ -247,15 +235,13 @@ fn urls(body: &str) -> Vec<Range<usize>> {
             continue;
         }
         let tail = &body.as_bytes()[start..];
-        let Some(scheme) = URL_SCHEMES.iter().find(|s| {
-            tail.get(..s.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(s.as_bytes()))
-        }) else {
+        let Some(scheme) = URL_SCHEMES
+            .iter()
+            .find(|s| tail.get(..s.len()).is_some_and(|head| head.eq_ignore_ascii_case(s.as_bytes())))
+        else {
             continue;
         };
-        let run_end = body[start..]
-            .find(char::is_whitespace)
-            .map_or(body.len(), |i| start + i);
+        let run_end = body[start..].find(char::is_whitespace).map_or(body.len(), |i| start + i);
         cursor = run_end;
         let url = body[start..run_end].trim_end_matches(URL_TRAILING);
         // A bare scheme ("https://") links nowhere.
@@ -294,26 +280,11 @@ impl Found {
 pub fn segments(body: &str, incident_pattern: &Regex) -> Vec<Segment> {
     let mut found: Vec<(Range<usize>, Found)> = Vec::new();
     found.extend(urls(body).into_iter().map(|r| (r, Found::Url)));
-    found.extend(
-        incident_refs(body, incident_pattern)
-            .into_iter()
-            .map(|r| (r, Found::Incident)),
-    );
-    found.extend(
-        hashtags(body)
-            .into_iter()
-            .map(|t| (t.span, Found::Tag(t.key))),
-    );
-    found.extend(
-        mentions(body)
-            .into_iter()
-            .map(|m| (m.span, Found::Mention(m.username))),
-    );
+    found.extend(incident_refs(body, incident_pattern).into_iter().map(|r| (r, Found::Incident)));
+    found.extend(hashtags(body).into_iter().map(|t| (t.span, Found::Tag(t.key))));
+    found.extend(mentions(body).into_iter().map(|m| (m.span, Found::Mention(m.username))));
     found.sort_by(|(a, fa), (b, fb)| {
-        a.start
-            .cmp(&b.start)
-            .then(b.end.cmp(&a.end))
-            .then(fa.rank().cmp(&fb.rank()))
+        a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(fa.rank().cmp(&fb.rank()))
     });
 
     let mut out = Vec::new();
@@ -327,14 +298,8 @@ pub fn segments(body: &str, incident_pattern: &Regex) -> Vec<Segment> {
         }
         let text = body[span.clone()].to_owned();
         out.push(match kind {
-            Found::Url => Segment::Url {
-                href: text.clone(),
-                text,
-            },
-            Found::Incident => Segment::Incident {
-                key: text.clone(),
-                text,
-            },
+            Found::Url => Segment::Url { href: text.clone(), text },
+            Found::Incident => Segment::Incident { key: text.clone(), text },
             Found::Tag(key) => Segment::Tag { key, text },
             Found::Mention(username) => Segment::Mention { username, text },
         });
@@ -356,18 +321,11 @@ mod tests {
     }
 
     fn tag(key: &str, display: &str, span: Range<usize>) -> Hashtag {
-        Hashtag {
-            key: key.to_owned(),
-            display: display.to_owned(),
-            span,
-        }
+        Hashtag { key: key.to_owned(), display: display.to_owned(), span }
     }
 
     fn mention(username: &str, span: Range<usize>) -> Mention {
-        Mention {
-            username: username.to_owned(),
-            span,
-        }
+        Mention { username: username.to_owned(), span }
     }
 
     fn text(s: &str) -> Segment {
@@ -458,10 +416,7 @@ mod tests {
 
     #[test]
     fn decomposed_accent_stays_in_tag_and_composes_in_key() {
-        assert_eq!(
-            hashtags("#Cafe\u{301} ok"),
-            vec![tag("caf\u{e9}", "Cafe\u{301}", 0..7)]
-        );
+        assert_eq!(hashtags("#Cafe\u{301} ok"), vec![tag("caf\u{e9}", "Cafe\u{301}", 0..7)]);
     }
 
     #[test]
@@ -471,10 +426,7 @@ mod tests {
 
     #[test]
     fn dashed_tag() {
-        assert_eq!(
-            hashtags("#password-reset"),
-            vec![tag("password-reset", "password-reset", 0..15)]
-        );
+        assert_eq!(hashtags("#password-reset"), vec![tag("password-reset", "password-reset", 0..15)]);
     }
 
     #[test]
@@ -510,10 +462,7 @@ mod tests {
 
     #[test]
     fn two_tags() {
-        assert_eq!(
-            hashtags("x #a #b"),
-            vec![tag("a", "a", 2..4), tag("b", "b", 5..7)]
-        );
+        assert_eq!(hashtags("x #a #b"), vec![tag("a", "a", 2..4), tag("b", "b", 5..7)]);
     }
 
     #[test]
@@ -535,10 +484,7 @@ mod tests {
 
     #[test]
     fn duplicates_are_kept_in_order() {
-        assert_eq!(
-            hashtags("#SSO then #sso"),
-            vec![tag("sso", "SSO", 0..4), tag("sso", "sso", 10..14)]
-        );
+        assert_eq!(hashtags("#SSO then #sso"), vec![tag("sso", "SSO", 0..4), tag("sso", "sso", 10..14)]);
     }
 
     #[test]
@@ -563,9 +509,7 @@ mod tests {
 
     #[test]
     fn tag_key_rejects_anything_that_is_not_exactly_one_tag() {
-        for bad in [
-            "", "#", "##sso", "#1", "_1", "-", "foo-", " sso", "sso ", "a b", "sso#mfa", "a.b",
-        ] {
+        for bad in ["", "#", "##sso", "#1", "_1", "-", "foo-", " sso", "sso ", "a b", "sso#mfa", "a.b"] {
             assert_eq!(tag_key(bad), None, "{bad:?}");
         }
     }
@@ -611,10 +555,7 @@ mod tests {
 
     #[test]
     fn several_mentions() {
-        assert_eq!(
-            mentions("@a, @B_c"),
-            vec![mention("a", 0..2), mention("b_c", 4..8)]
-        );
+        assert_eq!(mentions("@a, @B_c"), vec![mention("a", 0..2), mention("b_c", 4..8)]);
     }
 
     // --- incident refs ---
@@ -627,10 +568,7 @@ mod tests {
         assert!(incident_refs("INC-7-2", &re).is_empty());
         assert!(incident_refs("INC-7_", &re).is_empty());
         assert_eq!(incident_refs("(INC-7)", &re), vec![1..6]);
-        assert_eq!(
-            incident_refs("INC-7, INC-12 XINC-3 INC-4.", &re),
-            vec![0..5, 7..13, 21..26]
-        );
+        assert_eq!(incident_refs("INC-7, INC-12 XINC-3 INC-4.", &re), vec![0..5, 7..13, 21..26]);
     }
 
     #[test]
@@ -659,30 +597,15 @@ mod tests {
             segs,
             vec![
                 text("Users locked out again after "),
-                Segment::Tag {
-                    key: "password-reset".into(),
-                    text: "#password-reset".into()
-                },
+                Segment::Tag { key: "password-reset".into(), text: "#password-reset".into() },
                 text(" on ward tablets "),
-                Segment::Tag {
-                    key: "sso".into(),
-                    text: "#sso".into()
-                },
+                Segment::Tag { key: "sso".into(), text: "#sso".into() },
                 text(" "),
-                Segment::Incident {
-                    key: "INC-7".into(),
-                    text: "INC-7".into()
-                },
+                Segment::Incident { key: "INC-7".into(), text: "INC-7".into() },
                 text(" see "),
-                Segment::Url {
-                    href: "https://x.io/#a".into(),
-                    text: "https://x.io/#a".into()
-                },
+                Segment::Url { href: "https://x.io/#a".into(), text: "https://x.io/#a".into() },
                 text(" cc "),
-                Segment::Mention {
-                    username: "bob".into(),
-                    text: "@bob".into()
-                },
+                Segment::Mention { username: "bob".into(), text: "@bob".into() },
             ]
         );
         assert_eq!(segs.iter().map(seg_text).collect::<String>(), body);
@@ -694,10 +617,7 @@ mod tests {
             segments("see (https://x.io/a?b=1).", &inc()),
             vec![
                 text("see ("),
-                Segment::Url {
-                    href: "https://x.io/a?b=1".into(),
-                    text: "https://x.io/a?b=1".into()
-                },
+                Segment::Url { href: "https://x.io/a?b=1".into(), text: "https://x.io/a?b=1".into() },
                 text(")."),
             ]
         );
@@ -718,10 +638,7 @@ mod tests {
                     text: "https://x.io/@bob?q=#sso".into()
                 },
                 text(" "),
-                Segment::Incident {
-                    key: "INC-1".into(),
-                    text: "INC-1".into()
-                },
+                Segment::Incident { key: "INC-1".into(), text: "INC-1".into() },
             ]
         );
     }
@@ -730,10 +647,7 @@ mod tests {
     fn earlier_tag_wins_over_incident_inside_it() {
         assert_eq!(
             segments("#INC-7", &inc()),
-            vec![Segment::Tag {
-                key: "inc-7".into(),
-                text: "#INC-7".into()
-            }]
+            vec![Segment::Tag { key: "inc-7".into(), text: "#INC-7".into() }]
         );
     }
 
@@ -741,10 +655,7 @@ mod tests {
     fn non_links_stay_text() {
         for body in ["https://", "https://.)", "xhttps://a.io", "ftp://a.io", ""] {
             let segs = segments(body, &inc());
-            assert!(
-                segs.iter().all(|s| matches!(s, Segment::Text(_))),
-                "{body:?}: {segs:?}"
-            );
+            assert!(segs.iter().all(|s| matches!(s, Segment::Text(_))), "{body:?}: {segs:?}");
             assert_eq!(segs.iter().map(seg_text).collect::<String>(), body);
         }
         assert_eq!(segments("", &inc()), vec![]);
@@ -754,10 +665,7 @@ mod tests {
     fn url_scheme_is_case_insensitive() {
         assert_eq!(
             segments("HTTP://X.IO", &inc()),
-            vec![Segment::Url {
-                href: "HTTP://X.IO".into(),
-                text: "HTTP://X.IO".into()
-            }]
+            vec![Segment::Url { href: "HTTP://X.IO".into(), text: "HTTP://X.IO".into() }]
         );
     }
 
@@ -767,8 +675,8 @@ mod tests {
     /// mentions, combining marks and ligatures.
     fn edgy_body() -> impl Strategy<Value = String> {
         let pieces = prop::sample::select(vec![
-            "#", "a", "1", "-", "_", "/", "&", "é", "日", " ", "@", ".", "\u{301}", "\u{FB01}",
-            ")", "A", "https://", "INC-7", ",",
+            "#", "a", "1", "-", "_", "/", "&", "é", "日", " ", "@", ".", "\u{301}", "\u{FB01}", ")", "A",
+            "https://", "INC-7", ",",
         ]);
         prop::collection::vec(pieces, 0..48).prop_map(|v| v.concat())
     }

@@ -15,10 +15,7 @@ pub fn parse_timestamp(field: &'static str, raw: &str) -> Result<i64, AppError> 
             return Ok(midnight.and_utc().timestamp_millis());
         }
     }
-    Err(invalid(
-        field,
-        format!("{field} must be an RFC 3339 time like 2024-03-01T12:00:00Z"),
-    ))
+    Err(invalid(field, format!("{field} must be an RFC 3339 time like 2024-03-01T12:00:00Z")))
 }
 
 /// Formats stored ms as RFC 3339 UTC with a `Z`, seconds precision unless ms are present.
@@ -48,10 +45,7 @@ mod tests {
         assert_eq!(format_ms(ms), "2019-05-01T12:00:00Z");
         let with_ms = parse_timestamp("t", "2019-05-01T12:00:00.250+02:00").unwrap();
         assert_eq!(format_ms(with_ms), "2019-05-01T10:00:00.250Z");
-        assert_eq!(
-            parse_timestamp("t", "2024-03-01").unwrap(),
-            1_709_251_200_000
-        );
+        assert_eq!(parse_timestamp("t", "2024-03-01").unwrap(), 1_709_251_200_000);
         assert!(parse_timestamp("t", "yesterday").is_err());
     }
 }

@@ -39,10 +39,7 @@ pub fn parse_limit(raw: Option<&str>) -> Result<i64, AppError> {
         None => Ok(DEFAULT_LIMIT),
         Some(text) => match text.parse::<i64>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(invalid(
-                "limit",
-                format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-            )),
+            _ => Err(invalid("limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}"))),
         },
     }
 }
@@ -53,10 +50,7 @@ fn parse_tag(name: &str) -> Result<String, AppError> {
 
 fn tag_ids(conn: &mut DbConn, keys: &[String]) -> Result<Vec<i64>, AppError> {
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    Ok(tags::by_keys(conn, &refs)?
-        .into_iter()
-        .map(|tag| tag.id)
-        .collect())
+    Ok(tags::by_keys(conn, &refs)?.into_iter().map(|tag| tag.id).collect())
 }
 
 /// Loads one page of the timeline described by `request`, as seen by `viewer_id`.
@@ -66,38 +60,26 @@ pub fn load_page(
     viewer_id: Option<i64>,
 ) -> Result<TimelinePage, AppError> {
     let limit = parse_limit(request.limit.as_deref())?;
-    let tag_keys = request
-        .tags
-        .iter()
-        .map(|t| parse_tag(t))
-        .collect::<Result<Vec<_>, _>>()?;
-    let not_keys = request
-        .not_tags
-        .iter()
-        .map(|t| parse_tag(t))
-        .collect::<Result<Vec<_>, _>>()?;
+    let tag_keys = request.tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
+    let not_keys = request.not_tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
     let before = match &request.before {
         None => None,
         Some(cursor) => {
-            let id: i64 = cursor.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
-                bad_request("bad_cursor", format!("cursor {cursor:?} is not a post id"))
-            })?;
+            let id: i64 =
+                cursor.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
+                    bad_request("bad_cursor", format!("cursor {cursor:?} is not a post id"))
+                })?;
             // Deleted posts keep their row, so a cursor stays valid when its post is deleted.
             let created_at: i64 = posts_table::table
                 .find(id)
                 .select(posts_table::created_at)
                 .first(conn)
                 .optional()?
-                .ok_or_else(|| {
-                    bad_request("bad_cursor", format!("cursor {cursor:?} names no post"))
-                })?;
+                .ok_or_else(|| bad_request("bad_cursor", format!("cursor {cursor:?} names no post")))?;
             Some((created_at, id))
         }
     };
-    let empty = TimelinePage {
-        posts: Vec::new(),
-        next: None,
-    };
+    let empty = TimelinePage { posts: Vec::new(), next: None };
     let mut filter = TimelineFilter {
         tags_all: request.tags_all,
         before,
@@ -129,13 +111,6 @@ pub fn load_page(
     let mut rows = posts::timeline(conn, &filter)?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next = if has_more {
-        rows.last().map(|p| p.id)
-    } else {
-        None
-    };
-    Ok(TimelinePage {
-        posts: posts::details(conn, rows, viewer_id)?,
-        next,
-    })
+    let next = if has_more { rows.last().map(|p| p.id) } else { None };
+    Ok(TimelinePage { posts: posts::details(conn, rows, viewer_id)?, next })
 }

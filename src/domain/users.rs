@@ -18,9 +18,7 @@ pub fn create_user(
     let username = rules::parse_username(username)?;
     let display_name = rules::parse_display_name(display_name.unwrap_or(&username))?;
     if users::by_username(conn, &username)?.is_some() {
-        return Err(AppError::Conflict(format!(
-            "user {username} already exists"
-        )));
+        return Err(AppError::Conflict(format!("user {username} already exists")));
     }
     Ok(users::insert(
         conn,
@@ -42,11 +40,7 @@ pub fn require(conn: &mut DbConn, username: &str) -> Result<User, AppError> {
 
 /// Checks credentials. The same message for every failure, so it does not reveal which
 /// usernames exist; disabled and password-less (imported) accounts cannot log in.
-pub fn authenticate(
-    conn: &mut DbConn,
-    username: &str,
-    password_text: &str,
-) -> Result<User, AppError> {
+pub fn authenticate(conn: &mut DbConn, username: &str, password_text: &str) -> Result<User, AppError> {
     let denied = || AppError::Unauthorized("wrong username or password".into());
     let name = username.trim().to_lowercase();
     let Some(user) = users::by_username(conn, &name)? else {
@@ -66,14 +60,8 @@ pub fn authenticate(
 /// Changes a user's role, refusing to demote the last active admin.
 pub fn set_role(conn: &mut DbConn, username: &str, role: Role) -> Result<User, AppError> {
     let user = require(conn, username)?;
-    if user.is_admin()
-        && role != Role::Admin
-        && !user.is_disabled()
-        && users::active_admins(conn)? <= 1
-    {
-        return Err(AppError::Conflict(
-            "cannot demote the last active admin".into(),
-        ));
+    if user.is_admin() && role != Role::Admin && !user.is_disabled() && users::active_admins(conn)? <= 1 {
+        return Err(AppError::Conflict("cannot demote the last active admin".into()));
     }
     users::set_role(conn, user.id, role.as_str())?;
     Ok(users::by_id(conn, user.id)?)
@@ -85,9 +73,7 @@ pub fn set_disabled(conn: &mut DbConn, username: &str, disabled: bool) -> Result
     let now = now_ms();
     if disabled {
         if user.is_admin() && !user.is_disabled() && users::active_admins(conn)? <= 1 {
-            return Err(AppError::Conflict(
-                "cannot disable the last active admin".into(),
-            ));
+            return Err(AppError::Conflict("cannot disable the last active admin".into()));
         }
         users::set_disabled_at(conn, user.id, Some(user.disabled_at.unwrap_or(now)))?;
         sessions::revoke_all_of(conn, user.id, now)?;

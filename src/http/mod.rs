@@ -59,18 +59,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn api_not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, AppError> {
-    Err(AppError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
+    Err(AppError::NotFound(format!("no route for {} {}", req.method(), req.path())))
 }
 
 /// JSON bodies: size-capped, and every failure is a 4xx in our error shape.
 pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|err, _req| json_error(err).into())
+    web::JsonConfig::default().limit(limit).error_handler(|err, _req| json_error(err).into())
 }
 
 /// Form bodies (the pages), with the same cap.
@@ -81,13 +75,11 @@ pub fn form_config(limit: usize) -> web::FormConfig {
 }
 
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default()
-        .error_handler(|err, _req| bad_request("bad_query", err.to_string()).into())
+    web::QueryConfig::default().error_handler(|err, _req| bad_request("bad_query", err.to_string()).into())
 }
 
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default()
-        .error_handler(|err, _req| bad_request("bad_path", err.to_string()).into())
+    web::PathConfig::default().error_handler(|err, _req| bad_request("bad_path", err.to_string()).into())
 }
 
 /// Headers on every response: a strict Content-Security-Policy (no inline script or

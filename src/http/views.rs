@@ -25,10 +25,7 @@ pub struct TagRef {
 
 impl From<&Tag> for TagRef {
     fn from(tag: &Tag) -> Self {
-        TagRef {
-            name: tag.key.clone(),
-            display: tag.display.clone(),
-        }
+        TagRef { name: tag.key.clone(), display: tag.display.clone() }
     }
 }
 

@@ -22,21 +22,12 @@ fn i2i(app: &TestApp, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run i2i");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "i2i failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "i2i failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).to_string()
 }
 
@@ -45,10 +36,7 @@ fn shared_data() -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    assert!(
-        std::env::var("CI").is_err(),
-        "CI must have ../shared/data/incident-notes.jsonl"
-    );
+    assert!(std::env::var("CI").is_err(), "CI must have ../shared/data/incident-notes.jsonl");
     eprintln!("skipping: {} is not here", path.display());
     None
 }
@@ -57,18 +45,8 @@ fn shared_data() -> Option<PathBuf> {
 async fn users_are_managed_from_the_command_line() {
     let app = TestApp::spawn().await;
     assert!(stdout(&i2i(&app, &["migrate"], "")).contains("up to date"));
-    let added = i2i(
-        &app,
-        &[
-            "user",
-            "add",
-            "Carol",
-            "--role",
-            "analyst",
-            "--password-stdin",
-        ],
-        "carol-password\n",
-    );
+    let added =
+        i2i(&app, &["user", "add", "Carol", "--role", "analyst", "--password-stdin"], "carol-password\n");
     assert!(stdout(&added).contains("created carol (analyst)"));
     let login = expect_json(app.login("carol", "carol-password").await, StatusCode::OK).await;
     assert_eq!(login["user"]["role"], "analyst");
@@ -76,28 +54,17 @@ async fn users_are_managed_from_the_command_line() {
     stdout(&i2i(&app, &["user", "set-role", "carol", "designer"], ""));
     let list = stdout(&i2i(&app, &["user", "list"], ""));
     assert!(
-        list.lines()
-            .any(|l| l.starts_with("carol") && l.contains("designer") && l.contains("active")),
+        list.lines().any(|l| l.starts_with("carol") && l.contains("designer") && l.contains("active")),
         "{list}"
     );
     stdout(&i2i(&app, &["user", "disable", "carol"], ""));
-    assert_eq!(
-        app.login("carol", "carol-password").await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.login("carol", "carol-password").await.status(), StatusCode::UNAUTHORIZED);
 
-    let short = i2i(
-        &app,
-        &["user", "add", "dave", "--password-stdin"],
-        "short\n",
-    );
+    let short = i2i(&app, &["user", "add", "dave", "--password-stdin"], "short\n");
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("password must be 8-1024 characters"));
-    let bad_role = i2i(
-        &app,
-        &["user", "add", "erin", "--role", "boss", "--password-stdin"],
-        "long-enough-pw\n",
-    );
+    let bad_role =
+        i2i(&app, &["user", "add", "erin", "--role", "boss", "--password-stdin"], "long-enough-pw\n");
     assert!(!bad_role.status.success());
 }
 
@@ -117,59 +84,31 @@ async fn import_reports_rejected_lines_by_number_and_goes_on() {
     std::fs::write(&file, lines.join("\n")).unwrap();
     let output = i2i(&app, &["import", file.to_str().unwrap()], "");
     let report = stdout(&output);
-    assert!(
-        report.contains("imported 2 posts, skipped 0 already imported, rejected 4 lines"),
-        "{report}"
-    );
+    assert!(report.contains("imported 2 posts, skipped 0 already imported, rejected 4 lines"), "{report}");
     let errors = String::from_utf8_lossy(&output.stderr);
     for line_no in ["line 2:", "line 3:", "line 4:", "line 6:"] {
-        assert!(
-            errors.contains(line_no),
-            "{line_no} not reported in {errors}"
-        );
+        assert!(errors.contains(line_no), "{line_no} not reported in {errors}");
     }
     assert!(errors.contains("body is empty"));
     // Imported authors exist but cannot log in.
-    assert_eq!(
-        app.login("ann", "").await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.login("ann", "").await.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn export_then_import_into_an_empty_instance_gives_the_same_posts() {
     let source = TestApp::spawn().await;
     let admin = source.setup_admin().await;
-    source
-        .create_post(&admin, json!({"body": "live note #sso INC-3"}))
-        .await;
-    source
-        .create_post(
-            &admin,
-            json!({"body": "Ünïcode «quotes» #café", "incident": "svc:abc"}),
-        )
-        .await;
-    let doomed = source
-        .create_post(&admin, json!({"body": "deleted later"}))
-        .await;
-    source
-        .delete(&format!("/api/v1/posts/{}", doomed["id"]), &admin)
-        .await;
+    source.create_post(&admin, json!({"body": "live note #sso INC-3"})).await;
+    source.create_post(&admin, json!({"body": "Ünïcode «quotes» #café", "incident": "svc:abc"})).await;
+    let doomed = source.create_post(&admin, json!({"body": "deleted later"})).await;
+    source.delete(&format!("/api/v1/posts/{}", doomed["id"]), &admin).await;
     let export_path = source.data_dir().join("export.jsonl");
-    stdout(&i2i(
-        &source,
-        &["export", "--output", export_path.to_str().unwrap()],
-        "",
-    ));
+    stdout(&i2i(&source, &["export", "--output", export_path.to_str().unwrap()], ""));
     let exported = std::fs::read_to_string(&export_path).unwrap();
     assert_eq!(exported.lines().count(), 2);
 
     let target = TestApp::spawn().await;
-    let report = stdout(&i2i(
-        &target,
-        &["import", export_path.to_str().unwrap()],
-        "",
-    ));
+    let report = stdout(&i2i(&target, &["import", export_path.to_str().unwrap()], ""));
     assert!(report.contains("imported 2 posts"), "{report}");
     let target_admin = target.setup_admin().await;
     let normalise = |page: Value| -> Vec<Value> {
@@ -177,15 +116,7 @@ async fn export_then_import_into_an_empty_instance_gives_the_same_posts() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| {
-                json!([
-                    p["author"]["username"],
-                    p["body"],
-                    p["incident"],
-                    p["created_at"],
-                    p["tags"]
-                ])
-            })
+            .map(|p| json!([p["author"]["username"], p["body"], p["incident"], p["created_at"], p["tags"]]))
             .collect()
     };
     let before = normalise(source.get_json("/api/v1/timeline", &admin).await);
@@ -200,23 +131,15 @@ async fn the_shared_incident_notes_import_once_and_page_cleanly() {
     let Some(data) = shared_data() else { return };
     let app = TestApp::spawn().await;
     let first = stdout(&i2i(&app, &["import", data.to_str().unwrap()], ""));
-    assert!(
-        first.contains("imported 3041 posts, skipped 0 already imported, rejected 0 lines"),
-        "{first}"
-    );
+    assert!(first.contains("imported 3041 posts, skipped 0 already imported, rejected 0 lines"), "{first}");
     let second = stdout(&i2i(&app, &["import", data.to_str().unwrap()], ""));
-    assert!(
-        second.contains("imported 0 posts, skipped 3041 already imported"),
-        "{second}"
-    );
+    assert!(second.contains("imported 0 posts, skipped 3041 already imported"), "{second}");
     let admin = app.setup_admin().await;
     let incidents = app
         .db()
         .read_blocking(|conn| {
             use diesel::prelude::*;
-            Ok(i2i::db::schema::incidents::table
-                .count()
-                .get_result::<i64>(conn)?)
+            Ok(i2i::db::schema::incidents::table.count().get_result::<i64>(conn)?)
         })
         .unwrap();
     assert_eq!(incidents, 1522);
@@ -240,11 +163,7 @@ async fn the_shared_incident_notes_import_once_and_page_cleanly() {
     loop {
         let page = app.get_json(&path, &admin).await;
         for item in page["items"].as_array().unwrap() {
-            assert!(
-                seen_ids.insert(item["id"].as_i64().unwrap()),
-                "duplicate {}",
-                item["id"]
-            );
+            assert!(seen_ids.insert(item["id"].as_i64().unwrap()), "duplicate {}", item["id"]);
             times.push(item["created_at"].as_str().unwrap().to_string());
         }
         match page["next"].as_str() {

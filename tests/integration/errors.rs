@@ -18,39 +18,25 @@ async fn malformed_unknown_oversize_and_mistyped_bodies_are_4xx() {
             .body(body)
             .send()
     };
-    let (code, _) = expect_error(
-        send("{\"body\": ".into(), "application/json")
-            .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    let (code, _) =
+        expect_error(send("{\"body\": ".into(), "application/json").await.unwrap(), StatusCode::BAD_REQUEST)
+            .await;
     assert_eq!(code, "malformed_json");
     let (code, body) = expect_error(
-        send("{\"body\": \"x\", \"bdy\": 1}".into(), "application/json")
-            .await
-            .unwrap(),
+        send("{\"body\": \"x\", \"bdy\": 1}".into(), "application/json").await.unwrap(),
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
     assert_eq!(code, "validation_failed");
     assert!(body["error"]["message"].as_str().unwrap().contains("bdy"));
-    let wrong_type = send("{\"body\": 5}".into(), "application/json")
-        .await
-        .unwrap();
+    let wrong_type = send("{\"body\": 5}".into(), "application/json").await.unwrap();
     expect_error(wrong_type, StatusCode::UNPROCESSABLE_ENTITY).await;
     let big = json!({"body": "x".repeat(10_000)}).to_string();
-    let (code, _) = expect_error(
-        send(big, "application/json").await.unwrap(),
-        StatusCode::PAYLOAD_TOO_LARGE,
-    )
-    .await;
+    let (code, _) =
+        expect_error(send(big, "application/json").await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE).await;
     assert_eq!(code, "payload_too_large");
-    let (code, _) = expect_error(
-        send("body=x".into(), "text/plain").await.unwrap(),
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    let (code, _) =
+        expect_error(send("body=x".into(), "text/plain").await.unwrap(), StatusCode::BAD_REQUEST).await;
     assert_eq!(code, "unsupported_media_type");
 }
 
@@ -58,64 +44,33 @@ async fn malformed_unknown_oversize_and_mistyped_bodies_are_4xx() {
 async fn bad_ids_and_unknown_routes_are_json_4xx() {
     let app = TestApp::spawn().await;
     let admin = app.setup_admin().await;
-    for path in [
-        "/api/v1/posts/abc",
-        "/api/v1/posts/-3",
-        "/api/v1/posts/0",
-        "/api/v1/posts/99999999999999999999",
-    ] {
+    for path in
+        ["/api/v1/posts/abc", "/api/v1/posts/-3", "/api/v1/posts/0", "/api/v1/posts/99999999999999999999"]
+    {
         let (code, _) = expect_error(app.get(path, &admin).await, StatusCode::BAD_REQUEST).await;
         assert_eq!(code, "bad_id", "{path}");
     }
-    expect_error(
-        app.get("/api/v1/posts/12345", &admin).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    let (code, _) = expect_error(
-        app.get("/api/v1/nothing-here", &admin).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    expect_error(app.get("/api/v1/posts/12345", &admin).await, StatusCode::NOT_FOUND).await;
+    let (code, _) = expect_error(app.get("/api/v1/nothing-here", &admin).await, StatusCode::NOT_FOUND).await;
     assert_eq!(code, "not_found");
-    let (code, _) = expect_error(
-        app.get("/api/v1/incidents?limit=5000", &admin).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
+    let (code, _) =
+        expect_error(app.get("/api/v1/incidents?limit=5000", &admin).await, StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
     assert_eq!(code, "validation_failed");
-    let (code, _) = expect_error(
-        app.get("/api/v1/incidents?stat=open", &admin).await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    let (code, _) =
+        expect_error(app.get("/api/v1/incidents?stat=open", &admin).await, StatusCode::BAD_REQUEST).await;
     assert_eq!(code, "bad_query");
 }
 
 #[tokio::test]
 async fn health_readiness_and_the_openapi_document() {
     let app = TestApp::spawn().await;
-    let health = expect_json(
-        app.client.get(app.url("/healthz")).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let health = expect_json(app.client.get(app.url("/healthz")).send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(health["status"], "ok");
-    let ready = expect_json(
-        app.client.get(app.url("/readyz")).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let ready = expect_json(app.client.get(app.url("/readyz")).send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(ready["status"], "ready");
-    let doc = expect_json(
-        app.client
-            .get(app.url("/api/openapi.json"))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let doc =
+        expect_json(app.client.get(app.url("/api/openapi.json")).send().await.unwrap(), StatusCode::OK).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for path in [
         "/api/v1/auth/login",

@@ -24,32 +24,15 @@ async fn incidents_are_created_listed_updated_and_resolved() {
     assert_eq!(incident["started_at"], "2024-03-01T08:00:00Z");
     assert!(incident["resolved_at"].is_null());
 
-    let duplicate = app
-        .post("/api/v1/incidents", &admin, &json!({"key": "INC-2041"}))
-        .await;
+    let duplicate = app.post("/api/v1/incidents", &admin, &json!({"key": "INC-2041"})).await;
     expect_error(duplicate, StatusCode::CONFLICT).await;
-    let bad = app
-        .post(
-            "/api/v1/incidents",
-            &admin,
-            &json!({"key": "INC-1", "severity": "sev9"}),
-        )
-        .await;
+    let bad = app.post("/api/v1/incidents", &admin, &json!({"key": "INC-1", "severity": "sev9"})).await;
     let (_, body) = expect_error(bad, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["error"]["field"], "severity");
-    app.post(
-        "/api/v1/incidents",
-        &admin,
-        &json!({"key": "INC-2", "service": "billing"}),
-    )
-    .await;
+    app.post("/api/v1/incidents", &admin, &json!({"key": "INC-2", "service": "billing"})).await;
 
     let resolved = app
-        .patch(
-            "/api/v1/incidents/INC-2041",
-            &admin,
-            &json!({"status": "resolved", "severity": null}),
-        )
+        .patch("/api/v1/incidents/INC-2041", &admin, &json!({"status": "resolved", "severity": null}))
         .await;
     let resolved = expect_json(resolved, StatusCode::OK).await;
     assert_eq!(resolved["status"], "resolved");
@@ -57,37 +40,16 @@ async fn incidents_are_created_listed_updated_and_resolved() {
     assert!(resolved["severity"].is_null());
     assert_eq!(resolved["service"], "login", "fields left out stay");
 
-    let by_status = app
-        .get_json("/api/v1/incidents?status=resolved", &admin)
-        .await;
-    let keys: Vec<_> = by_status["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["key"].clone())
-        .collect();
+    let by_status = app.get_json("/api/v1/incidents?status=resolved", &admin).await;
+    let keys: Vec<_> = by_status["items"].as_array().unwrap().iter().map(|i| i["key"].clone()).collect();
     assert_eq!(keys, vec![json!("INC-2041")]);
-    let by_service = app
-        .get_json("/api/v1/incidents?service=billing", &admin)
-        .await;
+    let by_service = app.get_json("/api/v1/incidents?service=billing", &admin).await;
     assert_eq!(by_service["items"][0]["key"], "INC-2");
 
-    let reopened = app
-        .patch(
-            "/api/v1/incidents/INC-2041",
-            &admin,
-            &json!({"status": "monitoring"}),
-        )
-        .await;
+    let reopened = app.patch("/api/v1/incidents/INC-2041", &admin, &json!({"status": "monitoring"})).await;
     assert!(expect_json(reopened, StatusCode::OK).await["resolved_at"].is_null());
-    expect_error(
-        app.get("/api/v1/incidents/INC-404", &admin).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    let unknown_field = app
-        .patch("/api/v1/incidents/INC-2", &admin, &json!({"colour": "red"}))
-        .await;
+    expect_error(app.get("/api/v1/incidents/INC-404", &admin).await, StatusCode::NOT_FOUND).await;
+    let unknown_field = app.patch("/api/v1/incidents/INC-2", &admin, &json!({"colour": "red"})).await;
     expect_error(unknown_field, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
 
@@ -113,19 +75,8 @@ async fn a_tag_reports_posts_distinct_incidents_and_first_and_last_seen() {
         json!({"name": "webhooks", "display": "Webhooks", "posts": 4, "incidents": 2,
                "first_seen": "2019-01-01T00:00:00Z", "last_seen": "2022-06-01T12:30:00Z"})
     );
-    expect_error(
-        app.get("/api/v1/tags/never-used", &admin).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    expect_error(
-        app.get("/api/v1/tags/%231", &admin).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    expect_error(app.get("/api/v1/tags/never-used", &admin).await, StatusCode::NOT_FOUND).await;
+    expect_error(app.get("/api/v1/tags/%231", &admin).await, StatusCode::NOT_FOUND).await;
     let imported = app.get_json("/api/v1/incidents/X-1", &admin).await;
-    assert_eq!(
-        imported["status"], "resolved",
-        "imported history is not left open"
-    );
+    assert_eq!(imported["status"], "resolved", "imported history is not left open");
 }

@@ -8,12 +8,7 @@ use serde_json::{json, Value};
 use crate::helpers::{expect_error, TestApp};
 
 fn bodies(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["body"].as_str().unwrap().to_string())
-        .collect()
+    page["items"].as_array().unwrap().iter().map(|p| p["body"].as_str().unwrap().to_string()).collect()
 }
 
 #[tokio::test]
@@ -22,8 +17,7 @@ async fn filters_by_tags_any_all_and_not_incident_and_author() {
     let admin = app.setup_admin().await;
     let bob = app.user(&admin, "bob", "responder").await;
     app.create_post(&admin, json!({"body": "a #sso"})).await;
-    app.create_post(&admin, json!({"body": "b #sso #mfa", "incident": "INC-1"}))
-        .await;
+    app.create_post(&admin, json!({"body": "b #sso #mfa", "incident": "INC-1"})).await;
     app.create_post(&bob, json!({"body": "c #mfa"})).await;
     app.create_post(&bob, json!({"body": "d nothing"})).await;
 
@@ -31,9 +25,7 @@ async fn filters_by_tags_any_all_and_not_incident_and_author() {
         let app = &app;
         let admin = admin.clone();
         async move {
-            let page = app
-                .get_json(&format!("/api/v1/timeline?{query}"), &admin)
-                .await;
+            let page = app.get_json(&format!("/api/v1/timeline?{query}"), &admin).await;
             assert_eq!(bodies(&page), expected, "query {query}");
         }
     };
@@ -74,10 +66,7 @@ async fn pages_never_skip_or_repeat_even_when_timestamps_tie() {
         let page = app.get_json(&path, &admin).await;
         pages += 1;
         for item in page["items"].as_array().unwrap() {
-            seen.push((
-                item["created_at"].as_str().unwrap().to_string(),
-                item["id"].as_i64().unwrap(),
-            ));
+            seen.push((item["created_at"].as_str().unwrap().to_string(), item["id"].as_i64().unwrap()));
         }
         match page["next"].as_str() {
             Some(next) => path = format!("/api/v1/timeline?tag=paging&limit=10&before={next}"),
@@ -86,11 +75,7 @@ async fn pages_never_skip_or_repeat_even_when_timestamps_tie() {
     }
     assert_eq!(pages, 5);
     assert_eq!(seen.len(), 45);
-    assert_eq!(
-        seen.iter().map(|(_, id)| id).collect::<HashSet<_>>().len(),
-        45,
-        "no duplicates"
-    );
+    assert_eq!(seen.iter().map(|(_, id)| id).collect::<HashSet<_>>().len(), 45, "no duplicates");
     let mut sorted = seen.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(seen, sorted, "newest first, ties broken by id");
@@ -101,30 +86,19 @@ async fn bad_cursors_limits_and_parameters_are_4xx() {
     let app = TestApp::spawn().await;
     let admin = app.setup_admin().await;
     app.create_post(&admin, json!({"body": "one"})).await;
-    let (code, _) = expect_error(
-        app.get("/api/v1/timeline?before=abc", &admin).await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    let (code, _) =
+        expect_error(app.get("/api/v1/timeline?before=abc", &admin).await, StatusCode::BAD_REQUEST).await;
     assert_eq!(code, "bad_cursor");
-    let (code, _) = expect_error(
-        app.get("/api/v1/timeline?before=99999", &admin).await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    let (code, _) =
+        expect_error(app.get("/api/v1/timeline?before=99999", &admin).await, StatusCode::BAD_REQUEST).await;
     assert_eq!(code, "bad_cursor");
     for limit in ["0", "101", "-1", "ten"] {
-        let response = app
-            .get(&format!("/api/v1/timeline?limit={limit}"), &admin)
-            .await;
+        let response = app.get(&format!("/api/v1/timeline?limit={limit}"), &admin).await;
         let (_, body) = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(body["error"]["field"], "limit");
     }
-    let (code, body) = expect_error(
-        app.get("/api/v1/timeline?tga=sso", &admin).await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    let (code, body) =
+        expect_error(app.get("/api/v1/timeline?tga=sso", &admin).await, StatusCode::BAD_REQUEST).await;
     assert_eq!(code, "bad_query");
     assert!(body["error"]["message"].as_str().unwrap().contains("tga"));
     let bad_tag = app.get("/api/v1/timeline?tag=%231", &admin).await;

@@ -29,9 +29,7 @@ pub struct CreateIncident {
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from one left out (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -70,27 +68,12 @@ pub async fn create(
     let input = IncidentInput {
         key: body.key,
         title: body.title,
-        severity: body
-            .severity
-            .as_deref()
-            .map(str::parse::<Severity>)
-            .transpose()?,
-        status: body
-            .status
-            .as_deref()
-            .map(str::parse::<IncidentStatus>)
-            .transpose()?,
+        severity: body.severity.as_deref().map(str::parse::<Severity>).transpose()?,
+        status: body.status.as_deref().map(str::parse::<IncidentStatus>).transpose()?,
         service: body.service,
-        started_at: body
-            .started_at
-            .as_deref()
-            .map(|t| parse_timestamp("started_at", t))
-            .transpose()?,
+        started_at: body.started_at.as_deref().map(|t| parse_timestamp("started_at", t)).transpose()?,
     };
-    let incident = state
-        .db
-        .write(move |conn| create_incident(conn, &input))
-        .await?;
+    let incident = state.db.write(move |conn| create_incident(conn, &input)).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/incidents/{}", incident.key)))
         .json(IncidentView::from(&incident)))
@@ -117,13 +100,8 @@ pub async fn list(
         open_only: false,
         limit: crate::domain::timeline::parse_limit(query.limit.as_deref())?,
     };
-    let items = state
-        .db
-        .read(move |conn| Ok(incidents::list(conn, &filter)?))
-        .await?;
-    Ok(HttpResponse::Ok().json(IncidentList {
-        items: items.iter().map(IncidentView::from).collect(),
-    }))
+    let items = state.db.read(move |conn| Ok(incidents::list(conn, &filter)?)).await?;
+    Ok(HttpResponse::Ok().json(IncidentList { items: items.iter().map(IncidentView::from).collect() }))
 }
 
 /// One incident.
@@ -137,8 +115,7 @@ pub async fn get(
     let incident = state
         .db
         .read(move |conn| {
-            incidents::by_key(conn, &key)?
-                .ok_or_else(|| not_found(format!("incident {key} not found")))
+            incidents::by_key(conn, &key)?.ok_or_else(|| not_found(format!("incident {key} not found")))
         })
         .await?;
     Ok(HttpResponse::Ok().json(IncidentView::from(&incident)))
@@ -157,20 +134,10 @@ pub async fn update(
     let body = body.into_inner();
     let patch = IncidentPatch {
         title: body.title,
-        severity: body
-            .severity
-            .map(|s| s.as_deref().map(str::parse::<Severity>).transpose())
-            .transpose()?,
-        status: body
-            .status
-            .as_deref()
-            .map(str::parse::<IncidentStatus>)
-            .transpose()?,
+        severity: body.severity.map(|s| s.as_deref().map(str::parse::<Severity>).transpose()).transpose()?,
+        status: body.status.as_deref().map(str::parse::<IncidentStatus>).transpose()?,
         service: body.service,
     };
-    let incident = state
-        .db
-        .write(move |conn| update_incident(conn, &key, &patch))
-        .await?;
+    let incident = state.db.write(move |conn| update_incident(conn, &key, &patch)).await?;
     Ok(HttpResponse::Ok().json(IncidentView::from(&incident)))
 }

@@ -42,10 +42,7 @@ pub fn parse_id(raw: &str) -> Result<i64, AppError> {
 /// Loads the view of one post for `viewer`.
 pub fn view_of(conn: &mut DbConn, post: Post, viewer: i64) -> Result<PostView, AppError> {
     let details = posts::details(conn, vec![post], Some(viewer))?;
-    details
-        .first()
-        .map(PostView::from)
-        .ok_or_else(|| not_found("post not found"))
+    details.first().map(PostView::from).ok_or_else(|| not_found("post not found"))
 }
 
 /// Create a post.
@@ -56,17 +53,8 @@ pub async fn create(
     auth: AuthUser,
     body: web::Json<CreatePost>,
 ) -> Result<HttpResponse, AppError> {
-    let CreatePost {
-        body,
-        incident,
-        reply_to,
-    } = body.into_inner();
-    let input = PostInput {
-        body,
-        incident,
-        reply_to,
-        ..Default::default()
-    };
+    let CreatePost { body, incident, reply_to } = body.into_inner();
+    let input = PostInput { body, incident, reply_to, ..Default::default() };
     let app = state.clone();
     let view = state
         .db
@@ -76,9 +64,7 @@ pub async fn create(
             view_of(conn, post, auth.user.id)
         })
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/api/v1/posts/{}", view.id)))
-        .json(view))
+    Ok(HttpResponse::Created().insert_header(("Location", format!("/api/v1/posts/{}", view.id))).json(view))
 }
 
 /// Read a post.
@@ -92,8 +78,7 @@ pub async fn get(
     let view = state
         .db
         .read(move |conn| {
-            let post =
-                posts::live(conn, id)?.ok_or_else(|| not_found(format!("post {id} not found")))?;
+            let post = posts::live(conn, id)?.ok_or_else(|| not_found(format!("post {id} not found")))?;
             view_of(conn, post, auth.user.id)
         })
         .await?;
@@ -129,10 +114,7 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&id)?;
-    state
-        .db
-        .write(move |conn| delete_post(conn, &auth.user, id))
-        .await?;
+    state.db.write(move |conn| delete_post(conn, &auth.user, id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -147,15 +129,11 @@ pub async fn thread(
     let view = state
         .db
         .read(move |conn| {
-            let post =
-                posts::live(conn, id)?.ok_or_else(|| not_found(format!("post {id} not found")))?;
+            let post = posts::live(conn, id)?.ok_or_else(|| not_found(format!("post {id} not found")))?;
             let thread = posts::thread(conn, &post)?;
             let root = thread.first().map(|p| p.id).unwrap_or(id);
             let details = posts::details(conn, thread, Some(auth.user.id))?;
-            Ok(ThreadView {
-                root,
-                items: details.iter().map(PostView::from).collect(),
-            })
+            Ok(ThreadView { root, items: details.iter().map(PostView::from).collect() })
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
@@ -217,15 +195,7 @@ pub async fn timeline(
 ) -> Result<HttpResponse, AppError> {
     let query = QueryPairs::parse(
         req.query_string(),
-        &[
-            "tag",
-            "tags_mode",
-            "not_tag",
-            "incident",
-            "author",
-            "before",
-            "limit",
-        ],
+        &["tag", "tags_mode", "not_tag", "incident", "author", "before", "limit"],
     )?;
     let tags_all = match query.one("tags_mode").as_deref() {
         None | Some("any") => false,
@@ -247,10 +217,7 @@ pub async fn timeline(
         limit: query.one("limit"),
         ..Default::default()
     };
-    let page = state
-        .db
-        .read(move |conn| load_page(conn, &request, Some(auth.user.id)))
-        .await?;
+    let page = state.db.read(move |conn| load_page(conn, &request, Some(auth.user.id))).await?;
     Ok(HttpResponse::Ok().json(PostPage {
         items: page.posts.iter().map(PostView::from).collect(),
         next: page.next.map(|id| id.to_string()),

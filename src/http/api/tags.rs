@@ -23,8 +23,7 @@ pub async fn get(
 /// The tag named `name` (with or without '#', any case) and its counts.
 pub fn load(conn: &mut crate::db::DbConn, name: &str) -> Result<TagView, AppError> {
     let key = tag_key(name.trim()).ok_or_else(|| not_found(format!("{name:?} is not a tag")))?;
-    let tag = tags::by_key(conn, &key)?
-        .ok_or_else(|| not_found(format!("no posts are tagged #{key}")))?;
+    let tag = tags::by_key(conn, &key)?.ok_or_else(|| not_found(format!("no posts are tagged #{key}")))?;
     let stats = tags::stats(conn, tag.id)?;
     Ok(TagView::new(&tag, &stats))
 }

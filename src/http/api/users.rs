@@ -54,9 +54,7 @@ pub async fn create_first_admin(
                 pg.batch_execute("LOCK TABLE users IN EXCLUSIVE MODE")?;
             }
             if users::count_with_login(conn)? > 0 {
-                return Err(AppError::Forbidden(
-                    "setup is done: an account already exists".into(),
-                ));
+                return Err(AppError::Forbidden("setup is done: an account already exists".into()));
             }
             // An imported author of the same name (no password) is claimed, not duplicated.
             let name = crate::domain::rules::parse_username(&username)?;
@@ -68,13 +66,7 @@ pub async fn create_first_admin(
                 }
                 return Ok(users::by_id(conn, imported.id)?);
             }
-            create_user(
-                conn,
-                &name,
-                display_name.as_deref(),
-                Role::Admin,
-                Some(&hash),
-            )
+            create_user(conn, &name, display_name.as_deref(), Role::Admin, Some(&hash))
         })
         .await?;
     crate::auth::open_session(state, user).await
@@ -87,12 +79,7 @@ pub async fn setup(
     state: web::Data<AppState>,
     body: web::Json<NewUserRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let NewUserRequest {
-        username,
-        password,
-        display_name,
-        ..
-    } = body.into_inner();
+    let NewUserRequest { username, password, display_name, .. } = body.into_inner();
     let issued = create_first_admin(&state, username, password, display_name).await?;
     Ok(HttpResponse::Created().json(LoginView {
         token: issued.token,
@@ -112,9 +99,7 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
 pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
     auth.require_admin()?;
     let all = state.db.read(|conn| Ok(users::list(conn)?)).await?;
-    Ok(HttpResponse::Ok().json(UserList {
-        items: all.iter().map(UserView::from).collect(),
-    }))
+    Ok(HttpResponse::Ok().json(UserList { items: all.iter().map(UserView::from).collect() }))
 }
 
 /// Create a user (admins only).
@@ -126,17 +111,8 @@ pub async fn create(
     body: web::Json<NewUserRequest>,
 ) -> Result<HttpResponse, AppError> {
     auth.require_admin()?;
-    let NewUserRequest {
-        username,
-        password,
-        display_name,
-        role,
-    } = body.into_inner();
-    let role = role
-        .as_deref()
-        .map(str::parse::<Role>)
-        .transpose()?
-        .unwrap_or(Role::Responder);
+    let NewUserRequest { username, password, display_name, role } = body.into_inner();
+    let role = role.as_deref().map(str::parse::<Role>).transpose()?.unwrap_or(Role::Responder);
     let hash = hash_password(password).await?;
     let user = state
         .db
@@ -158,11 +134,7 @@ pub async fn update(
     let username = username.into_inner();
     let body = body.into_inner();
     let role = body.role.as_deref().map(str::parse::<Role>).transpose()?;
-    let display_name = body
-        .display_name
-        .as_deref()
-        .map(parse_display_name)
-        .transpose()?;
+    let display_name = body.display_name.as_deref().map(parse_display_name).transpose()?;
     let user = state
         .db
         .write(move |conn| {

@@ -43,37 +43,19 @@ pub fn encode_segment(raw: &str) -> String {
 
 fn segment_view(segment: Segment, mentions: &[String]) -> SegmentView {
     match segment {
-        Segment::Text(text) => SegmentView {
-            kind: "text",
-            text,
-            href: String::new(),
-        },
-        Segment::Tag { key, text } => SegmentView {
-            kind: "tag",
-            href: format!("/tags/{}", encode_segment(&key)),
-            text,
-        },
+        Segment::Text(text) => SegmentView { kind: "text", text, href: String::new() },
+        Segment::Tag { key, text } => {
+            SegmentView { kind: "tag", href: format!("/tags/{}", encode_segment(&key)), text }
+        }
         // Only users that exist become links.
-        Segment::Mention { username, text } if mentions.contains(&username) => SegmentView {
-            kind: "mention",
-            href: format!("/users/{}", encode_segment(&username)),
-            text,
-        },
-        Segment::Mention { text, .. } => SegmentView {
-            kind: "text",
-            text,
-            href: String::new(),
-        },
-        Segment::Incident { key, text } => SegmentView {
-            kind: "incident",
-            href: format!("/incidents/{}", encode_segment(&key)),
-            text,
-        },
-        Segment::Url { href, text } => SegmentView {
-            kind: "url",
-            href,
-            text,
-        },
+        Segment::Mention { username, text } if mentions.contains(&username) => {
+            SegmentView { kind: "mention", href: format!("/users/{}", encode_segment(&username)), text }
+        }
+        Segment::Mention { text, .. } => SegmentView { kind: "text", text, href: String::new() },
+        Segment::Incident { key, text } => {
+            SegmentView { kind: "incident", href: format!("/incidents/{}", encode_segment(&key)), text }
+        }
+        Segment::Url { href, text } => SegmentView { kind: "url", href, text },
     }
 }
 
@@ -107,8 +89,5 @@ pub fn card(details: &PostDetails, incident_pattern: &Regex, focus_id: Option<i6
 
 /// Cards of many posts.
 pub fn cards(posts: &[PostDetails], incident_pattern: &Regex) -> Vec<CardView> {
-    posts
-        .iter()
-        .map(|p| card(p, incident_pattern, None))
-        .collect()
+    posts.iter().map(|p| card(p, incident_pattern, None)).collect()
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::cards::{cards, encode_segment};
-use super::timeline::compose;
+use super::timeline::{compose, open_incidents};
 use super::{render, viewer};
 use crate::auth::AuthUser;
 use crate::db::incidents::{self, IncidentFilter};
@@ -24,15 +24,7 @@ pub struct IncidentQuery {
 pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
     let items = state
         .db
-        .read(|conn| {
-            Ok(incidents::list(
-                conn,
-                &IncidentFilter {
-                    limit: 100,
-                    ..Default::default()
-                },
-            )?)
-        })
+        .read(|conn| Ok(incidents::list(conn, &IncidentFilter { limit: 100, ..Default::default() })?))
         .await?;
     let rows: Vec<_> = items
         .iter()
@@ -55,7 +47,7 @@ pub async fn show(
     let key = key.into_inner();
     let after = query.into_inner().after;
     let viewer_id = auth.user.id;
-    let (incident, page) = state
+    let (incident, page, open) = state
         .db
         .read(move |conn| {
             let incident = incidents::by_key(conn, &key)?
@@ -67,7 +59,7 @@ pub async fn show(
                 limit: Some("100".into()),
                 ..Default::default()
             };
-            Ok((incident, load_page(conn, &request, Some(viewer_id))?))
+            Ok((incident, load_page(conn, &request, Some(viewer_id))?, open_incidents(conn)?))
         })
         .await?;
     let base = format!("/incidents/{}", encode_segment(&incident.key));
@@ -77,7 +69,7 @@ pub async fn show(
         "incident": IncidentView::from(&incident),
         "cards": cards(&page.posts, &state.incident_pattern),
         "later": page.next.map(|id| format!("{base}?after={id}")),
-        "compose": compose("", &incident.key, &base),
+        "compose": compose("", &incident.key, &base, open),
     });
     render(&state, "pages/incident", &context)
 }

@@ -51,18 +51,14 @@ pub fn viewer(auth: Option<&AuthUser>) -> Value {
 /// visitor's name (on top of the SameSite cookie).
 pub fn check_csrf(auth: &AuthUser, token: &str) -> Result<(), AppError> {
     if token.is_empty() || token != auth.session.csrf_token {
-        return Err(AppError::Forbidden(
-            "this form has expired; reload the page and try again".into(),
-        ));
+        return Err(AppError::Forbidden("this form has expired; reload the page and try again".into()));
     }
     Ok(())
 }
 
 /// A `303 See Other` to `location`.
 pub fn redirect(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
 /// Only local paths are followed after login, so `next` cannot send a visitor elsewhere.
@@ -76,10 +72,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 }
 
 fn is_page_path(path: &str) -> bool {
-    !(path.starts_with("/api/")
-        || path == "/healthz"
-        || path == "/readyz"
-        || path.starts_with("/assets/"))
+    !(path.starts_with("/api/") || path == "/healthz" || path == "/readyz" || path.starts_with("/assets/"))
 }
 
 /// Turns errors on page routes into HTML: 401 becomes a redirect to the login page, every
@@ -89,28 +82,24 @@ pub async fn html_errors(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let is_page = is_page_path(req.path());
-    let target = req
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str().to_string())
-        .unwrap_or_default();
+    // After logging in the visitor returns to the page they asked for; a form post cannot
+    // be replayed by a redirect, so those return to the timeline.
+    let target = match *req.method() {
+        actix_web::http::Method::GET => req.uri().path_and_query().map(|pq| pq.as_str().to_string()),
+        _ => None,
+    }
+    .unwrap_or_else(|| "/".to_string());
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let res = next.call(req).await?;
     if !is_page {
         return Ok(res.map_into_boxed_body());
     }
-    let Some(err) = res
-        .response()
-        .error()
-        .and_then(|e| e.as_error::<AppError>())
-    else {
+    let Some(err) = res.response().error().and_then(|e| e.as_error::<AppError>()) else {
         return Ok(res.map_into_boxed_body());
     };
     if matches!(err, AppError::Unauthorized(_)) {
-        let location = format!(
-            "/login?next={}",
-            form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>()
-        );
+        let location =
+            format!("/login?next={}", form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>());
         return Ok(res.into_response(redirect(&location)).map_into_boxed_body());
     }
     let status = err.status_code();
@@ -122,15 +111,7 @@ pub async fn html_errors(
     });
     let html = state
         .and_then(|s| s.templates.render("pages/error", &context).ok())
-        .unwrap_or_else(|| {
-            format!(
-                "{} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            )
-        });
-    let page = HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(html);
+        .unwrap_or_else(|| format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")));
+    let page = HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html);
     Ok(res.into_response(page).map_into_boxed_body())
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::cards::card;
-use super::timeline::compose;
+use super::timeline::{compose, open_incidents};
 use super::{check_csrf, redirect, render, viewer};
 use crate::auth::AuthUser;
 use crate::db::posts;
@@ -30,27 +30,20 @@ pub async fn show(
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&id)?;
     let viewer_id = auth.user.id;
-    let (thread, incident_key) = state
+    let (thread, incident_key, open) = state
         .db
         .read(move |conn| {
-            let post =
-                posts::live(conn, id)?.ok_or_else(|| not_found(format!("post {id} not found")))?;
+            let post = posts::live(conn, id)?.ok_or_else(|| not_found(format!("post {id} not found")))?;
             let thread_posts = posts::thread(conn, &post)?;
             let thread = posts::details(conn, thread_posts, Some(viewer_id))?;
-            let incident_key = thread
-                .iter()
-                .find(|d| d.post.id == id)
-                .and_then(|d| d.incident.clone())
-                .map(|i| i.key);
-            Ok((thread, incident_key))
+            let incident_key =
+                thread.iter().find(|d| d.post.id == id).and_then(|d| d.incident.clone()).map(|i| i.key);
+            Ok((thread, incident_key, open_incidents(conn)?))
         })
         .await?;
-    let cards: Vec<_> = thread
-        .iter()
-        .map(|d| card(d, &state.incident_pattern, Some(id)))
-        .collect();
+    let cards: Vec<_> = thread.iter().map(|d| card(d, &state.incident_pattern, Some(id))).collect();
     let back = format!("/posts/{id}");
-    let mut reply = compose("", incident_key.as_deref().unwrap_or(""), &back);
+    let mut reply = compose("", incident_key.as_deref().unwrap_or(""), &back, open);
     reply["reply_to"] = json!(id);
     let context = json!({
         "title": format!("Note {id}"),
@@ -71,9 +64,6 @@ pub async fn react(
     let id = parse_id(&id)?;
     check_csrf(&auth, &form.csrf)?;
     let on = form.on == "1";
-    state
-        .db
-        .write(move |conn| set_reaction(conn, &auth.user, id, on))
-        .await?;
+    state.db.write(move |conn| set_reaction(conn, &auth.user, id, on)).await?;
     Ok(redirect(&format!("/posts/{id}")))
 }

@@ -37,11 +37,7 @@ pub struct CsrfForm {
 }
 
 async fn no_users_yet(state: &web::Data<AppState>) -> Result<bool, AppError> {
-    Ok(state
-        .db
-        .read(|conn| Ok(crate::db::users::count_with_login(conn)?))
-        .await?
-        == 0)
+    Ok(state.db.read(|conn| Ok(crate::db::users::count_with_login(conn)?)).await? == 0)
 }
 
 /// The session cookie: HttpOnly (no script can read it), SameSite=Lax (not sent on
@@ -87,15 +83,8 @@ pub async fn login_form(
 }
 
 /// `POST /login`.
-pub async fn login(
-    state: web::Data<AppState>,
-    form: web::Form<LoginForm>,
-) -> Result<HttpResponse, AppError> {
-    let LoginForm {
-        username,
-        password,
-        next,
-    } = form.into_inner();
+pub async fn login(state: web::Data<AppState>, form: web::Form<LoginForm>) -> Result<HttpResponse, AppError> {
+    let LoginForm { username, password, next } = form.into_inner();
     let next = safe_next(next.as_deref());
     match crate::auth::log_in(&state, username.clone(), password).await {
         Ok(issued) => Ok(HttpResponse::SeeOther()
@@ -121,17 +110,10 @@ pub async fn logout(
     crate::auth::log_out(&state, auth.session.id).await?;
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();
-    Ok(HttpResponse::SeeOther()
-        .cookie(gone)
-        .insert_header(("Location", "/login"))
-        .finish())
+    Ok(HttpResponse::SeeOther().cookie(gone).insert_header(("Location", "/login")).finish())
 }
 
-fn setup_page(
-    state: &AppState,
-    error: Option<&str>,
-    username: &str,
-) -> Result<HttpResponse, AppError> {
+fn setup_page(state: &AppState, error: Option<&str>, username: &str) -> Result<HttpResponse, AppError> {
     render(
         state,
         "pages/setup",
@@ -148,16 +130,8 @@ pub async fn setup_form(state: web::Data<AppState>) -> Result<HttpResponse, AppE
 }
 
 /// `POST /setup`: creates the first admin and logs them in.
-pub async fn setup(
-    state: web::Data<AppState>,
-    form: web::Form<SetupForm>,
-) -> Result<HttpResponse, AppError> {
-    let SetupForm {
-        username,
-        display_name,
-        password,
-        password_again,
-    } = form.into_inner();
+pub async fn setup(state: web::Data<AppState>, form: web::Form<SetupForm>) -> Result<HttpResponse, AppError> {
+    let SetupForm { username, display_name, password, password_again } = form.into_inner();
     if !no_users_yet(&state).await? {
         return Ok(redirect("/login"));
     }
@@ -165,13 +139,7 @@ pub async fn setup(
         return setup_page(&state, Some("the two passwords differ"), &username);
     }
     let display_name = display_name.filter(|name| !name.trim().is_empty());
-    match crate::http::api::users::create_first_admin(
-        &state,
-        username.clone(),
-        password,
-        display_name,
-    )
-    .await
+    match crate::http::api::users::create_first_admin(&state, username.clone(), password, display_name).await
     {
         Ok(issued) => Ok(HttpResponse::SeeOther()
             .cookie(session_cookie(&state, &issued))

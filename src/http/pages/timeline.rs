@@ -29,26 +29,25 @@ pub struct ComposeForm {
     pub csrf: String,
 }
 
-/// What the compose box and sidebar show: open incidents to pick and the busiest tags.
-pub fn sidebar(conn: &mut DbConn) -> Result<Value, AppError> {
-    let open = incidents::list(
-        conn,
-        &IncidentFilter {
-            open_only: true,
-            limit: 50,
-            ..Default::default()
-        },
-    )?;
-    let popular = tags::popular(conn, 15)?;
-    Ok(json!({
-        "open_incidents": open.iter().map(|i| json!({"key": i.key, "title": i.title})).collect::<Vec<_>>(),
-        "popular_tags": popular.iter().map(|(t, n)| json!({"name": t.key, "display": t.display, "count": n})).collect::<Vec<_>>(),
-    }))
+/// Open incidents, most recent first, for the compose box's incident picker.
+pub fn open_incidents(conn: &mut DbConn) -> Result<Value, AppError> {
+    let filter = IncidentFilter { open_only: true, limit: 50, ..Default::default() };
+    let open = incidents::list(conn, &filter)?;
+    Ok(json!(open.iter().map(|i| json!({"key": i.key, "title": i.title})).collect::<Vec<_>>()))
 }
 
-/// The compose box's prefilled values.
-pub fn compose(body: &str, incident: &str, back: &str) -> Value {
-    json!({"body": body, "incident": incident, "back": back, "reply_to": null})
+/// The busiest tags for the sidebar.
+pub fn popular_tags(conn: &mut DbConn) -> Result<Value, AppError> {
+    let popular = tags::popular(conn, 15)?;
+    let rows: Vec<Value> =
+        popular.iter().map(|(t, n)| json!({"name": t.key, "display": t.display, "count": n})).collect();
+    Ok(json!(rows))
+}
+
+/// The compose box: prefilled values, the incidents to pick from, and an error to show.
+pub fn compose(body: &str, incident: &str, back: &str, incidents: Value) -> Value {
+    json!({"body": body, "incident": incident, "back": back, "reply_to": null,
+           "incidents": incidents, "error": null})
 }
 
 /// Cards and the "older" link of a page.
@@ -67,27 +66,23 @@ pub async fn show(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let Some(auth) = viewer_user.0 else {
-        let no_users = state
-            .db
-            .read(|conn| Ok(crate::db::users::count_with_login(conn)? == 0))
-            .await?;
+        let no_users = state.db.read(|conn| Ok(crate::db::users::count_with_login(conn)? == 0)).await?;
         return Ok(redirect(if no_users { "/setup" } else { "/login" }));
     };
-    let request = TimelineRequest {
-        before: query.into_inner().before,
-        ..Default::default()
-    };
+    let request = TimelineRequest { before: query.into_inner().before, ..Default::default() };
     let viewer_id = auth.user.id;
-    let (page, side) = state
+    let (page, open, popular) = state
         .db
-        .read(move |conn| Ok((load_page(conn, &request, Some(viewer_id))?, sidebar(conn)?)))
+        .read(move |conn| {
+            Ok((load_page(conn, &request, Some(viewer_id))?, open_incidents(conn)?, popular_tags(conn)?))
+        })
         .await?;
     let context = json!({
         "title": "Timeline",
         "viewer": viewer(Some(&auth)),
         "page": page_json(&state, &page, "/"),
-        "sidebar": side,
-        "compose": compose("", "", "/"),
+        "sidebar": json!({"open_incidents": open.clone(), "popular_tags": popular}),
+        "compose": compose("", "", "/", open),
     });
     render(&state, "pages/timeline", &context)
 }
@@ -102,10 +97,7 @@ pub async fn compose_post(
     check_csrf(&auth, &form.csrf)?;
     let reply_to = match form.reply_to.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(id) => Some(
-            id.parse::<i64>()
-                .map_err(|_| invalid("reply_to", "reply_to must be a post id"))?,
-        ),
+        Some(id) => Some(id.parse::<i64>().map_err(|_| invalid("reply_to", "reply_to must be a post id"))?),
     };
     let input = PostInput {
         body: form.body,
@@ -113,10 +105,24 @@ pub async fn compose_post(
         reply_to,
         ..Default::default()
     };
+    let back = safe_next(form.back.as_deref());
     let app = state.clone();
-    state
-        .db
-        .write(move |conn| create_post(conn, &app.incident_pattern, &auth.user, &input))
-        .await?;
-    Ok(redirect(&safe_next(form.back.as_deref())))
+    let author = auth.user.clone();
+    let kept = input.clone();
+    let created = state.db.write(move |conn| create_post(conn, &app.incident_pattern, &author, &input)).await;
+    match created {
+        Ok(_) => Ok(redirect(&back)),
+        // Nothing typed is lost: the form comes back filled in, with the reason.
+        Err(AppError::Validation { message, .. }) => {
+            let open = state.db.read(open_incidents).await?;
+            let mut retry = compose(&kept.body, kept.incident.as_deref().unwrap_or(""), &back, open);
+            retry["reply_to"] = json!(kept.reply_to);
+            retry["error"] = json!(message);
+            let context = json!({"title": "Post not saved", "viewer": viewer(Some(&auth)), "compose": retry});
+            let mut page = render(&state, "pages/compose", &context)?;
+            *page.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(page)
+        }
+        Err(other) => Err(other),
+    }
 }

@@ -27,11 +27,8 @@ pub async fn show(
         .db
         .read(move |conn| {
             let user = require(conn, &username)?;
-            let request = TimelineRequest {
-                author: Some(user.username.clone()),
-                before,
-                ..Default::default()
-            };
+            let request =
+                TimelineRequest { author: Some(user.username.clone()), before, ..Default::default() };
             Ok((user, load_page(conn, &request, Some(viewer_id))?))
         })
         .await?;

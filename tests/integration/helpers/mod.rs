@@ -36,10 +36,7 @@ fn with_database(url: &str, name: &str) -> String {
         Some((base, query)) => (base, format!("?{query}")),
         None => (url, String::new()),
     };
-    let prefix = base
-        .rsplit_once('/')
-        .map(|(prefix, _)| prefix)
-        .unwrap_or(base);
+    let prefix = base.rsplit_once('/').map(|(prefix, _)| prefix).unwrap_or(base);
     format!("{prefix}/{name}{query}")
 }
 
@@ -55,20 +52,13 @@ impl TestApp {
         let (database_url, pg) = match std::env::var("I2I_TEST_POSTGRES_URL") {
             Ok(admin_url) if !admin_url.is_empty() => {
                 let name = format!("i2i_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn =
-                    PgConnection::establish(&admin_url).expect("connect to I2I_TEST_POSTGRES_URL");
+                let mut conn = PgConnection::establish(&admin_url).expect("connect to I2I_TEST_POSTGRES_URL");
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .expect("create database");
-                (
-                    with_database(&admin_url, &name),
-                    Some(PgScratch { admin_url, name }),
-                )
+                (with_database(&admin_url, &name), Some(PgScratch { admin_url, name }))
             }
-            _ => (
-                format!("sqlite://{}", dir.path().join("i2i.db").display()),
-                None,
-            ),
+            _ => (format!("sqlite://{}", dir.path().join("i2i.db").display()), None),
         };
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
@@ -79,9 +69,7 @@ impl TestApp {
             ..Config::default()
         };
         adjust(&mut config);
-        let app = Application::build(config.clone())
-            .await
-            .expect("app starts");
+        let app = Application::build(config.clone()).await.expect("app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let client = Client::builder()
@@ -89,14 +77,7 @@ impl TestApp {
             .cookie_store(true)
             .build()
             .expect("client");
-        TestApp {
-            address,
-            client,
-            database_url,
-            config,
-            _dir: dir,
-            pg,
-        }
+        TestApp { address, client, database_url, config, _dir: dir, pg }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -113,41 +94,19 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request")
     }
 
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.client
-            .patch(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.client.patch(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        self.client.delete(self.url(path)).bearer_auth(token).send().await.expect("request")
     }
 
     /// GET expecting 200, returning the JSON.
@@ -194,11 +153,7 @@ impl TestApp {
 
     /// Creates a post and returns its JSON.
     pub async fn create_post(&self, token: &str, body: Value) -> Value {
-        expect_json(
-            self.post("/api/v1/posts", token, &body).await,
-            StatusCode::CREATED,
-        )
-        .await
+        expect_json(self.post("/api/v1/posts", token, &body).await, StatusCode::CREATED).await
     }
 }
 
@@ -206,9 +161,8 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(pg) = &self.pg {
             if let Ok(mut conn) = PgConnection::establish(&pg.admin_url) {
-                let dropped =
-                    diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg.name))
-                        .execute(&mut conn);
+                let dropped = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg.name))
+                    .execute(&mut conn);
                 if let Err(err) = dropped {
                     eprintln!("could not drop test database {}: {err}", pg.name);
                 }
@@ -228,15 +182,8 @@ pub async fn expect_json(response: Response, status: StatusCode) -> Value {
 /// Asserts an error response of the one documented shape and returns its code.
 pub async fn expect_error(response: Response, status: StatusCode) -> (String, Value) {
     let body = expect_json(response, status).await;
-    let code = body["error"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error.code in {body}"))
-        .to_string();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "no message in {body}"
-    );
+    let code =
+        body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error.code in {body}")).to_string();
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "no message in {body}");
     (code, body)
 }
