@@ -10,6 +10,7 @@ use super::{render, viewer};
 use crate::auth::AuthUser;
 use crate::db::incidents::{self, IncidentFilter};
 use crate::domain::timeline::{load_page, TimelineRequest};
+use crate::domain::time::human_ms;
 use crate::error::{not_found, AppError};
 use crate::http::views::IncidentView;
 use crate::startup::AppState;
@@ -28,7 +29,8 @@ pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResp
         .await?;
     let rows: Vec<_> = items
         .iter()
-        .map(|i| json!({"incident": IncidentView::from(i), "href": format!("/incidents/{}", encode_segment(&i.key))}))
+        .map(|i| json!({"incident": IncidentView::from(i), "started_human": human_ms(i.started_at),
+                    "href": format!("/incidents/{}", encode_segment(&i.key))}))
         .collect();
     render(
         &state,
@@ -67,6 +69,8 @@ pub async fn show(
         "title": format!("{} {}", incident.key, incident.title),
         "viewer": viewer(Some(&auth)),
         "incident": IncidentView::from(&incident),
+        "started_human": human_ms(incident.started_at),
+        "resolved_human": incident.resolved_at.map(human_ms),
         "cards": cards(&page.posts, &state.incident_pattern),
         "later": page.next.map(|id| format!("{base}?after={id}")),
         "compose": compose("", &incident.key, &base, open),
