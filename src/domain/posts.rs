@@ -105,9 +105,14 @@ pub fn create_post(
     Ok(Some(post))
 }
 
+/// A post that exists and is not deleted, or 404.
+pub fn require_live(conn: &mut DbConn, post_id: i64) -> Result<Post, AppError> {
+    posts::live(conn, post_id)?.ok_or_else(|| not_found(format!("post {post_id} not found")))
+}
+
 /// Loads a live post that `actor` may change (its author or an admin).
 fn editable(conn: &mut DbConn, actor: &User, post_id: i64) -> Result<Post, AppError> {
-    let post = posts::live(conn, post_id)?.ok_or_else(|| not_found(format!("post {post_id} not found")))?;
+    let post = require_live(conn, post_id)?;
     if post.author_id != actor.id && !actor.is_admin() {
         return Err(AppError::Forbidden("only the author or an admin may change this post".into()));
     }
@@ -139,7 +144,7 @@ pub fn edit_post(
     }
     link_post(conn, &post, &analysis, now)?;
     changes::record(conn, post.id, ChangeKind::Upsert, now)?;
-    posts::live(conn, post.id)?.ok_or_else(|| not_found("post vanished"))
+    require_live(conn, post.id)
 }
 
 /// Soft-deletes a post: the row stays as a tombstone the change feed carries.
@@ -158,11 +163,11 @@ pub fn delete_post(conn: &mut DbConn, actor: &User, post_id: i64) -> Result<(), 
 
 /// Adds (`on = true`) or removes the viewer's "+1 / seen this too". Idempotent.
 pub fn set_reaction(conn: &mut DbConn, viewer: &User, post_id: i64, on: bool) -> Result<Post, AppError> {
-    let post = posts::live(conn, post_id)?.ok_or_else(|| not_found(format!("post {post_id} not found")))?;
+    let post = require_live(conn, post_id)?;
     if on {
         posts::add_reaction(conn, post.id, viewer.id, now_ms())?;
     } else {
         posts::remove_reaction(conn, post.id, viewer.id)?;
     }
-    posts::live(conn, post.id)?.ok_or_else(|| not_found("post vanished"))
+    require_live(conn, post.id)
 }

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthUser;
 use crate::db::posts::{self, Post};
 use crate::db::DbConn;
-use crate::domain::posts::{create_post, delete_post, edit_post, set_reaction, PostInput};
+use crate::domain::posts::{create_post, delete_post, edit_post, require_live, set_reaction, PostInput};
 use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::error::{bad_request, not_found, AppError, ErrorBody};
 use crate::http::query::QueryPairs;
@@ -78,7 +78,7 @@ pub async fn get(
     let view = state
         .db
         .read(move |conn| {
-            let post = posts::live(conn, id)?.ok_or_else(|| not_found(format!("post {id} not found")))?;
+            let post = require_live(conn, id)?;
             view_of(conn, post, auth.user.id)
         })
         .await?;
@@ -129,7 +129,7 @@ pub async fn thread(
     let view = state
         .db
         .read(move |conn| {
-            let post = posts::live(conn, id)?.ok_or_else(|| not_found(format!("post {id} not found")))?;
+            let post = require_live(conn, id)?;
             let thread = posts::thread(conn, &post)?;
             let root = thread.first().map(|p| p.id).unwrap_or(id);
             let details = posts::details(conn, thread, Some(auth.user.id))?;

@@ -9,8 +9,8 @@ use super::timeline::{compose, open_incidents};
 use super::{render, viewer};
 use crate::auth::AuthUser;
 use crate::db::incidents::{self, IncidentFilter};
-use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::domain::time::human_ms;
+use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::error::{not_found, AppError};
 use crate::http::views::IncidentView;
 use crate::startup::AppState;
@@ -29,8 +29,10 @@ pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResp
         .await?;
     let rows: Vec<_> = items
         .iter()
-        .map(|i| json!({"incident": IncidentView::from(i), "started_human": human_ms(i.started_at),
-                    "href": format!("/incidents/{}", encode_segment(&i.key))}))
+        .map(|i| {
+            json!({"incident": IncidentView::from(i), "started_human": human_ms(i.started_at),
+                    "href": format!("/incidents/{}", encode_segment(&i.key))})
+        })
         .collect();
     render(
         &state,

@@ -9,7 +9,7 @@ use super::timeline::{compose, open_incidents};
 use super::{check_csrf, redirect, render, viewer};
 use crate::auth::AuthUser;
 use crate::db::posts;
-use crate::domain::posts::set_reaction;
+use crate::domain::posts::{require_live, set_reaction};
 use crate::error::{not_found, AppError};
 use crate::http::api::posts::parse_id;
 use crate::startup::AppState;
@@ -33,7 +33,7 @@ pub async fn show(
     let (thread, incident_key, open) = state
         .db
         .read(move |conn| {
-            let post = posts::live(conn, id)?.ok_or_else(|| not_found(format!("post {id} not found")))?;
+            let post = require_live(conn, id)?;
             let thread_posts = posts::thread(conn, &post)?;
             let thread = posts::details(conn, thread_posts, Some(viewer_id))?;
             let incident_key =
