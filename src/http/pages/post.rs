@@ -10,7 +10,7 @@ use super::{check_csrf, redirect, render, viewer};
 use crate::auth::AuthUser;
 use crate::db::posts;
 use crate::domain::posts::{require_live, set_reaction};
-use crate::error::{not_found, AppError};
+use crate::error::AppError;
 use crate::http::api::posts::parse_id;
 use crate::startup::AppState;
 
