@@ -59,6 +59,9 @@ enum Command {
         /// The .jsonl file ("-" for standard input).
         file: PathBuf,
     },
+    /// Rebuild the search index from the database into a fresh directory and swap it in
+    /// (a running server switches to it by itself).
+    Reindex,
     /// Export live posts as JSON lines in the import format.
     Export {
         /// Output file (standard output when omitted).
@@ -146,6 +149,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let pattern = regex::Regex::new(&config.incident_pattern)?;
             let report = crate::transfer::import_file(&db, &pattern, &file)?;
             println!("{report}");
+            Ok(())
+        }
+        Command::Reindex => {
+            let db = Db::connect(&config.database_url())?;
+            let started = std::time::Instant::now();
+            let count = crate::search::reindex::reindex(&db, &config.data_dir)?;
+            println!("indexed {count} posts in {:.1}s", started.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Export { output } => {

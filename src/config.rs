@@ -43,7 +43,7 @@ impl Default for Config {
             incident_pattern: r"INC-\d+".to_string(),
             max_request_bytes: 64 * 1024,
             secure_cookies: false,
-            log: "info".to_string(),
+            log: "info,tantivy=warn".to_string(),
         }
     }
 }

@@ -18,6 +18,9 @@ pub enum AppError {
     /// Input that was read but breaks a rule; `field` names the offending field.
     #[error("{message}")]
     Validation { field: Option<&'static str>, message: String },
+    /// A search query that does not parse; `position` is a character offset into it.
+    #[error("{message} at position {position}")]
+    QuerySyntax { message: String, position: usize },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -47,6 +50,9 @@ pub struct ErrorDetail {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For query syntax errors: the character offset of the problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
 }
 
 /// Shorthand for a validation error on one field.
@@ -69,6 +75,7 @@ impl AppError {
         match self {
             AppError::BadRequest { code, .. } => code,
             AppError::Validation { .. } => "validation_failed",
+            AppError::QuerySyntax { .. } => "query_syntax",
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
@@ -92,8 +99,17 @@ impl AppError {
             AppError::Validation { field, .. } => field.map(str::to_string),
             _ => None,
         };
+        let position = match self {
+            AppError::QuerySyntax { position, .. } => Some(*position),
+            _ => None,
+        };
         ErrorBody {
-            error: ErrorDetail { code: self.code().to_string(), message: self.public_message(), field },
+            error: ErrorDetail {
+                code: self.code().to_string(),
+                message: self.public_message(),
+                field,
+                position,
+            },
         }
     }
 }
@@ -101,7 +117,7 @@ impl AppError {
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::BadRequest { .. } | AppError::QuerySyntax { .. } => StatusCode::BAD_REQUEST,
             AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -162,5 +178,11 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> AppError {
         }
         E::Deserialize(inner) => bad_request("malformed_json", format!("malformed JSON: {inner}")),
         other => bad_request("malformed_json", other.to_string()),
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    fn from(err: serde_json::Error) -> Self {
+        AppError::Internal(anyhow::Error::new(err).context("json"))
     }
 }

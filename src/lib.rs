@@ -2,7 +2,7 @@
 //! hashtagged notes that designers and analysts can follow, search and trend.
 //!
 //! A request flows one way: [`http`] (extract, authorise, map errors) → [`domain`] (rules,
-//! parsing, operations) → [`db`]. [`startup`] wires them into a server; [`cli`] is the
+//! parsing, operations) → [`db`] and [`search`], the tantivy index the database feeds. [`startup`] wires them into a server; [`cli`] is the
 //! command line; [`transfer`] imports and exports JSON lines.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -14,6 +14,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod search;
 pub mod startup;
 pub mod telemetry;
 pub mod transfer;

@@ -12,6 +12,8 @@ use rust_embed::RustEmbed;
 use crate::auth::Keys;
 use crate::config::Config;
 use crate::db::Db;
+use crate::search::SearchIndex;
+use std::sync::Arc;
 
 /// Handlebars templates, embedded so the binary runs from any directory.
 #[derive(RustEmbed)]
@@ -21,6 +23,7 @@ struct TemplateFiles;
 /// Everything a handler can reach, shared by all workers.
 pub struct AppState {
     pub db: Db,
+    pub search: Arc<SearchIndex>,
     pub config: Config,
     pub keys: Keys,
     pub templates: Handlebars<'static>,
@@ -28,12 +31,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Tells the indexer that posts changed, so they are searchable sooner than its next poll.
+    pub fn changed(&self) {
+        self.search.nudge();
+    }
+
     /// Opens the database and prepares keys and templates.
     pub fn open(config: Config) -> anyhow::Result<AppState> {
         let db = Db::connect(&config.database_url())?;
         let keys = Keys::new(&config.jwt_secret()?);
         let incident_pattern = Regex::new(&config.incident_pattern).context("incident_pattern")?;
-        Ok(AppState { db, config, keys, templates: load_templates()?, incident_pattern })
+        let search = SearchIndex::new(&config.data_dir);
+        Ok(AppState { db, search, config, keys, templates: load_templates()?, incident_pattern })
     }
 }
 
@@ -59,6 +68,7 @@ pub fn load_templates() -> anyhow::Result<Handlebars<'static>> {
 pub struct Application {
     server: Server,
     port: u16,
+    search: Arc<SearchIndex>,
 }
 
 impl Application {
@@ -67,6 +77,8 @@ impl Application {
         let listen = config.listen.clone();
         let state = tokio::task::spawn_blocking(move || AppState::open(config)).await??;
         let state = web::Data::new(state);
+        let search = state.search.clone();
+        crate::search::indexer::start(search.clone(), state.db.clone())?;
         let listener = TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
         let port = listener.local_addr()?.port();
         tracing::info!(address = %listener.local_addr()?, backend = ?state.db.backend(), "listening");
@@ -86,15 +98,22 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(5)
         .run();
-        Ok(Application { server, port })
+        Ok(Application { server, port, search })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// The search index, so its indexer can be stopped with the server.
+    pub fn search(&self) -> Arc<SearchIndex> {
+        self.search.clone()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.search.shutdown();
+        result
     }
 }
 

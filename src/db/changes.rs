@@ -39,3 +39,128 @@ pub fn head(conn: &mut DbConn) -> QueryResult<i64> {
         .first::<Option<i64>>(conn)
         .map(|seq| seq.unwrap_or(0))
 }
+
+/// A position in the change feed: every change at or before it has been applied.
+///
+/// On SQLite one writer hands out `seq` in commit order, so `seq` alone orders the feed
+/// (`txid` stays 0). On PostgreSQL sequence values are taken before commit and commit out
+/// of order, so the feed is ordered by `(txid, seq)` and only read below the oldest
+/// transaction still running: a row that could still appear "behind" the reader is never
+/// passed over.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct FeedPosition {
+    pub txid: i64,
+    pub seq: i64,
+}
+
+/// One entry of the feed.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Change {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub txid: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub seq: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub post_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub kind: String,
+}
+
+impl Change {
+    pub fn position(&self) -> FeedPosition {
+        FeedPosition { txid: self.txid, seq: self.seq }
+    }
+}
+
+/// Up to `limit` committed changes after `from`, in feed order.
+pub fn after(conn: &mut DbConn, from: FeedPosition, limit: i64) -> QueryResult<Vec<Change>> {
+    use diesel::sql_types::BigInt;
+    match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(
+            "SELECT 0 AS txid, seq, post_id, kind FROM post_changes WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind::<BigInt, _>(from.seq)
+        .bind::<BigInt, _>(limit)
+        .load(c),
+        DbConn::Pg(c) => diesel::sql_query(
+            "SELECT txid::text::bigint AS txid, seq, post_id, kind FROM post_changes \
+             WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) \
+               AND (txid > ($1::text)::xid8 OR (txid = ($1::text)::xid8 AND seq > $2)) \
+             ORDER BY txid, seq LIMIT $3",
+        )
+        .bind::<BigInt, _>(from.txid)
+        .bind::<BigInt, _>(from.seq)
+        .bind::<BigInt, _>(limit)
+        .load(c),
+    }
+}
+
+#[derive(QueryableByName)]
+struct Head {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    value: i64,
+}
+
+/// A position such that every change at or before it is committed and visible now. A
+/// rebuild that starts here and then reads the posts table misses nothing: later changes
+/// are replayed from the feed.
+pub fn safe_head(conn: &mut DbConn) -> QueryResult<FeedPosition> {
+    match conn {
+        DbConn::Sqlite(c) => {
+            let head: Head =
+                diesel::sql_query("SELECT COALESCE(MAX(seq), 0) AS value FROM post_changes").get_result(c)?;
+            Ok(FeedPosition { txid: 0, seq: head.value })
+        }
+        DbConn::Pg(c) => {
+            // Everything below the oldest running transaction is finished.
+            let head: Head = diesel::sql_query(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1 AS value",
+            )
+            .get_result(c)?;
+            Ok(FeedPosition { txid: head.value, seq: i64::MAX })
+        }
+    }
+}
+
+/// Number of changes after `from` that are committed (how far an indexer lags).
+pub fn count_after(conn: &mut DbConn, from: FeedPosition) -> QueryResult<i64> {
+    use diesel::sql_types::BigInt;
+    let head: Head = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query("SELECT COUNT(*) AS value FROM post_changes WHERE seq > ?")
+            .bind::<BigInt, _>(from.seq)
+            .get_result(c)?,
+        DbConn::Pg(c) => diesel::sql_query(
+            "SELECT COUNT(*) AS value FROM post_changes \
+             WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) \
+               AND (txid > ($1::text)::xid8 OR (txid = ($1::text)::xid8 AND seq > $2))",
+        )
+        .bind::<BigInt, _>(from.txid)
+        .bind::<BigInt, _>(from.seq)
+        .get_result(c)?,
+    };
+    Ok(head.value)
+}
+
+/// Queues every live post of an incident for re-indexing (its service, severity and
+/// status are copied into each post's document).
+pub fn record_incident_posts(conn: &mut DbConn, incident_id: i64, now: i64) -> QueryResult<usize> {
+    use diesel::sql_types::BigInt;
+    match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(
+            "INSERT INTO post_changes (post_id, kind, created_at) \
+             SELECT id, 'upsert', ? FROM posts WHERE incident_id = ? AND deleted_at IS NULL",
+        )
+        .bind::<BigInt, _>(now)
+        .bind::<BigInt, _>(incident_id)
+        .execute(c),
+        DbConn::Pg(c) => diesel::sql_query(
+            "INSERT INTO post_changes (post_id, kind, created_at) \
+             SELECT id, 'upsert', $1 FROM posts WHERE incident_id = $2 AND deleted_at IS NULL",
+        )
+        .bind::<BigInt, _>(now)
+        .bind::<BigInt, _>(incident_id)
+        .execute(c),
+    }
+}

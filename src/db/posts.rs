@@ -308,3 +308,20 @@ pub fn page_for_export(conn: &mut DbConn, after_id: i64, limit: i64) -> QueryRes
 pub fn set_incident(conn: &mut DbConn, post_id: i64, incident_id: i64) -> QueryResult<usize> {
     diesel::update(posts::table.find(post_id)).set(posts::incident_id.eq(incident_id)).execute(conn)
 }
+
+/// The live posts among `ids`.
+pub fn live_many(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Post>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    posts::table
+        .filter(posts::id.eq_any(ids))
+        .filter(posts::deleted_at.is_null())
+        .select(Post::as_select())
+        .load(conn)
+}
+
+/// Number of live posts.
+pub fn count_live(conn: &mut DbConn) -> QueryResult<i64> {
+    posts::table.filter(posts::deleted_at.is_null()).count().get_result(conn)
+}

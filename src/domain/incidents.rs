@@ -108,5 +108,7 @@ pub fn update_incident(conn: &mut DbConn, key: &str, patch: &IncidentPatch) -> R
         };
     }
     incidents::update(conn, incident.id, &changes)?;
+    // Search documents carry the incident's service, severity and status.
+    crate::db::changes::record_incident_posts(conn, incident.id, now)?;
     incidents::by_key(conn, key)?.ok_or_else(|| crate::error::not_found("incident vanished"))
 }

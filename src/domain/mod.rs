@@ -6,6 +6,7 @@
 pub mod incidents;
 pub mod posts;
 pub mod rules;
+pub mod search;
 pub mod text;
 pub mod time;
 pub mod timeline;

@@ -13,7 +13,7 @@ use crate::error::{bad_request, json_error, AppError};
 
 /// Every route of i2i.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use api::{auth, health, incidents, posts, tags, users};
+    use api::{auth, health, incidents, posts, search, tags, users};
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/api/openapi.json", web::get().to(openapi::document))
@@ -33,7 +33,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/posts/{id}/thread", web::get().to(posts::thread))
                 .route("/posts/{id}/reactions", web::post().to(posts::react))
                 .route("/posts/{id}/reactions", web::delete().to(posts::unreact))
+                .route("/posts/{id}/similar", web::get().to(search::similar))
                 .route("/timeline", web::get().to(posts::timeline))
+                .route("/search", web::get().to(search::search))
+                .route("/search/export", web::get().to(search::export))
                 .route("/incidents", web::post().to(incidents::create))
                 .route("/incidents", web::get().to(incidents::list))
                 .route("/incidents/{key}", web::get().to(incidents::get))

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::api::{auth, health, incidents, posts, tags, users};
+use crate::http::api::{auth, health, incidents, posts, search, tags, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use crate::http::api::{auth, health, incidents, posts, tags, users};
         posts::timeline,
         incidents::create, incidents::list, incidents::get, incidents::update,
         tags::get,
+        search::search, search::export, search::similar,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -2,13 +2,12 @@
 //! present) and the export → import round trip.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{expect_json, TestApp};
+use crate::helpers::{expect_json, shared_data, TestApp};
 
 /// Runs `i2i` against the test app's database, feeding `stdin`.
 fn i2i(app: &TestApp, args: &[&str], stdin: &str) -> Output {
@@ -29,16 +28,6 @@ fn i2i(app: &TestApp, args: &[&str], stdin: &str) -> Output {
 fn stdout(output: &Output) -> String {
     assert!(output.status.success(), "i2i failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).to_string()
-}
-
-fn shared_data() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/incident-notes.jsonl");
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(std::env::var("CI").is_err(), "CI must have ../shared/data/incident-notes.jsonl");
-    eprintln!("skipping: {} is not here", path.display());
-    None
 }
 
 #[tokio::test]

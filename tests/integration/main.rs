@@ -6,8 +6,10 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod durability;
 mod errors;
 mod incidents;
 mod pages;
 mod posts;
+mod search;
 mod timeline;

@@ -139,5 +139,6 @@ pub async fn update(
         service: body.service,
     };
     let incident = state.db.write(move |conn| update_incident(conn, &key, &patch)).await?;
+    state.changed();
     Ok(HttpResponse::Ok().json(IncidentView::from(&incident)))
 }

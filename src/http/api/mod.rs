@@ -4,5 +4,6 @@ pub mod auth;
 pub mod health;
 pub mod incidents;
 pub mod posts;
+pub mod search;
 pub mod tags;
 pub mod users;

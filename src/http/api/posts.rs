@@ -64,6 +64,7 @@ pub async fn create(
             view_of(conn, post, auth.user.id)
         })
         .await?;
+    state.changed();
     Ok(HttpResponse::Created().insert_header(("Location", format!("/api/v1/posts/{}", view.id))).json(view))
 }
 
@@ -103,6 +104,7 @@ pub async fn edit(
             view_of(conn, post, auth.user.id)
         })
         .await?;
+    state.changed();
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -115,6 +117,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&id)?;
     state.db.write(move |conn| delete_post(conn, &auth.user, id)).await?;
+    state.changed();
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -111,7 +111,10 @@ pub async fn compose_post(
     let kept = input.clone();
     let created = state.db.write(move |conn| create_post(conn, &app.incident_pattern, &author, &input)).await;
     match created {
-        Ok(_) => Ok(redirect(&back)),
+        Ok(_) => {
+            state.changed();
+            Ok(redirect(&back))
+        }
         // Nothing typed is lost: the form comes back filled in, with the reason.
         Err(AppError::Validation { message, .. }) => {
             let open = state.db.read(open_incidents).await?;

@@ -26,7 +26,8 @@ pub struct TestApp {
     pub client: Client,
     pub database_url: String,
     pub config: Config,
-    _dir: TempDir,
+    search: std::sync::Arc<i2i::search::SearchIndex>,
+    _dir: Option<TempDir>,
     pg: Option<PgScratch>,
 }
 
@@ -71,13 +72,41 @@ impl TestApp {
         adjust(&mut config);
         let app = Application::build(config.clone()).await.expect("app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let search = app.search();
         tokio::spawn(app.run_until_stopped());
+        // Idle connections are dropped before the server's 5 s keep-alive closes them, so a
+        // request never races a closing connection after a long pause.
         let client = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .cookie_store(true)
             .build()
             .expect("client");
-        TestApp { address, client, database_url, config, _dir: dir, pg }
+        TestApp { address, client, database_url, config, search, _dir: Some(dir), pg }
+    }
+
+    /// Stops this app's indexer and starts a second server on the same data directory
+    /// and database, as a restart would. The first keeps owning (and later removes) them.
+    pub async fn restart(&self) -> TestApp {
+        self.search.shutdown();
+        let app = Application::build(self.config.clone()).await.expect("app restarts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let search = app.search();
+        tokio::spawn(app.run_until_stopped());
+        let client = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
+            .build()
+            .expect("client");
+        TestApp {
+            address,
+            client,
+            database_url: self.database_url.clone(),
+            config: self.config.clone(),
+            search,
+            _dir: None,
+            pg: None,
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -151,6 +180,32 @@ impl TestApp {
         login["token"].as_str().expect("token").to_string()
     }
 
+    /// Searches until `accept` is satisfied or `within` has passed; returns the last answer.
+    pub async fn search_until(
+        &self,
+        token: &str,
+        query: &str,
+        within: std::time::Duration,
+        accept: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let path =
+                format!("/api/v1/search?{}", serde_urlencoded_query(&[("q", query), ("limit", "100")]));
+            let response = self.get(&path, token).await;
+            // 503 while the index is still opening: keep asking.
+            if response.status() == StatusCode::SERVICE_UNAVAILABLE && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                continue;
+            }
+            let answer = expect_json(response, StatusCode::OK).await;
+            if accept(&answer) || std::time::Instant::now() >= deadline {
+                return answer;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
     /// Creates a post and returns its JSON.
     pub async fn create_post(&self, token: &str, body: Value) -> Value {
         expect_json(self.post("/api/v1/posts", token, &body).await, StatusCode::CREATED).await
@@ -159,6 +214,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // The server's threads outlive the test's runtime; stop the indexer polling a
+        // database that is about to go away.
+        self.search.shutdown();
         if let Some(pg) = &self.pg {
             if let Ok(mut conn) = PgConnection::establish(&pg.admin_url) {
                 let dropped = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg.name))
@@ -186,4 +244,32 @@ pub async fn expect_error(response: Response, status: StatusCode) -> (String, Va
         body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error.code in {body}")).to_string();
     assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "no message in {body}");
     (code, body)
+}
+
+/// A query string from pairs, percent-encoded.
+pub fn serde_urlencoded_query(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The ids of a search answer's hits, in order.
+pub fn hit_ids(answer: &Value) -> Vec<i64> {
+    answer["hits"]
+        .as_array()
+        .map(|h| h.iter().filter_map(|x| x["post"]["id"].as_i64()).collect())
+        .unwrap_or_default()
+}
+
+/// The shared incident-notes data set, when it is beside the repository. CI must have it.
+pub fn shared_data() -> Option<PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/incident-notes.jsonl");
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var("CI").is_err(), "CI must have ../shared/data/incident-notes.jsonl");
+    eprintln!("skipping: {} is not here", path.display());
+    None
 }

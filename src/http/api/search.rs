@@ -1,0 +1,191 @@
+//! Search: `GET /api/v1/search`, `GET /api/v1/search/export` (the whole result set as
+//! CSV or JSON lines, streamed) and `GET /api/v1/posts/{id}/similar`.
+
+use actix_web::{web, HttpResponse};
+use futures_util::stream;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::AuthUser;
+use crate::db::posts::{self, PostDetails};
+use crate::domain::search::{request, run, with_posts};
+use crate::error::{invalid, AppError, ErrorBody};
+use crate::http::api::posts::parse_id;
+use crate::http::views::PostView;
+use crate::search::searcher::{self, Facets};
+use crate::search::IndexState;
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+    /// Export only: `csv` (default) or `jsonl`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HitView {
+    pub post: PostView,
+    /// BM25 score (relevance order only).
+    pub score: Option<f32>,
+    /// HTML-safe excerpt with matches in `<mark>`.
+    pub snippet: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchView {
+    pub total: usize,
+    /// `relevance` or `recent`.
+    pub sort: String,
+    pub hits: Vec<HitView>,
+    #[schema(value_type = Object)]
+    pub facets: Facets,
+    /// Pass as `cursor` for the next page.
+    pub next: Option<String>,
+    /// `{"state": "ready"}` or, while the index is rebuilt, `{"state": "rebuilding", "indexed", "total"}`.
+    #[schema(value_type = Object)]
+    pub index: IndexState,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimilarView {
+    pub items: Vec<HitView>,
+}
+
+fn hit_views(posts: Vec<(searcher::Hit, PostDetails)>) -> Vec<HitView> {
+    posts
+        .into_iter()
+        .map(|(hit, details)| HitView {
+            post: PostView::from(&details),
+            score: hit.score,
+            snippet: hit.snippet,
+        })
+        .collect()
+}
+
+/// Search posts with the query language (see the README).
+#[utoipa::path(get, path = "/api/v1/search",
+    params(("q" = Option<String>, Query, description = "query, e.g. `#sso lockout after:2024-03-01`"),
+           ("sort" = Option<String>, Query, description = "relevance (default with words) or recent"),
+           ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = SearchView), (status = 400, body = ErrorBody)))]
+pub async fn search(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let req =
+        request(query.q.as_deref(), query.sort.as_deref(), query.limit.as_deref(), query.cursor.as_deref())?;
+    let page = run(state.search.clone(), &state.db, req, Some(auth.user.id)).await?;
+    Ok(HttpResponse::Ok().json(SearchView {
+        total: page.outcome.total,
+        sort: page.outcome.sort.as_str().to_string(),
+        hits: hit_views(page.posts),
+        facets: page.outcome.facets,
+        next: page.next,
+        index: state.search.state(),
+    }))
+}
+
+/// Posts most like this one: "the last time this happened".
+#[utoipa::path(get, path = "/api/v1/posts/{id}/similar", responses((status = 200, body = SimilarView), (status = 404, body = ErrorBody)))]
+pub async fn similar(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = parse_id(&id)?;
+    state.db.read(move |conn| crate::domain::posts::require_live(conn, id)).await?;
+    let search = state.search.clone();
+    let hits = tokio::task::spawn_blocking(move || searcher::similar(&search, id, 10)).await??;
+    let items = hit_views(with_posts(&state.db, hits, Some(auth.user.id)).await?);
+    Ok(HttpResponse::Ok().json(SimilarView { items }))
+}
+
+/// One CSV record per post.
+fn csv_rows(posts: &[PostDetails]) -> Result<Vec<u8>, AppError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for details in posts {
+        let view = PostView::from(details);
+        let tags: Vec<&str> = view.tags.iter().map(|t| t.name.as_str()).collect();
+        writer
+            .write_record([
+                view.id.to_string().as_str(),
+                view.created_at.as_str(),
+                view.author.username.as_str(),
+                view.incident.as_deref().unwrap_or(""),
+                tags.join(" ").as_str(),
+                view.body.as_str(),
+            ])
+            .map_err(|err| AppError::Internal(err.into()))?;
+    }
+    writer.into_inner().map_err(|err| AppError::Internal(anyhow::anyhow!("csv: {err}")))
+}
+
+fn jsonl_rows(posts: &[PostDetails]) -> Result<Vec<u8>, AppError> {
+    let mut out = Vec::new();
+    for details in posts {
+        serde_json::to_writer(&mut out, &PostView::from(details))?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// The whole result set of a query (no page limit), streamed as CSV or JSON lines.
+#[utoipa::path(get, path = "/api/v1/search/export",
+    params(("q" = Option<String>, Query), ("sort" = Option<String>, Query), ("format" = Option<String>, Query, description = "csv (default) or jsonl")),
+    responses((status = 200, description = "text/csv or application/x-ndjson"), (status = 400, body = ErrorBody)))]
+pub async fn export(
+    state: web::Data<AppState>,
+    _auth: AuthUser,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let jsonl = match query.format.as_deref() {
+        None | Some("csv") => false,
+        Some("jsonl") => true,
+        Some(other) => return Err(invalid("format", format!("format must be csv or jsonl, not {other:?}"))),
+    };
+    let req = request(query.q.as_deref(), query.sort.as_deref(), None, None)?;
+    let search = state.search.clone();
+    let ids = tokio::task::spawn_blocking(move || searcher::all_ids(&search, req.query.as_ref(), req.sort))
+        .await??;
+    let header: Vec<u8> =
+        if jsonl { Vec::new() } else { b"id,created_at,author,incident,tags,body\n".to_vec() };
+    let chunks: Vec<Vec<i64>> = ids.chunks(500).map(<[i64]>::to_vec).collect();
+    let db = state.db.clone();
+    // Each chunk of posts is read from the database only when the client is ready for it.
+    let body =
+        stream::unfold((Some(header), chunks.into_iter(), db), move |(header, mut rest, db)| async move {
+            if let Some(first) = header {
+                return Some((Ok::<_, AppError>(web::Bytes::from(first)), (None, rest, db)));
+            }
+            let chunk = rest.next()?;
+            let rows = db
+                .read(move |conn| {
+                    let order: std::collections::HashMap<i64, usize> =
+                        chunk.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+                    let rows = posts::live_many(conn, &chunk)?;
+                    let mut found = posts::details(conn, rows, None)?;
+                    found.sort_by_key(|d| order.get(&d.post.id).copied().unwrap_or(usize::MAX));
+                    if jsonl {
+                        jsonl_rows(&found)
+                    } else {
+                        csv_rows(&found)
+                    }
+                })
+                .await;
+            Some((rows.map(web::Bytes::from), (None, rest, db)))
+        });
+    let (content_type, extension) =
+        if jsonl { ("application/x-ndjson", "jsonl") } else { ("text/csv; charset=utf-8", "csv") };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"i2i-search.{extension}\"")))
+        .streaming(body))
+}

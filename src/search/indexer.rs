@@ -1,0 +1,216 @@
+//! The indexer: the one task per process that writes the search index. It tails the change
+//! feed, replaces each changed post's document (delete by id, then add: applying a change
+//! twice is harmless), commits at most every [`COMMIT_EVERY`] with the feed position in the
+//! commit payload, and reloads the reader so searches see the commit at once.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tantivy::{IndexWriter, TantivyDocument, Term};
+
+use super::documents::document;
+use super::{
+    create_generation, current_number, highest_generation, open_generation, remove_other_generations,
+    set_current, Checkpoint, Generation, IndexState, SearchIndex,
+};
+use crate::db::changes::{self, FeedPosition};
+use crate::db::{posts, Db};
+use crate::search::schema::SCHEMA_VERSION;
+
+/// Shortest time between two commits: each commit makes a segment, so commits are
+/// batched, but a post must still be searchable within a second.
+pub const COMMIT_EVERY: Duration = Duration::from_millis(400);
+/// How often the feed is polled when nobody nudges (writes from other processes).
+const POLL_EVERY: Duration = Duration::from_millis(200);
+/// Changes read per round trip.
+const BATCH: i64 = 1000;
+/// Indexing memory budget of the long-lived writer.
+const WRITER_BYTES: usize = 50_000_000;
+
+/// Starts the indexer thread for `search`, fed from `db`.
+pub fn start(search: Arc<SearchIndex>, db: Db) -> anyhow::Result<()> {
+    let thread = std::thread::Builder::new()
+        .name("i2i-indexer".into())
+        .spawn({
+            let search = search.clone();
+            move || run(&search, &db)
+        })
+        .context("starting the indexer thread")?;
+    // Registered here as well as in `run`, so a nudge right after start is not lost.
+    search.set_indexer_thread(thread.thread().clone());
+    Ok(())
+}
+
+/// Opens (or rebuilds) the live generation, then follows the feed; on any failure it logs,
+/// backs off and starts over from the last commit, which the payload makes safe.
+fn run(search: &Arc<SearchIndex>, db: &Db) {
+    search.set_indexer_thread(std::thread::current());
+    let mut backoff = Duration::from_millis(250);
+    while !search.is_stopping() {
+        let outcome = open(search, db).and_then(|mut session| session.follow(search, db));
+        match outcome {
+            Ok(()) => backoff = Duration::from_millis(250),
+            Err(err) => {
+                tracing::warn!(error = format!("{err:#}"), "indexer failed; retrying");
+                std::thread::park_timeout(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// An open generation with its writer and the feed position it reflects.
+struct Session {
+    generation: Generation,
+    writer: IndexWriter<TantivyDocument>,
+    position: FeedPosition,
+}
+
+fn writer_of(generation: &Generation) -> anyhow::Result<IndexWriter<TantivyDocument>> {
+    generation.index.writer_with_num_threads(1, WRITER_BYTES).context("opening the index writer")
+}
+
+/// Opens the generation `CURRENT` names, or builds a new one when it is missing, corrupt,
+/// outdated or an unfinished rebuild.
+fn open(search: &Arc<SearchIndex>, db: &Db) -> anyhow::Result<Session> {
+    let root = search.root().to_path_buf();
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    if let Some(number) = current_number(&root) {
+        if let Some((generation, checkpoint)) = open_generation(&root, number) {
+            if checkpoint.complete {
+                let writer = writer_of(&generation)?;
+                search.install(generation.clone());
+                search.set_position(checkpoint.position);
+                search.set_state(IndexState::Ready);
+                remove_other_generations(&root, number);
+                tracing::info!(generation = number, position = ?checkpoint.position, "search index opened");
+                return Ok(Session { generation, writer, position: checkpoint.position });
+            }
+        }
+    }
+    let number = highest_generation(&root) + 1;
+    let generation = create_generation(&root, number)?;
+    set_current(&root, number)?;
+    remove_other_generations(&root, number);
+    search.install(generation.clone());
+    let mut writer = writer_of(&generation)?;
+    let position = rebuild(search, db, &generation, &mut writer, |indexed, total| {
+        search.set_state(IndexState::Rebuilding { indexed, total });
+    })?;
+    search.set_position(position);
+    search.set_state(IndexState::Ready);
+    Ok(Session { generation, writer, position })
+}
+
+/// Fills an empty generation from the posts table. The feed position is taken *before*
+/// reading, so every change after it is replayed afterwards and nothing is missed.
+pub fn rebuild(
+    search: &SearchIndex,
+    db: &Db,
+    generation: &Generation,
+    writer: &mut IndexWriter<TantivyDocument>,
+    mut progress: impl FnMut(u64, u64),
+) -> anyhow::Result<FeedPosition> {
+    let started = Instant::now();
+    let position = db.read_blocking(|conn| Ok(changes::safe_head(conn)?))?;
+    let total = db.read_blocking(|conn| Ok(posts::count_live(conn)?))? as u64;
+    let mut indexed = 0u64;
+    let mut after_id = 0;
+    let mut last_commit = Instant::now();
+    progress(0, total);
+    loop {
+        let page = db.read_blocking(|conn| {
+            let rows = posts::page_for_export(conn, after_id, 1000)?;
+            Ok(posts::details(conn, rows, None)?)
+        })?;
+        let Some(last) = page.last() else { break };
+        after_id = last.post.id;
+        for details in &page {
+            writer.add_document(document(&search.fields, details))?;
+        }
+        indexed += page.len() as u64;
+        progress(indexed, total.max(indexed));
+        // Intermediate commits make a partial index searchable and bound the work a crash
+        // loses; they are marked incomplete, so a restart rebuilds rather than trusts them.
+        if last_commit.elapsed() > Duration::from_secs(5) {
+            commit(generation, writer, Checkpoint { schema: SCHEMA_VERSION, position, complete: false })?;
+            last_commit = Instant::now();
+        }
+    }
+    commit(generation, writer, Checkpoint { schema: SCHEMA_VERSION, position, complete: true })?;
+    tracing::info!(posts = indexed, seconds = started.elapsed().as_secs_f64(), "search index rebuilt");
+    Ok(position)
+}
+
+/// Commits with the checkpoint as payload, then makes the commit visible to searches.
+pub fn commit(
+    generation: &Generation,
+    writer: &mut IndexWriter<TantivyDocument>,
+    checkpoint: Checkpoint,
+) -> anyhow::Result<()> {
+    let payload = serde_json::to_string(&checkpoint)?;
+    let mut prepared = writer.prepare_commit().context("preparing commit")?;
+    prepared.set_payload(&payload);
+    prepared.commit().context("committing")?;
+    generation.reader.reload().context("reloading the reader")?;
+    Ok(())
+}
+
+impl Session {
+    /// Tails the feed until asked to stop or until `CURRENT` names another generation
+    /// (`i2i reindex` built a new one); returns so the caller reopens.
+    fn follow(&mut self, search: &Arc<SearchIndex>, db: &Db) -> anyhow::Result<()> {
+        let root = search.root().to_path_buf();
+        let mut dirty = false;
+        let mut last_commit = Instant::now() - COMMIT_EVERY;
+        loop {
+            if search.is_stopping() || current_number(&root) != Some(self.generation.number) {
+                if dirty {
+                    self.commit(search)?;
+                }
+                return Ok(());
+            }
+            let batch = db.read_blocking(|conn| Ok(changes::after(conn, self.position, BATCH)?))?;
+            if let Some(last) = batch.last() {
+                self.apply(search, db, &batch)?;
+                self.position = last.position();
+                dirty = true;
+            }
+            if dirty && last_commit.elapsed() >= COMMIT_EVERY {
+                self.commit(search)?;
+                dirty = false;
+                last_commit = Instant::now();
+            }
+            if (batch.len() as i64) < BATCH {
+                let wait =
+                    if dirty { COMMIT_EVERY.saturating_sub(last_commit.elapsed()) } else { POLL_EVERY };
+                std::thread::park_timeout(wait.max(Duration::from_millis(5)));
+            }
+        }
+    }
+
+    /// Replaces the documents of every post a batch touches by its current state.
+    fn apply(&mut self, search: &SearchIndex, db: &Db, batch: &[changes::Change]) -> anyhow::Result<()> {
+        let ids: Vec<i64> = batch.iter().map(|c| c.post_id).collect::<BTreeSet<_>>().into_iter().collect();
+        for id in &ids {
+            self.writer.delete_term(Term::from_field_u64(search.fields.id, *id as u64));
+        }
+        let live = db.read_blocking(|conn| {
+            let rows = posts::live_many(conn, &ids)?;
+            Ok(posts::details(conn, rows, None)?)
+        })?;
+        for details in &live {
+            self.writer.add_document(document(&search.fields, details))?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, search: &SearchIndex) -> anyhow::Result<()> {
+        let checkpoint = Checkpoint { schema: SCHEMA_VERSION, position: self.position, complete: true };
+        commit(&self.generation, &mut self.writer, checkpoint)?;
+        search.set_position(self.position);
+        Ok(())
+    }
+}

@@ -1,0 +1,235 @@
+//! Full-text search, a projection of the database: [`schema`] declares the fields,
+//! [`documents`] turns a post into a document, [`indexer`] is the one writer that tails the
+//! change feed, [`query`] parses the analysts' query language, [`plan`] turns it into a
+//! tantivy query and [`searcher`] runs it with facets and snippets.
+//!
+//! On disk, `<data_dir>/index/` holds generations `gen-<n>/` and a `CURRENT` file naming
+//! the live one. Every commit's payload records the schema version, the feed position the
+//! index reflects and whether the generation is complete, so a restart resumes where it
+//! stopped and a missing, corrupt or outdated index is rebuilt.
+
+pub mod documents;
+pub mod indexer;
+pub mod plan;
+pub mod query;
+pub mod reindex;
+pub mod schema;
+pub mod searcher;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::Thread;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tantivy::{Index, IndexReader, ReloadPolicy};
+
+use crate::db::changes::FeedPosition;
+use schema::{Fields, SCHEMA_VERSION};
+
+/// What each commit stores next to the documents.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub schema: u32,
+    /// Every change up to here is reflected in the index.
+    pub position: FeedPosition,
+    /// False while a rebuild is still reading the posts table.
+    pub complete: bool,
+}
+
+impl Checkpoint {
+    pub fn parse(payload: Option<&str>) -> Option<Checkpoint> {
+        serde_json::from_str(payload?).ok()
+    }
+}
+
+/// An open generation: its index and a reader searches use.
+#[derive(Clone)]
+pub struct Generation {
+    pub number: u64,
+    pub index: Index,
+    pub reader: IndexReader,
+}
+
+/// Where the indexer stands, for search responses and `/readyz`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum IndexState {
+    /// Following the change feed.
+    Ready,
+    /// Rebuilding from the posts table: results are incomplete until it ends.
+    Rebuilding { indexed: u64, total: u64 },
+}
+
+/// The search side of the app state, shared by request handlers and the indexer thread.
+pub struct SearchIndex {
+    root: PathBuf,
+    pub fields: Fields,
+    generation: RwLock<Option<Generation>>,
+    state: Mutex<IndexState>,
+    position: Mutex<FeedPosition>,
+    indexer: Mutex<Option<Thread>>,
+    stopping: AtomicBool,
+}
+
+impl SearchIndex {
+    /// A handle on `<data_dir>/index`; nothing is opened until the indexer starts.
+    pub fn new(data_dir: &Path) -> Arc<SearchIndex> {
+        let (_, fields) = schema::build();
+        Arc::new(SearchIndex {
+            root: data_dir.join("index"),
+            fields,
+            generation: RwLock::new(None),
+            state: Mutex::new(IndexState::Ready),
+            position: Mutex::new(FeedPosition::default()),
+            indexer: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Wakes the indexer after a local write so the change is searchable sooner than the
+    /// next poll (writes from other processes are found by polling).
+    pub fn nudge(&self) {
+        if let Ok(guard) = self.indexer.lock() {
+            if let Some(thread) = guard.as_ref() {
+                thread.unpark();
+            }
+        }
+    }
+
+    /// Asks the indexer to commit what it has and stop.
+    pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.nudge();
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_indexer_thread(&self, thread: Thread) {
+        if let Ok(mut guard) = self.indexer.lock() {
+            *guard = Some(thread);
+        }
+    }
+
+    /// The generation searches read, if one is open.
+    pub fn current(&self) -> Option<Generation> {
+        self.generation.read().ok().and_then(|g| g.clone())
+    }
+
+    pub(crate) fn install(&self, generation: Generation) {
+        if let Ok(mut guard) = self.generation.write() {
+            *guard = Some(generation);
+        }
+    }
+
+    pub fn state(&self) -> IndexState {
+        self.state.lock().map(|s| s.clone()).unwrap_or(IndexState::Ready)
+    }
+
+    pub(crate) fn set_state(&self, state: IndexState) {
+        if let Ok(mut guard) = self.state.lock() {
+            *guard = state;
+        }
+    }
+
+    /// The feed position the searchable index reflects.
+    pub fn position(&self) -> FeedPosition {
+        self.position.lock().map(|p| *p).unwrap_or_default()
+    }
+
+    pub(crate) fn set_position(&self, position: FeedPosition) {
+        if let Ok(mut guard) = self.position.lock() {
+            *guard = position;
+        }
+    }
+}
+
+/// The generation number named by `CURRENT`, if any.
+pub fn current_number(root: &Path) -> Option<u64> {
+    std::fs::read_to_string(root.join("CURRENT")).ok()?.trim().parse().ok()
+}
+
+pub fn generation_dir(root: &Path, number: u64) -> PathBuf {
+    root.join(format!("gen-{number}"))
+}
+
+/// Points `CURRENT` at `number` atomically (write a temporary file, then rename).
+pub fn set_current(root: &Path, number: u64) -> anyhow::Result<()> {
+    let tmp = root.join("CURRENT.tmp");
+    std::fs::write(&tmp, format!("{number}\n")).context("writing CURRENT.tmp")?;
+    std::fs::rename(&tmp, root.join("CURRENT")).context("replacing CURRENT")?;
+    Ok(())
+}
+
+/// Removes every generation directory except `keep`.
+pub fn remove_other_generations(root: &Path, keep: u64) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(number) = name.strip_prefix("gen-").and_then(|n| n.parse::<u64>().ok()) else { continue };
+        if number != keep {
+            if let Err(err) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(dir = %entry.path().display(), error = %err, "could not remove old index");
+            }
+        }
+    }
+}
+
+/// The highest generation number present on disk (0 when none).
+pub fn highest_generation(root: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(root) else { return 0 };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().strip_prefix("gen-").and_then(|n| n.parse().ok()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Opens an existing generation with its checkpoint; `None` if it is missing, unreadable
+/// or of another schema version.
+pub fn open_generation(root: &Path, number: u64) -> Option<(Generation, Checkpoint)> {
+    let dir = generation_dir(root, number);
+    let index = match Index::open_in_dir(&dir) {
+        Ok(index) => index,
+        Err(err) => {
+            tracing::warn!(dir = %dir.display(), error = %err, "search index unreadable; it will be rebuilt");
+            return None;
+        }
+    };
+    let checkpoint = Checkpoint::parse(index.load_metas().ok()?.payload.as_deref())?;
+    if checkpoint.schema != SCHEMA_VERSION {
+        tracing::info!(
+            found = checkpoint.schema,
+            wanted = SCHEMA_VERSION,
+            "search index schema changed; rebuilding"
+        );
+        return None;
+    }
+    let reader = reader_of(&index).ok()?;
+    Some((Generation { number, index, reader }, checkpoint))
+}
+
+/// Creates an empty generation directory with the current schema.
+pub fn create_generation(root: &Path, number: u64) -> anyhow::Result<Generation> {
+    let dir = generation_dir(root, number);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (schema, _) = schema::build();
+    let index = Index::create_in_dir(&dir, schema).context("creating the search index")?;
+    let reader = reader_of(&index)?;
+    Ok(Generation { number, index, reader })
+}
+
+fn reader_of(index: &Index) -> anyhow::Result<IndexReader> {
+    // Reloaded by the indexer right after each commit, so searches see a post at once.
+    Ok(index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?)
+}

@@ -1,0 +1,38 @@
+//! `i2i reindex`: builds a complete new generation from the database beside the live one,
+//! then points `CURRENT` at it. A running server notices, switches to it and removes the
+//! old generation; the server keeps answering searches from the old one meanwhile.
+
+use std::path::Path;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::indexer::rebuild;
+use super::{create_generation, highest_generation, set_current, SearchIndex};
+use crate::db::Db;
+
+/// Rebuilds the index under `data_dir`; returns the number of posts indexed.
+pub fn reindex(db: &Db, data_dir: &Path) -> anyhow::Result<u64> {
+    let search = SearchIndex::new(data_dir);
+    let root = search.root().to_path_buf();
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let number = highest_generation(&root) + 1;
+    let generation = create_generation(&root, number)?;
+    // A one-off bulk build can use both cores and a larger arena than the live writer.
+    let mut writer = generation.index.writer_with_num_threads(2, 200_000_000)?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} posts ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut indexed = 0;
+    rebuild(&search, db, &generation, &mut writer, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        indexed = done;
+    })?;
+    writer.wait_merging_threads().context("finishing merges")?;
+    bar.finish_and_clear();
+    set_current(&root, number)?;
+    Ok(indexed)
+}
