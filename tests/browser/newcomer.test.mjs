@@ -99,3 +99,60 @@ test('a newcomer sets up the admin, posts a note and finds it everywhere', async
   assert.equal(new URL(page.url()).pathname, '/login');
   await context.close();
 });
+
+test('an analyst searches, refines by a facet, narrows by time and finds the export', async () => {
+  const login = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'ada', password: 'correct horse battery' }),
+  });
+  const { token } = await login.json();
+  const notes = [
+    'Kiosk users locked out after #password-reset #sso',
+    'Locked out again, nurses share one login #sso #shared-accounts',
+    'Printer queue stuck on ward 3 #printing',
+  ];
+  for (const body of notes) {
+    const response = await fetch(`${base}/api/v1/posts`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ body }),
+    });
+    assert.equal(response.status, 201);
+  }
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(base + '/login');
+  await page.getByLabel('Username').fill('ada');
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Log in' }).click();
+
+  await page.getByRole('link', { name: 'Search' }).click();
+  await page.getByLabel('Search notes').fill('locked');
+  // The index follows within a second; search until both lockout notes are found.
+  let stats = '';
+  for (let attempt = 0; attempt < 40 && !stats.startsWith('3 notes'); attempt++) {
+    await page.getByRole('button', { name: 'Search' }).click();
+    stats = await page.locator('p.stats').innerText();
+    if (!stats.startsWith('3 notes')) await page.waitForTimeout(100);
+  }
+  assert.match(stats, /^3 notes/, 'the newcomer note and both lockout notes match "locked"');
+  assert.equal(await page.locator('article.hit mark').first().innerText(), 'locked');
+  await shot(page, '4-search');
+
+  await page.getByRole('complementary', { name: 'Refine' }).getByRole('link', { name: '#shared-accounts' }).click();
+  assert.equal(await page.getByLabel('Search notes').inputValue(), 'locked #shared-accounts');
+  assert.match(await page.locator('p.stats').innerText(), /^1 note /);
+
+  await page.locator('figure.histogram a').first().click();
+  assert.match(await page.getByLabel('Search notes').inputValue(), /^locked #shared-accounts during:\d{4}-\d{2}-\d{2}$/);
+  assert.match(await page.locator('p.stats').innerText(), /^1 note /);
+
+  const csv = await page.getByRole('link', { name: 'CSV' }).getAttribute('href');
+  const exported = await context.request.get(base + csv);
+  assert.equal(exported.status(), 200);
+  assert.match(await exported.text(), /nurses share one login/);
+
+  await page.getByLabel('Search notes').fill('locked (');
+  await page.getByRole('button', { name: 'Search' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /position 7/);
+  await context.close();
+});

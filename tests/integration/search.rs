@@ -325,3 +325,30 @@ async fn imported_history_answers_exactly_like_a_direct_database_check() {
     let query = format!("\"degraded performance\" incident:{key}");
     assert_eq!(all_hits(&app, &admin, &query).await, expected, "{query}");
 }
+
+#[tokio::test]
+async fn a_corrupt_index_is_rebuilt_from_the_database_while_the_service_answers() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin().await;
+    let mut expected = BTreeSet::new();
+    for n in 0..5 {
+        expected.insert(
+            app.create_post(&admin, json!({"body": format!("note {n} #rebuild")})).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    assert_eq!(ids_for(&app, &admin, "#rebuild", &expected).await, expected);
+    app.stop_indexer().await;
+    let root = app.data_dir().join("index");
+    let current = std::fs::read_to_string(root.join("CURRENT")).unwrap().trim().to_string();
+    std::fs::write(root.join(format!("gen-{current}")).join("meta.json"), b"{ not json").unwrap();
+
+    let restarted = app.restart().await;
+    assert_eq!(ids_for(&restarted, &admin, "#rebuild", &expected).await, expected);
+    let rebuilt = std::fs::read_to_string(root.join("CURRENT")).unwrap().trim().to_string();
+    assert_ne!(rebuilt, current, "a new generation was built");
+    assert!(!root.join(format!("gen-{current}")).exists(), "the corrupt one is gone");
+    let answer = restarted.get_json("/api/v1/search?q=%23rebuild", &admin).await;
+    assert_eq!(answer["index"]["state"], "ready");
+}

@@ -6,6 +6,7 @@ pub mod cards;
 pub mod helpers;
 pub mod incident;
 pub mod post;
+pub mod search;
 pub mod session;
 pub mod tag;
 pub mod timeline;

@@ -85,6 +85,12 @@ impl TestApp {
         TestApp { address, client, database_url, config, search, _dir: Some(dir), pg }
     }
 
+    /// Stops this app's indexer and gives it time to let go of the index.
+    pub async fn stop_indexer(&self) {
+        self.search.shutdown();
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    }
+
     /// Stops this app's indexer and starts a second server on the same data directory
     /// and database, as a restart would. The first keeps owning (and later removes) them.
     pub async fn restart(&self) -> TestApp {
