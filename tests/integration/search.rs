@@ -324,6 +324,38 @@ async fn imported_history_answers_exactly_like_a_direct_database_check() {
         .collect();
     let query = format!("\"degraded performance\" incident:{key}");
     assert_eq!(all_hits(&app, &admin, &query).await, expected, "{query}");
+
+    // Relevance: every note with all three words ranks above every note with just one.
+    let path = format!(
+        "/api/v1/search/export?{}",
+        serde_urlencoded_query(&[
+            ("q", "degraded OR performance OR webhooks"),
+            ("sort", "relevance"),
+            ("format", "jsonl")
+        ])
+    );
+    let ranked: Vec<String> = app
+        .get(&path, &admin)
+        .await
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["body"].as_str().unwrap().to_string())
+        .collect();
+    let matched = |body: &str| {
+        let tokens = words(body);
+        ["degrad", "perform", "webhook"]
+            .iter()
+            .filter(|stem| tokens.iter().any(|t| t.starts_with(**stem)))
+            .count()
+    };
+    let ranks_with = |n: usize| {
+        ranked.iter().enumerate().filter(|(_, b)| matched(b) == n).map(|(i, _)| i).collect::<Vec<_>>()
+    };
+    let (all_three, just_one) = (ranks_with(3), ranks_with(1));
+    assert!(all_three.len() > 10 && just_one.len() > 10);
+    assert!(all_three.iter().max() < just_one.iter().min(), "all-word notes first");
 }
 
 #[tokio::test]
