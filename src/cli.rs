@@ -62,12 +62,21 @@ enum Command {
     /// Rebuild the search index from the database into a fresh directory and swap it in
     /// (a running server switches to it by itself).
     Reindex,
+    /// Trend rollups.
+    #[command(subcommand)]
+    Trends(TrendsCommand),
     /// Export live posts as JSON lines in the import format.
     Export {
         /// Output file (standard output when omitted).
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TrendsCommand {
+    /// Recompute every trend rollup from the posts table.
+    Rebuild,
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +165,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let count = crate::search::reindex::reindex(&db, &config.data_dir)?;
             println!("indexed {count} posts in {:.1}s", started.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Command::Trends(TrendsCommand::Rebuild) => {
+            let db = Db::connect(&config.database_url())?;
+            let counted = db.write_blocking(|conn| Ok(crate::trends::rollups::rebuild(conn)?))?;
+            println!("trend rollups rebuilt from {counted} posts");
             Ok(())
         }
         Command::Export { output } => {

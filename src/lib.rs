@@ -18,3 +18,4 @@ pub mod search;
 pub mod startup;
 pub mod telemetry;
 pub mod transfer;
+pub mod trends;

@@ -105,6 +105,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tag_hours (tag_id, hour) {
+        tag_id -> BigInt,
+        hour -> BigInt,
+        posts -> Integer,
+    }
+}
+
+diesel::table! {
+    tag_hour_authors (tag_id, hour, author_id) {
+        tag_id -> BigInt,
+        hour -> BigInt,
+        author_id -> BigInt,
+        posts -> Integer,
+    }
+}
+
+diesel::table! {
+    tag_hour_incidents (tag_id, hour, incident_id) {
+        tag_id -> BigInt,
+        hour -> BigInt,
+        incident_id -> BigInt,
+        posts -> Integer,
+    }
+}
+
+diesel::table! {
+    tag_pair_hours (tag_a, tag_b, hour) {
+        tag_a -> BigInt,
+        tag_b -> BigInt,
+        hour -> BigInt,
+        posts -> Integer,
+    }
+}
+
+diesel::table! {
+    post_hours (hour) {
+        hour -> BigInt,
+        posts -> Integer,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(posts -> users (author_id));
 diesel::joinable!(posts -> incidents (incident_id));
@@ -126,4 +168,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     post_mentions,
     reactions,
     post_changes,
+    tag_hours,
+    tag_hour_authors,
+    tag_hour_incidents,
+    tag_pair_hours,
+    post_hours,
 );

@@ -10,4 +10,5 @@ pub mod search;
 pub mod text;
 pub mod time;
 pub mod timeline;
+pub mod trends;
 pub mod users;

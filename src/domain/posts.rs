@@ -11,6 +11,7 @@ use crate::db::{now_ms, tags, users, DbConn};
 use crate::domain::rules::IncidentStatus;
 use crate::domain::{incidents, rules, text};
 use crate::error::{invalid, not_found, AppError};
+use crate::trends::rollups::{self, hour_of, Contribution};
 
 /// What a client sends to create a post.
 #[derive(Debug, Clone, Default)]
@@ -40,15 +41,25 @@ fn analyse(body: &str, incident_pattern: &Regex) -> Analysis {
     Analysis { tags, mentions, incident_ref }
 }
 
-/// Tags and mentions of `post` rewritten from `analysis`.
-fn link_post(conn: &mut DbConn, post: &Post, analysis: &Analysis, now: i64) -> Result<(), AppError> {
+/// Tags and mentions of `post` rewritten from `analysis`; returns the tag ids.
+fn link_post(conn: &mut DbConn, post: &Post, analysis: &Analysis, now: i64) -> Result<Vec<i64>, AppError> {
     let tag_rows = tags::ensure(conn, &analysis.tags, now)?;
     let tag_ids: Vec<i64> = tag_rows.iter().map(|tag| tag.id).collect();
     tags::detach_all(conn, post.id)?;
     tags::attach(conn, post.id, post.created_at, &tag_ids)?;
     let mentioned: Vec<i64> = users::by_usernames(conn, &analysis.mentions)?.iter().map(|u| u.id).collect();
     posts::set_mentions(conn, post.id, &mentioned)?;
-    Ok(())
+    Ok(tag_ids)
+}
+
+/// What a live post with `tag_ids` counts for in the trend rollups.
+fn contribution(post: &Post, tag_ids: Vec<i64>) -> Contribution {
+    Contribution { hour: hour_of(post.created_at), author_id: post.author_id, incident_id: post.incident_id, tag_ids }
+}
+
+/// The tag ids a post is linked to now.
+fn linked_tags(conn: &mut DbConn, post_id: i64) -> Result<Vec<i64>, AppError> {
+    Ok(tags::of_posts(conn, &[post_id])?.into_iter().map(|(_, tag)| tag.id).collect())
 }
 
 /// Creates a post for `author`. Returns `None` when `import_key` was imported before.
@@ -97,7 +108,8 @@ pub fn create_post(
             import_key: input.import_key.as_deref(),
         },
     )?;
-    link_post(conn, &post, &analysis, now)?;
+    let tag_ids = link_post(conn, &post, &analysis, now)?;
+    rollups::add(conn, &contribution(&post, tag_ids))?;
     if let Some(parent) = &parent {
         posts::add_replies(conn, parent.id, 1)?;
     }
@@ -133,6 +145,9 @@ pub fn edit_post(
         return Ok(post);
     }
     let now = now_ms();
+    // The trend rollups count the post as it was; take that out before it changes.
+    let old_tags = linked_tags(conn, post.id)?;
+    rollups::remove(conn, &contribution(&post, old_tags))?;
     posts::replace_body(conn, &post, &body, now)?;
     let analysis = analyse(&body, incident_pattern);
     if post.incident_id.is_none() {
@@ -142,15 +157,19 @@ pub fn edit_post(
             crate::db::posts::set_incident(conn, post.id, incident.id)?;
         }
     }
-    link_post(conn, &post, &analysis, now)?;
+    let tag_ids = link_post(conn, &post, &analysis, now)?;
+    let edited = require_live(conn, post.id)?;
+    rollups::add(conn, &contribution(&edited, tag_ids))?;
     changes::record(conn, post.id, ChangeKind::Upsert, now)?;
-    require_live(conn, post.id)
+    Ok(edited)
 }
 
 /// Soft-deletes a post: the row stays as a tombstone the change feed carries.
 pub fn delete_post(conn: &mut DbConn, actor: &User, post_id: i64) -> Result<(), AppError> {
     let post = editable(conn, actor, post_id)?;
     let now = now_ms();
+    let old_tags = linked_tags(conn, post.id)?;
+    rollups::remove(conn, &contribution(&post, old_tags))?;
     posts::mark_deleted(conn, post.id, now)?;
     tags::detach_all(conn, post.id)?;
     posts::set_mentions(conn, post.id, &[])?;

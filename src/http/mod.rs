@@ -13,7 +13,7 @@ use crate::error::{bad_request, json_error, AppError};
 
 /// Every route of i2i.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use api::{auth, health, incidents, posts, search, tags, users};
+    use api::{auth, health, incidents, posts, search, tags, trends, users};
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/api/openapi.json", web::get().to(openapi::document))
@@ -42,6 +42,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/incidents/{key}", web::get().to(incidents::get))
                 .route("/incidents/{key}", web::patch().to(incidents::update))
                 .route("/tags/{name}", web::get().to(tags::get))
+                .route("/tags/{name}/history", web::get().to(trends::history))
+                .route("/tags/{name}/related", web::get().to(trends::related))
+                .route("/tags/{name}/rhythm", web::get().to(trends::rhythm))
+                .route("/tags/{name}/distinctive", web::get().to(trends::tag_distinctive))
+                .route("/incidents/{key}/distinctive", web::get().to(trends::incident_distinctive))
+                .route("/trends/tags", web::get().to(trends::trending))
+                .route("/trends/recurring", web::get().to(trends::recurring))
+                .route("/trends/pairs", web::get().to(trends::pairs))
                 .default_service(web::to(api_not_found)),
         )
         .route("/", web::get().to(pages::timeline::show))

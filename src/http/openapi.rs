@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::api::{auth, health, incidents, posts, search, tags, users};
+use crate::http::api::{auth, health, incidents, posts, search, tags, trends, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,8 @@ use crate::http::api::{auth, health, incidents, posts, search, tags, users};
         incidents::create, incidents::list, incidents::get, incidents::update,
         tags::get,
         search::search, search::export, search::similar,
+        trends::trending, trends::recurring, trends::pairs, trends::history, trends::related, trends::rhythm,
+        trends::tag_distinctive, trends::incident_distinctive,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

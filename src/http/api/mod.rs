@@ -6,4 +6,5 @@ pub mod incidents;
 pub mod posts;
 pub mod search;
 pub mod tags;
+pub mod trends;
 pub mod users;

@@ -1,0 +1,194 @@
+//! Trend endpoints: trending now, recurring, pairs, and per tag its history, related tags,
+//! rhythm and distinctive terms; per incident its distinctive terms. Every one accepts
+//! `at=` (default now) to see what the view showed at a past moment.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::auth::AuthUser;
+use crate::db::incidents;
+use crate::db::posts::TimelineFilter;
+use crate::domain::time::parse_timestamp;
+use crate::domain::trends::{distinctive, foreground, limit, require_tag, window};
+use crate::error::{invalid, not_found, AppError, ErrorBody};
+use crate::startup::AppState;
+use crate::trends::rollups::hour_of;
+use crate::trends::views::{self, Interval};
+use crate::trends::windows::Window;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendQuery {
+    pub window: Option<String>,
+    pub limit: Option<String>,
+    pub at: Option<String>,
+    /// Least co-occurrences for related tags and pairs.
+    pub min: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    pub interval: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+fn min_together(raw: Option<&str>, default: i64) -> Result<i64, AppError> {
+    match raw {
+        None => Ok(default),
+        Some(text) => text.parse::<i64>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| invalid("min", "min must be 1-1000")),
+    }
+}
+
+/// Tags bursting now: distinct authors and incidents well above their own baseline.
+#[utoipa::path(get, path = "/api/v1/trends/tags",
+    params(("window" = Option<String>, Query, description = "24h (default) or 7d, any length like 12h"), ("limit" = Option<i64>, Query), ("at" = Option<String>, Query, description = "RFC 3339; default now")),
+    responses((status = 200, description = "trending tags with observed, expected, score, first_seen, new, sparkline"), (status = 422, body = ErrorBody)))]
+pub async fn trending(state: web::Data<AppState>, _auth: AuthUser, q: web::Query<TrendQuery>) -> Result<HttpResponse, AppError> {
+    let w = window(q.window.as_deref(), "24h", q.at.as_deref())?;
+    let n = limit(q.limit.as_deref())?;
+    let view = state.db.read(move |conn| views::trending(conn, w, n)).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Tags spanning the most distinct incidents, with the incidents as evidence.
+#[utoipa::path(get, path = "/api/v1/trends/recurring",
+    params(("window" = Option<String>, Query, description = "default 90d"), ("limit" = Option<i64>, Query), ("at" = Option<String>, Query)),
+    responses((status = 200, description = "recurring tags with incidents, authors, posts, last_seen, evidence"), (status = 422, body = ErrorBody)))]
+pub async fn recurring(state: web::Data<AppState>, _auth: AuthUser, q: web::Query<TrendQuery>) -> Result<HttpResponse, AppError> {
+    let w = window(q.window.as_deref(), "90d", q.at.as_deref())?;
+    let n = limit(q.limit.as_deref())?;
+    let view = state.db.read(move |conn| views::recurring(conn, w, n)).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The strongest and the newly emerging tag pairs.
+#[utoipa::path(get, path = "/api/v1/trends/pairs",
+    params(("window" = Option<String>, Query, description = "default 7d"), ("limit" = Option<i64>, Query), ("at" = Option<String>, Query), ("min" = Option<i64>, Query)),
+    responses((status = 200, description = "strongest and emerging pairs with NPMI and counts"), (status = 422, body = ErrorBody)))]
+pub async fn pairs(state: web::Data<AppState>, _auth: AuthUser, q: web::Query<TrendQuery>) -> Result<HttpResponse, AppError> {
+    let w = window(q.window.as_deref(), "7d", q.at.as_deref())?;
+    let n = limit(q.limit.as_deref())?;
+    let min = min_together(q.min.as_deref(), 3)?;
+    let view = state.db.read(move |conn| views::pairs(conn, w, min, n)).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Posts per hour, day or week for charts.
+#[utoipa::path(get, path = "/api/v1/tags/{name}/history",
+    params(("interval" = Option<String>, Query, description = "hour, day (default) or week"), ("from" = Option<String>, Query, description = "default: 90 days before `to`"), ("to" = Option<String>, Query, description = "default now")),
+    responses((status = 200, description = "points [{t, posts}]"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn history(
+    state: web::Data<AppState>,
+    _auth: AuthUser,
+    name: web::Path<String>,
+    q: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, AppError> {
+    let interval = Interval::parse(q.interval.as_deref())?;
+    let to = match q.to.as_deref() {
+        Some(text) => parse_timestamp("to", text)?,
+        None => crate::db::now_ms(),
+    };
+    let from = match q.from.as_deref() {
+        Some(text) => parse_timestamp("from", text)?,
+        None => to - 90 * 24 * 3_600_000,
+    };
+    if from >= to {
+        return Err(invalid("from", "from must be before to"));
+    }
+    // Whole buckets: the last one includes the hour `to` falls in.
+    let w = Window { start_hour: hour_of(from), end_hour: hour_of(to - 1) + 1 };
+    let view = state
+        .db
+        .read(move |conn| {
+            let tag = require_tag(conn, &name)?;
+            views::history(conn, &tag, interval, w)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Tags that go with this one, by NPMI, with the counts.
+#[utoipa::path(get, path = "/api/v1/tags/{name}/related",
+    params(("window" = Option<String>, Query, description = "default 365d"), ("at" = Option<String>, Query), ("limit" = Option<i64>, Query), ("min" = Option<i64>, Query, description = "least posts together, default 2")),
+    responses((status = 200, description = "related tags with together, posts, npmi, lift"), (status = 404, body = ErrorBody)))]
+pub async fn related(
+    state: web::Data<AppState>,
+    _auth: AuthUser,
+    name: web::Path<String>,
+    q: web::Query<TrendQuery>,
+) -> Result<HttpResponse, AppError> {
+    let w = window(q.window.as_deref(), "365d", q.at.as_deref())?;
+    let n = limit(q.limit.as_deref())?;
+    let min = min_together(q.min.as_deref(), 2)?;
+    let view = state
+        .db
+        .read(move |conn| {
+            let tag = require_tag(conn, &name)?;
+            views::related(conn, &tag, w, min, n)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Posts by hour of day and day of week.
+#[utoipa::path(get, path = "/api/v1/tags/{name}/rhythm",
+    params(("window" = Option<String>, Query, description = "default 365d"), ("at" = Option<String>, Query)),
+    responses((status = 200, description = "by_hour[24], by_weekday[7] (Monday first, UTC)"), (status = 404, body = ErrorBody)))]
+pub async fn rhythm(
+    state: web::Data<AppState>,
+    _auth: AuthUser,
+    name: web::Path<String>,
+    q: web::Query<TrendQuery>,
+) -> Result<HttpResponse, AppError> {
+    let w = window(q.window.as_deref(), "365d", q.at.as_deref())?;
+    let view = state
+        .db
+        .read(move |conn| {
+            let tag = require_tag(conn, &name)?;
+            views::rhythm(conn, &tag, w)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Words and tags over-represented in this tag's notes against all notes.
+#[utoipa::path(get, path = "/api/v1/tags/{name}/distinctive",
+    responses((status = 200, description = "words and tags with fg/bg counts and JLH score"), (status = 404, body = ErrorBody)))]
+pub async fn tag_distinctive(
+    state: web::Data<AppState>,
+    _auth: AuthUser,
+    name: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let search = state.search.clone();
+    let view = state
+        .db
+        .read(move |conn| {
+            let tag = require_tag(conn, &name)?;
+            let posts = foreground(conn, TimelineFilter { tags: vec![tag.id], ..Default::default() })?;
+            distinctive(conn, &search, format!("#{}", tag.key), &posts, Some(&tag.key))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Words and tags over-represented in this incident's notes against all notes.
+#[utoipa::path(get, path = "/api/v1/incidents/{key}/distinctive",
+    responses((status = 200, description = "words and tags with fg/bg counts and JLH score"), (status = 404, body = ErrorBody)))]
+pub async fn incident_distinctive(
+    state: web::Data<AppState>,
+    _auth: AuthUser,
+    key: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let search = state.search.clone();
+    let view = state
+        .db
+        .read(move |conn| {
+            let incident = incidents::by_key(conn, &key)?.ok_or_else(|| not_found(format!("incident {key} not found")))?;
+            let posts = foreground(conn, TimelineFilter { incident_id: Some(incident.id), ..Default::default() })?;
+            distinctive(conn, &search, incident.key, &posts, None)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
