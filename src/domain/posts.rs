@@ -54,7 +54,12 @@ fn link_post(conn: &mut DbConn, post: &Post, analysis: &Analysis, now: i64) -> R
 
 /// What a live post with `tag_ids` counts for in the trend rollups.
 fn contribution(post: &Post, tag_ids: Vec<i64>) -> Contribution {
-    Contribution { hour: hour_of(post.created_at), author_id: post.author_id, incident_id: post.incident_id, tag_ids }
+    Contribution {
+        hour: hour_of(post.created_at),
+        author_id: post.author_id,
+        incident_id: post.incident_id,
+        tag_ids,
+    }
 }
 
 /// The tag ids a post is linked to now.

@@ -85,8 +85,14 @@ pub fn distinctive(
         15,
     );
     let (tag_bg, tag_total) = tag_background(conn)?;
-    let tag_scores =
-        significant(&tag_counts, fg_total, |tag| tag_bg.get(tag).copied().unwrap_or(0), tag_total, min_fg, 10);
+    let tag_scores = significant(
+        &tag_counts,
+        fg_total,
+        |tag| tag_bg.get(tag).copied().unwrap_or(0),
+        tag_total,
+        min_fg,
+        10,
+    );
     Ok(Distinctive {
         subject,
         method: "JLH = (fg% − bg%) · fg% / bg%, over posts containing the term",

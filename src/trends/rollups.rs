@@ -7,7 +7,9 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
-use crate::db::schema::{post_hours, post_tags, posts, tag_hour_authors, tag_hour_incidents, tag_hours, tag_pair_hours};
+use crate::db::schema::{
+    post_hours, post_tags, posts, tag_hour_authors, tag_hour_incidents, tag_hours, tag_pair_hours,
+};
 use crate::db::DbConn;
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -104,17 +106,22 @@ pub fn add(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
 /// Takes a post out of the rollups (before an edit, or on delete); rows that reach zero go.
 pub fn remove(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
     let hour = c.hour;
-    diesel::update(post_hours::table.find(hour)).set(post_hours::posts.eq(post_hours::posts - 1)).execute(conn)?;
+    diesel::update(post_hours::table.find(hour))
+        .set(post_hours::posts.eq(post_hours::posts - 1))
+        .execute(conn)?;
     diesel::delete(post_hours::table.find(hour).filter(post_hours::posts.le(0))).execute(conn)?;
     for tag in &c.tag_ids {
         let key = (*tag, hour);
-        diesel::update(tag_hours::table.find(key)).set(tag_hours::posts.eq(tag_hours::posts - 1)).execute(conn)?;
+        diesel::update(tag_hours::table.find(key))
+            .set(tag_hours::posts.eq(tag_hours::posts - 1))
+            .execute(conn)?;
         diesel::delete(tag_hours::table.find(key).filter(tag_hours::posts.le(0))).execute(conn)?;
         let key = (*tag, hour, c.author_id);
         diesel::update(tag_hour_authors::table.find(key))
             .set(tag_hour_authors::posts.eq(tag_hour_authors::posts - 1))
             .execute(conn)?;
-        diesel::delete(tag_hour_authors::table.find(key).filter(tag_hour_authors::posts.le(0))).execute(conn)?;
+        diesel::delete(tag_hour_authors::table.find(key).filter(tag_hour_authors::posts.le(0)))
+            .execute(conn)?;
         if let Some(incident) = c.incident_id {
             let key = (*tag, hour, incident);
             diesel::update(tag_hour_incidents::table.find(key))
@@ -185,14 +192,21 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
         let Some(last) = page.last() else { break };
         after_id = last.0;
         let ids: Vec<i64> = page.iter().map(|p| p.0).collect();
-        let links: Vec<(i64, i64)> =
-            post_tags::table.filter(post_tags::post_id.eq_any(&ids)).select((post_tags::post_id, post_tags::tag_id)).load(conn)?;
+        let links: Vec<(i64, i64)> = post_tags::table
+            .filter(post_tags::post_id.eq_any(&ids))
+            .select((post_tags::post_id, post_tags::tag_id))
+            .load(conn)?;
         let mut tags_of: HashMap<i64, Vec<i64>> = HashMap::new();
         for (post_id, tag_id) in links {
             tags_of.entry(post_id).or_default().push(tag_id);
         }
         for (id, created_at, author_id, incident_id) in page {
-            let c = Contribution { hour: hour_of(created_at), author_id, incident_id, tag_ids: tags_of.remove(&id).unwrap_or_default() };
+            let c = Contribution {
+                hour: hour_of(created_at),
+                author_id,
+                incident_id,
+                tag_ids: tags_of.remove(&id).unwrap_or_default(),
+            };
             *hours.entry(c.hour).or_default() += 1;
             for tag in &c.tag_ids {
                 *per_tag.entry((*tag, c.hour)).or_default() += 1;
@@ -208,7 +222,8 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
         }
     }
     // Inserted in chunks: SQLite caps the number of bound parameters per statement.
-    let rows: Vec<_> = hours.into_iter().map(|(h, n)| (post_hours::hour.eq(h), post_hours::posts.eq(n))).collect();
+    let rows: Vec<_> =
+        hours.into_iter().map(|(h, n)| (post_hours::hour.eq(h), post_hours::posts.eq(n))).collect();
     for chunk in rows.chunks(500) {
         crate::on_backend!(conn, c => diesel::insert_into(post_hours::table).values(chunk).execute(c))?;
     }
@@ -222,7 +237,12 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
     let rows: Vec<_> = authors
         .into_iter()
         .map(|((t, h, a), n)| {
-            (tag_hour_authors::tag_id.eq(t), tag_hour_authors::hour.eq(h), tag_hour_authors::author_id.eq(a), tag_hour_authors::posts.eq(n))
+            (
+                tag_hour_authors::tag_id.eq(t),
+                tag_hour_authors::hour.eq(h),
+                tag_hour_authors::author_id.eq(a),
+                tag_hour_authors::posts.eq(n),
+            )
         })
         .collect();
     for chunk in rows.chunks(200) {
@@ -245,7 +265,12 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
     let rows: Vec<_> = pairs
         .into_iter()
         .map(|((a, b, h), n)| {
-            (tag_pair_hours::tag_a.eq(a), tag_pair_hours::tag_b.eq(b), tag_pair_hours::hour.eq(h), tag_pair_hours::posts.eq(n))
+            (
+                tag_pair_hours::tag_a.eq(a),
+                tag_pair_hours::tag_b.eq(b),
+                tag_pair_hours::hour.eq(h),
+                tag_pair_hours::posts.eq(n),
+            )
         })
         .collect();
     for chunk in rows.chunks(200) {

@@ -190,7 +190,13 @@ pub struct Trending {
 
 /// Distinct members per tag and window slot (0 = `w`, 1.. = the windows before it), only
 /// for tags active in `w`.
-fn distinct_by_slot(conn: &mut DbConn, table: &str, member: &str, w: Window, slots: i64) -> QueryResult<Vec<SlotCount>> {
+fn distinct_by_slot(
+    conn: &mut DbConn,
+    table: &str,
+    member: &str,
+    w: Window,
+    slots: i64,
+) -> QueryResult<Vec<SlotCount>> {
     let sql = format!(
         "SELECT tag_id, (? - 1 - hour) / ? AS slot, COUNT(DISTINCT {member}) AS n FROM {table} \
          WHERE hour >= ? AND hour < ? \
@@ -198,7 +204,11 @@ fn distinct_by_slot(conn: &mut DbConn, table: &str, member: &str, w: Window, slo
          GROUP BY tag_id, slot"
     );
     let hours = w.hours();
-    load_sql!(conn, &sql, [w.end_hour, hours, w.end_hour - hours * (slots + 1), w.end_hour, w.start_hour, w.end_hour])
+    load_sql!(
+        conn,
+        &sql,
+        [w.end_hour, hours, w.end_hour - hours * (slots + 1), w.end_hour, w.start_hour, w.end_hour]
+    )
 }
 
 /// Tags whose activity in `w` is well above their own previous windows.
@@ -206,9 +216,12 @@ pub fn trending(conn: &mut DbConn, w: Window, limit: usize) -> Result<Trending, 
     // Four weeks of history, as many windows of the same length as fit (at least one).
     let baseline_windows = (28 * 24 / w.hours()).clamp(1, 28);
     let mut activity: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
-    for (index, (table, member)) in [("tag_hour_authors", "author_id"), ("tag_hour_incidents", "incident_id")].iter().enumerate() {
+    for (index, (table, member)) in
+        [("tag_hour_authors", "author_id"), ("tag_hour_incidents", "incident_id")].iter().enumerate()
+    {
         for row in distinct_by_slot(conn, table, member, w, baseline_windows)? {
-            let slots = activity.entry(row.tag_id).or_insert_with(|| vec![(0, 0); baseline_windows as usize + 1]);
+            let slots =
+                activity.entry(row.tag_id).or_insert_with(|| vec![(0, 0); baseline_windows as usize + 1]);
             if let Some(slot) = slots.get_mut(row.slot as usize) {
                 if index == 0 {
                     slot.0 = row.n;
@@ -237,14 +250,22 @@ pub fn trending(conn: &mut DbConn, w: Window, limit: usize) -> Result<Trending, 
     for (tag_id, score, authors, incidents) in scored {
         let Some(tag) = names.get(&tag_id) else { continue };
         let hours = tag_hours_of(conn, tag_id, spark_window)?;
+        // First seen = the hour of its earliest post (imports can backdate posts, so the
+        // tag row's own creation time would mislead).
+        let first: Vec<TagCount> = load_sql!(
+            conn,
+            "SELECT tag_id, MIN(hour) AS n FROM tag_hours WHERE tag_id = ? GROUP BY tag_id",
+            [tag_id]
+        )?;
+        let first_hour = first.first().map(|r| r.n).unwrap_or(w.start_hour);
         items.push(TrendingTag {
             tag: tag_ref(tag),
             score,
             authors,
             incidents,
             posts: posts.get(&tag_id).copied().unwrap_or(0),
-            first_seen: format_ms(tag.created_at),
-            new: tag.created_at >= w.start_hour * HOUR_MS,
+            first_seen: format_ms(first_hour * HOUR_MS),
+            new: first_hour >= w.start_hour,
             sparkline: series(&hours, spark_window, (spark_window.hours() / 24).max(1)),
         });
     }
@@ -283,7 +304,13 @@ pub struct Recurring {
     pub items: Vec<RecurringTag>,
 }
 
-fn count_per_tag(conn: &mut DbConn, table: &str, member: &str, w: Window, tag_ids: &[i64]) -> QueryResult<HashMap<i64, i64>> {
+fn count_per_tag(
+    conn: &mut DbConn,
+    table: &str,
+    member: &str,
+    w: Window,
+    tag_ids: &[i64],
+) -> QueryResult<HashMap<i64, i64>> {
     let mut out = HashMap::new();
     for tag_id in tag_ids {
         let sql = format!("SELECT ? AS tag_id, COUNT(DISTINCT {member}) AS n FROM {table} WHERE tag_id = ? AND hour >= ? AND hour < ?");
@@ -366,7 +393,9 @@ impl Interval {
             None | Some("day") => Ok(Interval::Day),
             Some("hour") => Ok(Interval::Hour),
             Some("week") => Ok(Interval::Week),
-            Some(other) => Err(invalid("interval", format!("interval must be hour, day or week, not {other:?}"))),
+            Some(other) => {
+                Err(invalid("interval", format!("interval must be hour, day or week, not {other:?}")))
+            }
         }
     }
 
@@ -409,7 +438,10 @@ pub fn history(conn: &mut DbConn, tag: &Tag, interval: Interval, w: Window) -> R
     let start = align(w.start_hour);
     let buckets = (w.end_hour - start + step - 1) / step;
     if buckets > MAX_POINTS {
-        return Err(invalid("interval", format!("that would be {buckets} points; use a wider interval or a shorter range")));
+        return Err(invalid(
+            "interval",
+            format!("that would be {buckets} points; use a wider interval or a shorter range"),
+        ));
     }
     let mut points: Vec<Point> =
         (0..buckets.max(0)).map(|i| Point { t: format_ms((start + i * step) * HOUR_MS), posts: 0 }).collect();
@@ -461,7 +493,13 @@ fn pair_counts(conn: &mut DbConn, w: Window, tag_id: Option<i64>) -> QueryResult
 }
 
 /// Tags that co-occur with `tag`, ranked by NPMI among pairs seen at least `min_together` times.
-pub fn related(conn: &mut DbConn, tag: &Tag, w: Window, min_together: i64, limit: usize) -> Result<Related, AppError> {
+pub fn related(
+    conn: &mut DbConn,
+    tag: &Tag,
+    w: Window,
+    min_together: i64,
+    limit: usize,
+) -> Result<Related, AppError> {
     let total = posts_total(conn, w)?;
     let per_tag = posts_per_tag(conn, w)?;
     let own = per_tag.get(&tag.id).copied().unwrap_or(0);
@@ -486,7 +524,14 @@ pub fn related(conn: &mut DbConn, tag: &Tag, w: Window, min_together: i64, limit
         .collect();
     items.sort_by(|a, b| b.npmi.total_cmp(&a.npmi).then(b.together.cmp(&a.together)));
     items.truncate(limit);
-    Ok(Related { tag: tag_ref(tag), window: w.into(), total_posts: total, tag_posts: own, min_together, items })
+    Ok(Related {
+        tag: tag_ref(tag),
+        window: w.into(),
+        total_posts: total,
+        tag_posts: own,
+        min_together,
+        items,
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -512,7 +557,8 @@ pub struct Pairs {
 pub fn pairs(conn: &mut DbConn, w: Window, min_together: i64, limit: usize) -> Result<Pairs, AppError> {
     let total = posts_total(conn, w)?;
     let per_tag = posts_per_tag(conn, w)?;
-    let now: Vec<PairCount> = pair_counts(conn, w, None)?.into_iter().filter(|p| p.n >= min_together).collect();
+    let now: Vec<PairCount> =
+        pair_counts(conn, w, None)?.into_iter().filter(|p| p.n >= min_together).collect();
     let before_window = Window { start_hour: w.start_hour - 4 * w.hours(), end_hour: w.start_hour };
     let before: HashMap<(i64, i64), i64> =
         pair_counts(conn, before_window, None)?.into_iter().map(|p| ((p.tag_a, p.tag_b), p.n)).collect();
@@ -586,10 +632,11 @@ pub struct Distinctive {
 }
 
 const STOP_WORDS: &[&str] = &[
-    "the", "and", "for", "are", "was", "were", "with", "this", "that", "have", "has", "been", "from", "not", "but",
-    "all", "our", "you", "your", "they", "their", "them", "its", "will", "can", "any", "some", "more", "into",
-    "out", "also", "than", "then", "there", "these", "those", "what", "when", "which", "who", "while", "about",
-    "after", "again", "being", "both", "each", "just", "only", "over", "such", "very", "would", "could", "should",
+    "the", "and", "for", "are", "was", "were", "with", "this", "that", "have", "has", "been", "from", "not",
+    "but", "all", "our", "you", "your", "they", "their", "them", "its", "will", "can", "any", "some", "more",
+    "into", "out", "also", "than", "then", "there", "these", "those", "what", "when", "which", "who",
+    "while", "about", "after", "again", "being", "both", "each", "just", "only", "over", "such", "very",
+    "would", "could", "should",
 ];
 
 /// The distinct lower-cased words of a body worth scoring (three letters or more, not
@@ -599,7 +646,9 @@ pub fn words_of(body: &str) -> Vec<String> {
         .split(|c: char| !c.is_alphanumeric() && c != '#')
         .filter(|w| !w.starts_with('#'))
         .map(str::to_lowercase)
-        .filter(|w| w.chars().count() >= 3 && !w.chars().all(|c| c.is_numeric()) && !STOP_WORDS.contains(&w.as_str()))
+        .filter(|w| {
+            w.chars().count() >= 3 && !w.chars().all(|c| c.is_numeric()) && !STOP_WORDS.contains(&w.as_str())
+        })
         .collect();
     out.sort_unstable();
     out.dedup();
@@ -643,6 +692,7 @@ pub fn tag_background(conn: &mut DbConn) -> QueryResult<(HashMap<String, u64>, u
     let per_tag = posts_per_tag(conn, all)?;
     let ids: Vec<i64> = per_tag.keys().copied().collect();
     let names = tags_by_id(conn, &ids)?;
-    let by_key = per_tag.into_iter().filter_map(|(id, n)| Some((names.get(&id)?.key.clone(), n as u64))).collect();
+    let by_key =
+        per_tag.into_iter().filter_map(|(id, n)| Some((names.get(&id)?.key.clone(), n as u64))).collect();
     Ok((by_key, posts_total(conn, all)? as u64))
 }

@@ -35,7 +35,7 @@ impl Window {
     }
 }
 
-/// Parses a window length like `24h`, `7d`, `90d` (at most ten years) into hours.
+/// Parses a window length like `24h`, `7d`, `90d` (at most a century) into hours.
 pub fn parse_length(raw: &str) -> Result<i64, AppError> {
     let text = raw.trim();
     let (number, unit) = text.split_at(text.len().saturating_sub(1));
@@ -45,8 +45,8 @@ pub fn parse_length(raw: &str) -> Result<i64, AppError> {
         (Ok(n), "w") => n.saturating_mul(24 * 7),
         _ => return Err(invalid("window", format!("window must look like 24h, 7d or 12w, not {raw:?}"))),
     };
-    if !(1..=24 * 3653).contains(&hours) {
-        return Err(invalid("window", "window must be between 1 hour and 10 years"));
+    if !(1..=24 * 36525).contains(&hours) {
+        return Err(invalid("window", "window must be between 1 hour and 100 years"));
     }
     Ok(hours)
 }

@@ -13,3 +13,4 @@ mod pages;
 mod posts;
 mod search;
 mod timeline;
+mod trends;

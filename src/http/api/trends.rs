@@ -37,7 +37,11 @@ pub struct HistoryQuery {
 fn min_together(raw: Option<&str>, default: i64) -> Result<i64, AppError> {
     match raw {
         None => Ok(default),
-        Some(text) => text.parse::<i64>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| invalid("min", "min must be 1-1000")),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| invalid("min", "min must be 1-1000")),
     }
 }
 
@@ -45,7 +49,11 @@ fn min_together(raw: Option<&str>, default: i64) -> Result<i64, AppError> {
 #[utoipa::path(get, path = "/api/v1/trends/tags",
     params(("window" = Option<String>, Query, description = "24h (default) or 7d, any length like 12h"), ("limit" = Option<i64>, Query), ("at" = Option<String>, Query, description = "RFC 3339; default now")),
     responses((status = 200, description = "trending tags with observed, expected, score, first_seen, new, sparkline"), (status = 422, body = ErrorBody)))]
-pub async fn trending(state: web::Data<AppState>, _auth: AuthUser, q: web::Query<TrendQuery>) -> Result<HttpResponse, AppError> {
+pub async fn trending(
+    state: web::Data<AppState>,
+    _auth: AuthUser,
+    q: web::Query<TrendQuery>,
+) -> Result<HttpResponse, AppError> {
     let w = window(q.window.as_deref(), "24h", q.at.as_deref())?;
     let n = limit(q.limit.as_deref())?;
     let view = state.db.read(move |conn| views::trending(conn, w, n)).await?;
@@ -56,7 +64,11 @@ pub async fn trending(state: web::Data<AppState>, _auth: AuthUser, q: web::Query
 #[utoipa::path(get, path = "/api/v1/trends/recurring",
     params(("window" = Option<String>, Query, description = "default 90d"), ("limit" = Option<i64>, Query), ("at" = Option<String>, Query)),
     responses((status = 200, description = "recurring tags with incidents, authors, posts, last_seen, evidence"), (status = 422, body = ErrorBody)))]
-pub async fn recurring(state: web::Data<AppState>, _auth: AuthUser, q: web::Query<TrendQuery>) -> Result<HttpResponse, AppError> {
+pub async fn recurring(
+    state: web::Data<AppState>,
+    _auth: AuthUser,
+    q: web::Query<TrendQuery>,
+) -> Result<HttpResponse, AppError> {
     let w = window(q.window.as_deref(), "90d", q.at.as_deref())?;
     let n = limit(q.limit.as_deref())?;
     let view = state.db.read(move |conn| views::recurring(conn, w, n)).await?;
@@ -67,7 +79,11 @@ pub async fn recurring(state: web::Data<AppState>, _auth: AuthUser, q: web::Quer
 #[utoipa::path(get, path = "/api/v1/trends/pairs",
     params(("window" = Option<String>, Query, description = "default 7d"), ("limit" = Option<i64>, Query), ("at" = Option<String>, Query), ("min" = Option<i64>, Query)),
     responses((status = 200, description = "strongest and emerging pairs with NPMI and counts"), (status = 422, body = ErrorBody)))]
-pub async fn pairs(state: web::Data<AppState>, _auth: AuthUser, q: web::Query<TrendQuery>) -> Result<HttpResponse, AppError> {
+pub async fn pairs(
+    state: web::Data<AppState>,
+    _auth: AuthUser,
+    q: web::Query<TrendQuery>,
+) -> Result<HttpResponse, AppError> {
     let w = window(q.window.as_deref(), "7d", q.at.as_deref())?;
     let n = limit(q.limit.as_deref())?;
     let min = min_together(q.min.as_deref(), 3)?;
@@ -185,8 +201,10 @@ pub async fn incident_distinctive(
     let view = state
         .db
         .read(move |conn| {
-            let incident = incidents::by_key(conn, &key)?.ok_or_else(|| not_found(format!("incident {key} not found")))?;
-            let posts = foreground(conn, TimelineFilter { incident_id: Some(incident.id), ..Default::default() })?;
+            let incident = incidents::by_key(conn, &key)?
+                .ok_or_else(|| not_found(format!("incident {key} not found")))?;
+            let posts =
+                foreground(conn, TimelineFilter { incident_id: Some(incident.id), ..Default::default() })?;
             distinctive(conn, &search, incident.key, &posts, None)
         })
         .await?;

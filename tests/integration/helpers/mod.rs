@@ -28,7 +28,48 @@ pub struct TestApp {
     pub config: Config,
     search: std::sync::Arc<i2i::search::SearchIndex>,
     _dir: Option<TempDir>,
-    pg: Option<PgScratch>,
+    _pg: Option<PgScratch>,
+}
+
+/// A fresh database for one test: a SQLite file in `dir`, or a new PostgreSQL database
+/// when `I2I_TEST_POSTGRES_URL` is set.
+fn new_database(dir: &TempDir) -> (String, Option<PgScratch>) {
+    match std::env::var("I2I_TEST_POSTGRES_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let name = format!("i2i_test_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = PgConnection::establish(&admin_url).expect("connect to I2I_TEST_POSTGRES_URL");
+            diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create database");
+            (with_database(&admin_url, &name), Some(PgScratch { admin_url, name }))
+        }
+        _ => (format!("sqlite://{}", dir.path().join("i2i.db").display()), None),
+    }
+}
+
+/// A database (with migrations applied) and nothing else, for tests below the HTTP layer.
+pub struct ScratchDb {
+    pub db: Db,
+    _dir: TempDir,
+    _pg: Option<PgScratch>,
+}
+
+impl ScratchDb {
+    pub fn new() -> ScratchDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (url, pg) = new_database(&dir);
+        ScratchDb { db: Db::connect(&url).expect("db"), _dir: dir, _pg: pg }
+    }
+}
+
+impl Drop for PgScratch {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
+            let dropped = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                .execute(&mut conn);
+            if let Err(err) = dropped {
+                eprintln!("could not drop test database {}: {err}", self.name);
+            }
+        }
+    }
 }
 
 /// A URL with its database name replaced.
@@ -50,17 +91,7 @@ impl TestApp {
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         i2i::telemetry::init("warn");
         let dir = tempfile::tempdir().expect("temp dir");
-        let (database_url, pg) = match std::env::var("I2I_TEST_POSTGRES_URL") {
-            Ok(admin_url) if !admin_url.is_empty() => {
-                let name = format!("i2i_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = PgConnection::establish(&admin_url).expect("connect to I2I_TEST_POSTGRES_URL");
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .expect("create database");
-                (with_database(&admin_url, &name), Some(PgScratch { admin_url, name }))
-            }
-            _ => (format!("sqlite://{}", dir.path().join("i2i.db").display()), None),
-        };
+        let (database_url, pg) = new_database(&dir);
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             database_url: Some(database_url.clone()),
@@ -82,7 +113,7 @@ impl TestApp {
             .cookie_store(true)
             .build()
             .expect("client");
-        TestApp { address, client, database_url, config, search, _dir: Some(dir), pg }
+        TestApp { address, client, database_url, config, search, _dir: Some(dir), _pg: pg }
     }
 
     /// Stops this app's indexer and gives it time to let go of the index.
@@ -111,7 +142,7 @@ impl TestApp {
             config: self.config.clone(),
             search,
             _dir: None,
-            pg: None,
+            _pg: None,
         }
     }
 
@@ -223,15 +254,6 @@ impl Drop for TestApp {
         // The server's threads outlive the test's runtime; stop the indexer polling a
         // database that is about to go away.
         self.search.shutdown();
-        if let Some(pg) = &self.pg {
-            if let Ok(mut conn) = PgConnection::establish(&pg.admin_url) {
-                let dropped = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg.name))
-                    .execute(&mut conn);
-                if let Err(err) = dropped {
-                    eprintln!("could not drop test database {}: {err}", pg.name);
-                }
-            }
-        }
     }
 }
 

@@ -1,0 +1,406 @@
+//! Trends: rollups stay equal to a rebuild, the views find injected bursts and recurring
+//! tags (and beat Mastodon's formula on that), and the per-tag views return exact counts.
+
+use std::collections::{BTreeSet, HashMap};
+
+use i2i::db::users::User;
+use i2i::db::Db;
+use i2i::domain::posts::{create_post, delete_post, edit_post, PostInput};
+use i2i::domain::rules::Role;
+use i2i::trends::rollups;
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{expect_error, shared_data, ScratchDb, TestApp};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+
+fn pattern() -> regex::Regex {
+    regex::Regex::new(r"INC-\d+").unwrap()
+}
+
+fn make_users(db: &Db, names: &[&str]) -> Vec<User> {
+    db.write_blocking(|conn| {
+        names.iter().map(|n| i2i::domain::users::create_user(conn, n, None, Role::Responder, None)).collect()
+    })
+    .unwrap()
+}
+
+/// One generated change to the posts.
+#[derive(Debug, Clone)]
+enum Op {
+    Create { author: usize, tags: Vec<usize>, incident: Option<usize>, hour: i64 },
+    Edit { which: usize, tags: Vec<usize> },
+    Delete { which: usize },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let tags = proptest::collection::vec(0usize..6, 0..4);
+    prop_oneof![
+        4 => (0usize..3, tags.clone(), proptest::option::of(0usize..3), 0i64..6)
+            .prop_map(|(author, tags, incident, hour)| Op::Create { author, tags, incident, hour }),
+        2 => (any::<usize>(), tags).prop_map(|(which, tags)| Op::Edit { which, tags }),
+        1 => any::<usize>().prop_map(|which| Op::Delete { which }),
+    ]
+}
+
+fn body_with(tags: &[usize], n: usize) -> String {
+    let mut body = format!("note {n}");
+    for t in tags {
+        body.push_str(&format!(" #t{t}"));
+    }
+    body
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// After any mix of inserts, edits and deletes, the incrementally kept rollups equal a
+    /// rebuild from the posts table.
+    #[test]
+    fn incremental_rollups_equal_a_rebuild(ops in proptest::collection::vec(op(), 1..40)) {
+        let scratch = ScratchDb::new();
+        let db = &scratch.db;
+        let users = make_users(db, &["ann", "ben", "cat"]);
+        let base = 1_700_000_000_000i64;
+        let mut live: Vec<i64> = Vec::new();
+        for (n, op) in ops.iter().enumerate() {
+            db.write_blocking(|conn| {
+                match op {
+                    Op::Create { author, tags, incident, hour } => {
+                        let input = PostInput {
+                            body: body_with(tags, n),
+                            incident: incident.map(|i| format!("INC-{i}")),
+                            created_at: Some(base + hour * HOUR + n as i64),
+                            ..Default::default()
+                        };
+                        if let Some(post) = create_post(conn, &pattern(), &users[*author], &input)? {
+                            live.push(post.id);
+                        }
+                    }
+                    Op::Edit { which, tags } if !live.is_empty() => {
+                        let id = live[which % live.len()];
+                        edit_post(conn, &pattern(), &users[0], id, &format!("{} INC-9", body_with(tags, n + 1000)))
+                            .or_else(|e| match e { i2i::error::AppError::Forbidden(_) => Ok(i2i::domain::posts::require_live(conn, id)?), other => Err(other) })?;
+                    }
+                    Op::Delete { which } if !live.is_empty() => {
+                        let id = live.remove(which % live.len());
+                        let admin = &users[0];
+                        // Only the author may delete; use each post's author.
+                        let post = i2i::domain::posts::require_live(conn, id)?;
+                        let author = users.iter().find(|u| u.id == post.author_id).unwrap_or(admin);
+                        delete_post(conn, author, id)?;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }).unwrap();
+        }
+        let incremental = db.read_blocking(|conn| Ok(rollups::snapshot(conn)?)).unwrap();
+        db.write_blocking(|conn| Ok(rollups::rebuild(conn)?)).unwrap();
+        let rebuilt = db.read_blocking(|conn| Ok(rollups::snapshot(conn)?)).unwrap();
+        prop_assert_eq!(incremental, rebuilt);
+    }
+}
+
+/// The seeded corpus: ground truth for trending and recurring, with distractors.
+struct Corpus {
+    at: i64,
+    bursts: Vec<String>,
+    recurring: Vec<String>,
+    /// For the Mastodon reference: per tag, (author, time) of each post.
+    posts: HashMap<String, Vec<(usize, i64)>>,
+}
+
+fn corpus(db: &Db) -> Corpus {
+    let at = 1_748_736_000_000; // 2025-06-01T00:00:00Z
+    let names: Vec<String> = (0..60).map(|i| format!("responder{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let users = make_users(db, &refs);
+    let mut rng = StdRng::seed_from_u64(2041);
+    let mut planned: Vec<(usize, String, Option<String>, i64)> = Vec::new(); // author, tag, incident, time
+    let mut fresh_incident = 0;
+    let mut next_incident = || {
+        fresh_incident += 1;
+        format!("GEN-{fresh_incident}")
+    };
+    // Steady tags: a Poisson-ish daily rate over 30 days, on a few "home" incidents.
+    for i in 0..20 {
+        let per_day = 0.3 + i as f64 * 0.5;
+        let homes: Vec<String> = (0..3).map(|_| next_incident()).collect();
+        for day in 0..30 {
+            let count = (per_day + rng.gen_range(-0.5..0.5) * per_day).round().max(0.0) as usize;
+            for _ in 0..count {
+                let incident = rng.gen_bool(0.5).then(|| homes[rng.gen_range(0..3)].clone());
+                let t = at - (day + 1) * DAY + rng.gen_range(0..DAY);
+                planned.push((rng.gen_range(0..60), format!("steady-{i:02}"), incident, t));
+            }
+        }
+    }
+    // Bursts: quiet for a month, then 6–10 posts in the last day, each on its own incident.
+    // Even-numbered ones are reported by the same two responders (Mastodon's distinct
+    // accounts cannot see them); odd ones by different responders.
+    let mut bursts = Vec::new();
+    for i in 0..10 {
+        let tag = format!("burst-{i}");
+        for k in 0..3 {
+            planned.push((rng.gen_range(0..60), tag.clone(), None, at - (5 + k * 9) * DAY));
+        }
+        for k in 0..(6 + i % 5) {
+            let author = if i % 2 == 0 { 50 + k % 2 } else { (k * 7 + i) % 50 };
+            planned.push((author, tag.clone(), Some(next_incident()), at - rng.gen_range(HOUR..DAY)));
+        }
+        bursts.push(tag);
+    }
+    // Recurring: the same problem across 25–43 incidents over 90 days.
+    let mut recurring = Vec::new();
+    for i in 0..10 {
+        let tag = format!("recurring-{i}");
+        for _ in 0..(25 + 2 * i) {
+            planned.push((
+                rng.gen_range(0..60),
+                tag.clone(),
+                Some(next_incident()),
+                at - rng.gen_range(2 * DAY..88 * DAY),
+            ));
+        }
+        recurring.push(tag);
+    }
+    // A chatty responder: 200 posts in the last day, one tag, no incident.
+    for k in 0..200 {
+        planned.push((7, "chatty".to_string(), None, at - DAY + k * 400_000));
+    }
+    let mut posts: HashMap<String, Vec<(usize, i64)>> = HashMap::new();
+    for chunk in planned.chunks(400) {
+        db.write_blocking(|conn| {
+            for (n, (author, tag, incident, t)) in chunk.iter().enumerate() {
+                let input = PostInput {
+                    body: format!("generated note {n} #{tag}"),
+                    incident: incident.clone(),
+                    created_at: Some(*t),
+                    ..Default::default()
+                };
+                create_post(conn, &pattern(), &users[*author], &input)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        for (author, tag, _, t) in chunk {
+            posts.entry(tag.clone()).or_default().push((*author, *t));
+        }
+    }
+    Corpus { at, bursts, recurring, posts }
+}
+
+/// Mastodon's ranking on the same data: distinct accounts in the last day against the
+/// mean of the 28 days before, decayed from the hour of the peak.
+fn mastodon_top10(corpus: &Corpus) -> Vec<String> {
+    let mut scored: Vec<(String, f64)> = corpus
+        .posts
+        .iter()
+        .map(|(tag, posts)| {
+            let today: BTreeSet<usize> = posts
+                .iter()
+                .filter(|(_, t)| *t >= corpus.at - DAY && *t < corpus.at)
+                .map(|(a, _)| *a)
+                .collect();
+            let mut per_day = vec![BTreeSet::new(); 28];
+            for (a, t) in posts {
+                let days_ago = (corpus.at - DAY - t).div_euclid(DAY);
+                if (0..28).contains(&days_ago) {
+                    per_day[days_ago as usize].insert(*a);
+                }
+            }
+            let expected = per_day.iter().map(|s| s.len() as f64).sum::<f64>() / 28.0;
+            let peak = posts.iter().filter(|(_, t)| *t < corpus.at).map(|(_, t)| *t).max().unwrap_or(0);
+            let hours_since = ((corpus.at - peak) / HOUR) as f64;
+            (tag.clone(), i2i::trends::score::mastodon_score(today.len() as u64, expected, hours_since))
+        })
+        .filter(|(_, s)| *s > 0.0)
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.into_iter().take(10).map(|(t, _)| t).collect()
+}
+
+fn names(view: &Value) -> Vec<String> {
+    view["items"].as_array().unwrap().iter().map(|i| i["tag"]["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn injected_bursts_and_recurring_tags_are_found_exactly() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin().await;
+    let corpus = corpus(&app.db());
+    let at = i2i::domain::time::format_ms(corpus.at);
+
+    let trending = app.get_json(&format!("/api/v1/trends/tags?window=24h&limit=10&at={at}"), &admin).await;
+    let top = names(&trending);
+    let precision = i2i::trends::score::precision_at_k(&top, &corpus.bursts, 10);
+    let mastodon = i2i::trends::score::precision_at_k(&mastodon_top10(&corpus), &corpus.bursts, 10);
+    eprintln!("trending precision@10: i2i {precision:.2}, Mastodon (o−e)²/e {mastodon:.2}");
+    assert_eq!(precision, 1.0, "{top:?}");
+    assert!(precision > mastodon, "i2i {precision} vs Mastodon {mastodon}");
+    assert!(!top.contains(&"chatty".to_string()));
+    let first = &trending["items"][0];
+    for field in
+        ["score", "observed", "expected", "stddev", "authors", "incidents", "posts", "first_seen", "new"]
+    {
+        assert!(first.get(field).is_some(), "{field} missing in {first}");
+    }
+    assert_eq!(first["sparkline"]["points"].as_array().unwrap().len(), 24);
+    assert_eq!(first["new"], false, "burst tags were seen weeks before");
+    assert_eq!(trending["window"]["to"], at);
+
+    // A chatty responder alone never trends, whatever the list length.
+    let long = app.get_json(&format!("/api/v1/trends/tags?window=24h&limit=100&at={at}"), &admin).await;
+    assert!(!names(&long).contains(&"chatty".to_string()));
+
+    let recurring =
+        app.get_json(&format!("/api/v1/trends/recurring?window=90d&limit=10&at={at}"), &admin).await;
+    let top = names(&recurring);
+    assert_eq!(i2i::trends::score::precision_at_k(&top, &corpus.recurring, 10), 1.0, "{top:?}");
+    assert_eq!(top[0], "recurring-9", "the most incidents first");
+    assert_eq!(recurring["items"][0]["incidents"], 43);
+    assert_eq!(recurring["items"][0]["evidence"].as_array().unwrap().len(), 20);
+
+    // Asking about a moment before the bursts shows none of them.
+    let earlier = i2i::domain::time::format_ms(corpus.at - 3 * DAY);
+    let before = app.get_json(&format!("/api/v1/trends/tags?window=24h&limit=10&at={earlier}"), &admin).await;
+    assert!(names(&before).iter().all(|n| !n.starts_with("burst-")), "{:?}", names(&before));
+}
+
+#[tokio::test]
+async fn per_tag_views_return_exact_counts() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin().await;
+    let db = app.db();
+    let users = make_users(&db, &["ann", "ben"]);
+    // 2024-03-04 is a Monday.
+    let monday = 1_709_510_400_000i64;
+    let notes = [
+        (0, "login loop on kiosks #sso #kiosk", Some("INC-1"), monday + 9 * HOUR),
+        (1, "kiosk login loop again #sso #kiosk", Some("INC-2"), monday + 9 * HOUR + 60_000),
+        (0, "mfa prompt missing #sso #mfa", Some("INC-2"), monday + DAY + 14 * HOUR),
+        (1, "printer jam #printing", None, monday + 2 * DAY),
+        (0, "badge reader offline #physical", None, monday + 8 * DAY + 9 * HOUR),
+    ];
+    db.write_blocking(|conn| {
+        for (author, body, incident, t) in notes {
+            let input = PostInput {
+                body: body.into(),
+                incident: incident.map(String::from),
+                created_at: Some(t),
+                ..Default::default()
+            };
+            create_post(conn, &pattern(), &users[author], &input)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let to = "2024-03-18T00:00:00Z";
+    // Distinctive terms compare with the search index's counts: let it catch up first.
+    app.search_until(&admin, "", std::time::Duration::from_secs(5), |a| a["total"] == 5).await;
+
+    let history = app
+        .get_json(&format!("/api/v1/tags/sso/history?interval=day&from=2024-03-04T00:00:00Z&to={to}"), &admin)
+        .await;
+    let counts: Vec<i64> =
+        history["points"].as_array().unwrap().iter().map(|p| p["posts"].as_i64().unwrap()).collect();
+    assert_eq!(counts.len(), 14);
+    assert_eq!(&counts[..3], &[2, 1, 0]);
+    assert_eq!(history["points"][0]["t"], "2024-03-04T00:00:00Z");
+    let weeks = app
+        .get_json(
+            &format!("/api/v1/tags/sso/history?interval=week&from=2024-03-04T00:00:00Z&to={to}"),
+            &admin,
+        )
+        .await;
+    let weekly: Vec<i64> =
+        weeks["points"].as_array().unwrap().iter().map(|p| p["posts"].as_i64().unwrap()).collect();
+    assert_eq!(weekly, vec![3, 0]);
+
+    let related = app.get_json(&format!("/api/v1/tags/sso/related?window=30d&at={to}&min=1"), &admin).await;
+    assert_eq!(related["total_posts"], 5);
+    assert_eq!(related["tag_posts"], 3);
+    let kiosk = &related["items"][0];
+    assert_eq!(kiosk["tag"]["name"], "kiosk");
+    assert_eq!(kiosk["together"], 2);
+    let expected_npmi = i2i::trends::score::npmi(5, 3, 2, 2).unwrap();
+    assert!((kiosk["npmi"].as_f64().unwrap() - expected_npmi).abs() < 1e-9);
+    assert_eq!(related["items"][1]["tag"]["name"], "mfa");
+
+    let rhythm = app.get_json(&format!("/api/v1/tags/sso/rhythm?window=30d&at={to}"), &admin).await;
+    assert_eq!(rhythm["by_weekday"], json!([2, 1, 0, 0, 0, 0, 0]));
+    assert_eq!(rhythm["by_hour"][9], 2);
+    assert_eq!(rhythm["by_hour"][14], 1);
+
+    let pairs = app.get_json(&format!("/api/v1/trends/pairs?window=30d&at={to}&min=2"), &admin).await;
+    assert_eq!(pairs["strongest"].as_array().unwrap().len(), 1);
+    assert_eq!(pairs["strongest"][0]["together"], 2);
+    assert_eq!(pairs["emerging"][0]["before"], 0);
+
+    let distinct = app.get_json("/api/v1/incidents/INC-2/distinctive", &admin).await;
+    let words: Vec<&str> =
+        distinct["words"].as_array().unwrap().iter().map(|w| w["term"].as_str().unwrap()).collect();
+    assert!(words.contains(&"mfa") && words.contains(&"kiosk"), "{words:?}");
+    assert!(!words.contains(&"printer"));
+    let mfa = distinct["words"].as_array().unwrap().iter().find(|w| w["term"] == "mfa").unwrap();
+    assert_eq!((mfa["fg_count"].as_u64(), mfa["fg_total"].as_u64()), (Some(1), Some(2)));
+    let tag_view = app.get_json("/api/v1/tags/kiosk/distinctive", &admin).await;
+    assert_eq!(tag_view["subject"], "#kiosk");
+
+    expect_error(app.get("/api/v1/tags/nope/history", &admin).await, StatusCode::NOT_FOUND).await;
+    let (_, body) = expect_error(
+        app.get("/api/v1/trends/tags?window=forever", &admin).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(body["error"]["field"], "window");
+    expect_error(
+        app.get("/api/v1/tags/sso/history?interval=hour&from=2000-01-01", &admin).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    expect_error(app.get("/api/v1/trends/tags?at=yesterday", &admin).await, StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
+}
+
+#[tokio::test]
+async fn on_the_shared_history_recurring_matches_a_direct_count() {
+    let Some(data) = shared_data() else { return };
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin().await;
+    let file = std::io::BufReader::new(std::fs::File::open(data).unwrap());
+    i2i::transfer::import(&app.db(), &pattern(), file, |_, _| {}).unwrap();
+    let recurring = app.get_json("/api/v1/trends/recurring?window=36500d&limit=10", &admin).await;
+    // The same count straight from posts: distinct incidents per tag.
+    let counts: HashMap<String, i64> = app
+        .db()
+        .read_blocking(|conn| {
+            use diesel::prelude::*;
+            use i2i::db::schema::{post_tags, posts, tags};
+            let rows: Vec<(String, i64)> = post_tags::table
+                .inner_join(posts::table)
+                .inner_join(tags::table)
+                .filter(posts::incident_id.is_not_null())
+                .group_by(tags::key)
+                .select((tags::key, diesel::dsl::count(posts::incident_id).aggregate_distinct()))
+                .load(conn)?;
+            Ok(rows.into_iter().collect())
+        })
+        .unwrap();
+    let mut expected: Vec<i64> = counts.values().copied().collect();
+    expected.sort_unstable_by(|a, b| b.cmp(a));
+    let items = recurring["items"].as_array().unwrap();
+    let got: Vec<i64> = items.iter().map(|i| i["incidents"].as_i64().unwrap()).collect();
+    assert_eq!(got, expected[..10].to_vec());
+    for item in items {
+        let name = item["tag"]["name"].as_str().unwrap();
+        assert_eq!(item["incidents"].as_i64(), counts.get(name).copied(), "{name}");
+    }
+    assert!(got[0] > 100, "components recur across hundreds of incidents");
+}
