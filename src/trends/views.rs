@@ -128,7 +128,7 @@ fn posts_per_tag(conn: &mut DbConn, w: Window) -> QueryResult<HashMap<i64, i64>>
 fn posts_total(conn: &mut DbConn, w: Window) -> QueryResult<i64> {
     let rows: Vec<TagCount> = load_sql!(
         conn,
-        "SELECT 0 AS tag_id, COALESCE(SUM(posts), 0) AS n FROM post_hours WHERE hour >= ? AND hour < ?",
+        "SELECT CAST(0 AS BIGINT) AS tag_id, COALESCE(SUM(posts), 0) AS n FROM post_hours WHERE hour >= ? AND hour < ?",
         [w.start_hour, w.end_hour]
     )?;
     Ok(rows.first().map(|r| r.n).unwrap_or(0))
@@ -138,7 +138,7 @@ fn posts_total(conn: &mut DbConn, w: Window) -> QueryResult<i64> {
 fn tag_hours_of(conn: &mut DbConn, tag_id: i64, w: Window) -> QueryResult<Vec<(i64, i64)>> {
     let rows: Vec<HourCount> = load_sql!(
         conn,
-        "SELECT hour, posts AS n FROM tag_hours WHERE tag_id = ? AND hour >= ? AND hour < ? ORDER BY hour",
+        "SELECT hour, CAST(posts AS BIGINT) AS n FROM tag_hours WHERE tag_id = ? AND hour >= ? AND hour < ? ORDER BY hour",
         [tag_id, w.start_hour, w.end_hour]
     )?;
     Ok(rows.into_iter().map(|r| (r.hour, r.n)).collect())
@@ -343,7 +343,7 @@ pub fn recurring(conn: &mut DbConn, w: Window, limit: usize) -> Result<Recurring
         )?;
         let last_hour: Vec<TagCount> = load_sql!(
             conn,
-            "SELECT 0 AS tag_id, COALESCE(MAX(hour), 0) AS n FROM tag_hours WHERE tag_id = ? AND hour >= ? AND hour < ?",
+            "SELECT CAST(0 AS BIGINT) AS tag_id, COALESCE(MAX(hour), 0) AS n FROM tag_hours WHERE tag_id = ? AND hour >= ? AND hour < ?",
             [row.tag_id, w.start_hour, w.end_hour]
         )?;
         let incident_ids: Vec<i64> = firsts.iter().map(|f| f.tag_id).collect();
