@@ -62,6 +62,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/posts/{id}", web::get().to(pages::post::show))
         .route("/posts/{id}/react", web::post().to(pages::post::react))
         .route("/search", web::get().to(pages::search::show))
+        .route("/trends", web::get().to(pages::trends::show))
         .route("/tags/{name}", web::get().to(pages::tag::show))
         .route("/incidents", web::get().to(pages::incident::list))
         .route("/incidents/{key}", web::get().to(pages::incident::show))

@@ -335,32 +335,12 @@ pub fn recurring(conn: &mut DbConn, w: Window, limit: usize) -> Result<Recurring
     let mut items = Vec::new();
     for row in top {
         let Some(tag) = names.get(&row.tag_id) else { continue };
-        let firsts: Vec<TagCount> = load_sql!(
-            conn,
-            "SELECT incident_id AS tag_id, MIN(hour) AS n FROM tag_hour_incidents \
-             WHERE tag_id = ? AND hour >= ? AND hour < ? GROUP BY incident_id ORDER BY n DESC LIMIT 20",
-            [row.tag_id, w.start_hour, w.end_hour]
-        )?;
         let last_hour: Vec<TagCount> = load_sql!(
             conn,
             "SELECT CAST(0 AS BIGINT) AS tag_id, COALESCE(MAX(hour), 0) AS n FROM tag_hours WHERE tag_id = ? AND hour >= ? AND hour < ?",
             [row.tag_id, w.start_hour, w.end_hour]
         )?;
-        let incident_ids: Vec<i64> = firsts.iter().map(|f| f.tag_id).collect();
-        let titles: HashMap<i64, (String, String)> = incidents::table
-            .filter(incidents::id.eq_any(&incident_ids))
-            .select((incidents::id, incidents::key, incidents::title))
-            .load::<(i64, String, String)>(conn)?
-            .into_iter()
-            .map(|(id, key, title)| (id, (key, title)))
-            .collect();
-        let evidence = firsts
-            .iter()
-            .filter_map(|f| {
-                let (key, title) = titles.get(&f.tag_id)?;
-                Some(Evidence { key: key.clone(), title: title.clone(), date: format_ms(f.n * HOUR_MS) })
-            })
-            .collect();
+        let evidence = incidents_of(conn, row.tag_id, w, 20)?;
         items.push(RecurringTag {
             tag: tag_ref(tag),
             incidents: row.n,
@@ -376,6 +356,31 @@ pub fn recurring(conn: &mut DbConn, w: Window, limit: usize) -> Result<Recurring
     });
     items.truncate(limit);
     Ok(Recurring { window: w.into(), items })
+}
+
+/// The incidents a tag appeared on within `w`, most recent first.
+pub fn incidents_of(conn: &mut DbConn, tag_id: i64, w: Window, limit: i64) -> QueryResult<Vec<Evidence>> {
+    let firsts: Vec<TagCount> = load_sql!(
+        conn,
+        "SELECT incident_id AS tag_id, MIN(hour) AS n FROM tag_hour_incidents \
+         WHERE tag_id = ? AND hour >= ? AND hour < ? GROUP BY incident_id ORDER BY n DESC LIMIT ?",
+        [tag_id, w.start_hour, w.end_hour, limit]
+    )?;
+    let incident_ids: Vec<i64> = firsts.iter().map(|f| f.tag_id).collect();
+    let titles: HashMap<i64, (String, String)> = incidents::table
+        .filter(incidents::id.eq_any(&incident_ids))
+        .select((incidents::id, incidents::key, incidents::title))
+        .load::<(i64, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, key, title)| (id, (key, title)))
+        .collect();
+    Ok(firsts
+        .iter()
+        .filter_map(|f| {
+            let (key, title) = titles.get(&f.tag_id)?;
+            Some(Evidence { key: key.clone(), title: title.clone(), date: format_ms(f.n * HOUR_MS) })
+        })
+        .collect())
 }
 
 /// Chart interval of a tag history.

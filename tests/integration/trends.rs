@@ -404,3 +404,54 @@ async fn on_the_shared_history_recurring_matches_a_direct_count() {
     }
     assert!(got[0] > 100, "components recur across hundreds of incidents");
 }
+
+#[tokio::test]
+async fn the_trends_and_tag_pages_show_the_views_as_charts() {
+    let app = TestApp::spawn().await;
+    app.setup_admin().await;
+    let db = app.db();
+    let users = make_users(&db, &["ann", "ben", "cat", "dan"]);
+    let now = i2i::db::now_ms();
+    db.write_blocking(|conn| {
+        for (i, user) in users.iter().enumerate() {
+            for k in 0..2 {
+                let input = PostInput {
+                    body: format!("kiosk login loop {i}{k} #kiosk-login #sso"),
+                    incident: Some(format!("INC-{}", 10 + i * 2 + k)),
+                    created_at: Some(now - (2 + i as i64) * HOUR),
+                    ..Default::default()
+                };
+                create_post(conn, &pattern(), user, &input)?;
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    app.client
+        .post(app.url("/login"))
+        .form(&[("username", "admin"), ("password", crate::helpers::ADMIN_PASSWORD), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    let trends = app.client.get(app.url("/trends")).send().await.unwrap();
+    assert_eq!(trends.status(), StatusCode::OK);
+    let html = trends.text().await.unwrap();
+    assert!(
+        html.contains(
+            r#"<a class="tag" href="/tags/kiosk-login">#kiosk-login</a> <span class="badge">new</span>"#
+        ),
+        "{html}"
+    );
+    assert!(html.contains("<polyline points="), "sparklines are drawn");
+    assert!(html.contains("8 incidents"), "recurring shows its incident count");
+
+    let tag = app.client.get(app.url("/tags/kiosk-login?interval=week")).send().await.unwrap();
+    assert_eq!(tag.status(), StatusCode::OK);
+    let html = tag.text().await.unwrap();
+    for expected in
+        ["Posts per week", "By hour of day (UTC)", "By day of week (UTC)", "Goes with", "#sso", "INC-17"]
+    {
+        assert!(html.contains(expected), "{expected} missing");
+    }
+    assert!(html.contains("<rect "), "bars are drawn");
+}

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod cards;
+pub mod charts;
 pub mod helpers;
 pub mod incident;
 pub mod post;
@@ -10,6 +11,7 @@ pub mod search;
 pub mod session;
 pub mod tag;
 pub mod timeline;
+pub mod trends;
 pub mod user;
 
 use actix_web::body::{BoxBody, MessageBody};

@@ -1,41 +1,109 @@
-//! A tag's page: its counts and its posts, newest first, with a compose box prefilled with it.
+//! A tag's page: its counts, a history chart (day or week), related tags, distinctive
+//! words, the incidents it spans, when it happens (hour of day, day of week), and its
+//! posts newest first with a compose box prefilled with the tag.
 
 use actix_web::{web, HttpResponse};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::cards::encode_segment;
-use super::timeline::{compose, open_incidents, page_json, PageQuery};
+use super::charts::bar_chart;
+use super::timeline::{compose, open_incidents, page_json};
 use super::{render, viewer};
 use crate::auth::AuthUser;
+use crate::db::posts::TimelineFilter;
+use crate::db::tags;
 use crate::domain::timeline::{load_page, TimelineRequest};
+use crate::domain::trends::{distinctive, foreground, require_tag};
 use crate::error::AppError;
-use crate::http::api::tags::load;
+use crate::http::views::TagView;
 use crate::startup::AppState;
+use crate::trends::rollups::hour_of;
+use crate::trends::views::{self, Interval};
+use crate::trends::windows::Window;
+
+#[derive(Debug, Deserialize)]
+pub struct TagQuery {
+    pub before: Option<String>,
+    /// History chart interval: `day` (default) or `week`.
+    pub interval: Option<String>,
+}
+
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// `GET /tags/{name}`.
 pub async fn show(
     state: web::Data<AppState>,
     auth: AuthUser,
     name: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: web::Query<TagQuery>,
 ) -> Result<HttpResponse, AppError> {
     let name = name.into_inner();
-    let before = query.into_inner().before;
+    let query = query.into_inner();
+    let interval = if query.interval.as_deref() == Some("week") { Interval::Week } else { Interval::Day };
     let viewer_id = auth.user.id;
-    let (tag, page, open) = state
+    let search = state.search.clone();
+    let loaded = state
         .db
         .read(move |conn| {
-            let tag = load(conn, &name)?;
-            let request = TimelineRequest { tags: vec![tag.name.clone()], before, ..Default::default() };
-            Ok((tag, load_page(conn, &request, Some(viewer_id))?, open_incidents(conn)?))
+            let tag = require_tag(conn, &name)?;
+            let stats = tags::stats(conn, tag.id)?;
+            let request =
+                TimelineRequest { tags: vec![tag.key.clone()], before: query.before, ..Default::default() };
+            let page = load_page(conn, &request, Some(viewer_id))?;
+            // Charts end where the tag was last active, so history shows even for old tags.
+            let end_hour = hour_of(stats.last_seen.unwrap_or_else(crate::db::now_ms)) + 1;
+            let span = if interval == Interval::Week { 24 * 7 * 52 } else { 24 * 90 };
+            let history =
+                views::history(conn, &tag, interval, Window { start_hour: end_hour - span, end_hour })?;
+            let lifetime = Window { start_hour: end_hour - 24 * 36_525, end_hour };
+            let related = views::related(conn, &tag, lifetime, 2, 10)?;
+            let rhythm = views::rhythm(conn, &tag, lifetime)?;
+            let spans = views::incidents_of(conn, tag.id, lifetime, 15)?;
+            let fg = foreground(conn, TimelineFilter { tags: vec![tag.id], ..Default::default() })?;
+            let distinct = distinctive(conn, &search, format!("#{}", tag.key), &fg, Some(&tag.key)).ok();
+            Ok((
+                TagView::new(&tag, &stats),
+                page,
+                open_incidents(conn)?,
+                history,
+                related,
+                rhythm,
+                spans,
+                distinct,
+            ))
         })
         .await?;
+    let (tag, page, open, history, related, rhythm, spans, distinct) = loaded;
     let base = format!("/tags/{}", encode_segment(&tag.name));
+    let history_values: Vec<(String, i64, String)> = history
+        .points
+        .iter()
+        .map(|p| (p.t.get(..10).unwrap_or(&p.t).to_string(), p.posts, String::new()))
+        .collect();
+    let history_title = if interval == Interval::Week { "Posts per week" } else { "Posts per day" };
+    let hours: Vec<(String, i64, String)> =
+        rhythm.by_hour.iter().enumerate().map(|(h, n)| (format!("{h:02}:00"), *n, String::new())).collect();
+    let days: Vec<(String, i64, String)> = rhythm
+        .by_weekday
+        .iter()
+        .enumerate()
+        .map(|(d, n)| (WEEKDAYS[d].to_string(), *n, String::new()))
+        .collect();
     let context = json!({
         "title": format!("#{}", tag.display),
         "viewer": viewer(Some(&auth)),
         "compose": compose(&format!("#{} ", tag.display), "", &base, open),
         "page": page_json(&state, &page, &base),
+        "base": base,
+        "is_week": interval == Interval::Week,
+        "history": bar_chart(history_title, &history_values, 600, 100),
+        "by_hour": bar_chart("By hour of day (UTC)", &hours, 300, 60),
+        "by_weekday": bar_chart("By day of week (UTC)", &days, 300, 60),
+        "related": related.items.iter().map(|r| json!({"item": r, "npmi": format!("{:.2}", r.npmi),
+            "href": format!("/tags/{}", encode_segment(&r.tag.name))})).collect::<Vec<_>>(),
+        "spans": spans.iter().map(|e| json!({"item": e, "href": format!("/incidents/{}", encode_segment(&e.key))})).collect::<Vec<_>>(),
+        "distinctive": distinct.map(|d| d.words.iter().map(|w| json!({"term": w.term, "fg": w.fg_count, "bg": w.bg_count})).collect::<Vec<_>>()),
         "tag": tag,
     });
     render(&state, "pages/tag", &context)

@@ -1,0 +1,93 @@
+//! The designers' Trends page: what bursts now (with sparklines and "new" badges), what
+//! recurs across incidents, and which tag pairs are emerging.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::cards::encode_segment;
+use super::charts::sparkline;
+use super::{render, viewer};
+use crate::auth::AuthUser;
+use crate::domain::trends::window;
+use crate::error::AppError;
+use crate::startup::AppState;
+use crate::trends::views;
+
+#[derive(Debug, Deserialize)]
+pub struct TrendsForm {
+    /// `24h` (default) or `7d` for "trending now".
+    pub window: Option<String>,
+    pub at: Option<String>,
+}
+
+/// `GET /trends`.
+pub async fn show(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    form: web::Query<TrendsForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let length = match form.window.as_deref() {
+        Some("7d") => "7d",
+        _ => "24h",
+    };
+    let at = form.at.clone();
+    let now_window = window(Some(length), length, at.as_deref())?;
+    let recurring_window = window(Some("90d"), "90d", at.as_deref())?;
+    let (trending, recurring, pairs) = state
+        .db
+        .read(move |conn| {
+            Ok((
+                views::trending(conn, now_window, 15)?,
+                views::recurring(conn, recurring_window, 15)?,
+                views::pairs(conn, window(Some("7d"), "7d", at.as_deref())?, 2, 10)?,
+            ))
+        })
+        .await?;
+    let trending_rows: Vec<_> = trending
+        .items
+        .iter()
+        .map(|t| {
+            json!({
+                "item": t,
+                "href": format!("/tags/{}", encode_segment(&t.tag.name)),
+                "spark": sparkline(&t.sparkline.points, 120, 24),
+                "score": format!("{:.1}", t.score.score),
+                "expected": format!("{:.1}", t.score.expected),
+            })
+        })
+        .collect();
+    let max_incidents = recurring.items.first().map(|r| r.incidents).unwrap_or(1).max(1);
+    let recurring_rows: Vec<_> = recurring
+        .items
+        .iter()
+        .map(|r| {
+            json!({
+                "item": r,
+                "href": format!("/tags/{}", encode_segment(&r.tag.name)),
+                "bar": (r.incidents * 200) / max_incidents,
+                "evidence": r.evidence.iter().take(3).map(|e| json!({"key": e.key, "href": format!("/incidents/{}", encode_segment(&e.key))})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let pair_rows: Vec<_> = pairs
+        .emerging
+        .iter()
+        .map(|p| {
+            json!({"pair": p, "npmi": format!("{:.2}", p.npmi),
+                        "a_href": format!("/tags/{}", encode_segment(&p.a.name)),
+                        "b_href": format!("/tags/{}", encode_segment(&p.b.name))})
+        })
+        .collect();
+    let context = json!({
+        "title": "Trends",
+        "viewer": viewer(Some(&auth)),
+        "length": length,
+        "is_week": length == "7d",
+        "trending": {"window": trending.window, "formula": trending.formula, "rows": trending_rows},
+        "recurring": {"window": recurring.window, "rows": recurring_rows},
+        "pairs": {"window": pairs.window, "rows": pair_rows},
+    });
+    render(&state, "pages/trends", &context)
+}
