@@ -4,6 +4,7 @@
 //! them on the blocking thread pool.
 
 pub mod changes;
+pub mod follows;
 pub mod incidents;
 pub mod posts;
 pub mod schema;

@@ -147,7 +147,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    follows (user_id, tag_id) {
+        user_id -> BigInt,
+        tag_id -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    feed_tokens (user_id) {
+        user_id -> BigInt,
+        token -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(follows -> tags (tag_id));
 diesel::joinable!(posts -> users (author_id));
 diesel::joinable!(posts -> incidents (incident_id));
 diesel::joinable!(post_tags -> posts (post_id));
@@ -173,4 +190,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     tag_hour_incidents,
     tag_pair_hours,
     post_hours,
+    follows,
+    feed_tokens,
 );

@@ -123,3 +123,31 @@ pub fn popular(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<(Tag, i64)>> {
         .limit(limit)
         .load(conn)
 }
+
+/// Tags whose key starts with `prefix`, most used first, with their post counts.
+pub fn with_prefix(conn: &mut DbConn, prefix: &str, limit: i64) -> QueryResult<Vec<(Tag, i64)>> {
+    // Escape LIKE's wildcards: tag keys may contain '_'.
+    let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    post_tags::table
+        .inner_join(tags::table)
+        .filter(tags::key.like(pattern).escape('\\'))
+        .group_by((tags::id, tags::key, tags::display, tags::created_at))
+        .select((Tag::as_select(), diesel::dsl::count_star()))
+        .order((diesel::dsl::count_star().desc(), tags::key.asc()))
+        .limit(limit)
+        .load(conn)
+}
+
+/// The tags used on an incident's posts, most used first.
+pub fn of_incident(conn: &mut DbConn, incident_id: i64, limit: i64) -> QueryResult<Vec<(Tag, i64)>> {
+    post_tags::table
+        .inner_join(tags::table)
+        .inner_join(posts::table)
+        .filter(posts::incident_id.eq(incident_id))
+        .filter(posts::deleted_at.is_null())
+        .group_by((tags::id, tags::key, tags::display, tags::created_at))
+        .select((Tag::as_select(), diesel::dsl::count_star()))
+        .order((diesel::dsl::count_star().desc(), tags::key.asc()))
+        .limit(limit)
+        .load(conn)
+}

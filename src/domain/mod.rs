@@ -3,10 +3,12 @@
 //! storage. Pure parsing lives in `text`, `rules` and `time`; `posts`, `incidents` and
 //! `users` orchestrate a change inside one write transaction.
 
+pub mod digest;
 pub mod incidents;
 pub mod posts;
 pub mod rules;
 pub mod search;
+pub mod suggest;
 pub mod text;
 pub mod time;
 pub mod timeline;

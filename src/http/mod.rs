@@ -13,7 +13,7 @@ use crate::error::{bad_request, json_error, AppError};
 
 /// Every route of i2i.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use api::{auth, health, incidents, posts, search, tags, trends, users};
+    use api::{auth, health, incidents, me, posts, search, stream, tags, trends, users};
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/api/openapi.json", web::get().to(openapi::document))
@@ -41,7 +41,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/incidents", web::get().to(incidents::list))
                 .route("/incidents/{key}", web::get().to(incidents::get))
                 .route("/incidents/{key}", web::patch().to(incidents::update))
+                .route("/tags", web::get().to(me::suggestions))
                 .route("/tags/{name}", web::get().to(tags::get))
+                .route("/tags/{name}/follow", web::post().to(me::follow))
+                .route("/tags/{name}/follow", web::delete().to(me::unfollow))
+                .route("/me/tags", web::get().to(me::my_tags))
+                .route("/me/feed-token", web::post().to(me::feed_token))
+                .route("/stream", web::get().to(stream::stream_posts))
                 .route("/tags/{name}/history", web::get().to(trends::history))
                 .route("/tags/{name}/related", web::get().to(trends::related))
                 .route("/tags/{name}/rhythm", web::get().to(trends::rhythm))
@@ -63,9 +69,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/posts/{id}/react", web::post().to(pages::post::react))
         .route("/search", web::get().to(pages::search::show))
         .route("/trends", web::get().to(pages::trends::show))
+        .route("/admin/users", web::get().to(pages::admin::users))
+        .route("/admin/users", web::post().to(pages::admin::add_user))
+        .route("/my", web::get().to(pages::my::show))
+        .route("/my/feed-token", web::post().to(pages::my::rotate_token))
+        .route("/digest", web::get().to(pages::my::digest))
+        .route("/digest.md", web::get().to(pages::my::digest_markdown))
+        .route("/digest.html", web::get().to(pages::my::digest_html))
+        .route("/tags/{name}/follow", web::post().to(pages::my::follow))
+        .route("/feeds/tags/{name}", web::get().to(pages::feeds::tag))
+        .route("/feeds/incidents/{key}", web::get().to(pages::feeds::incident))
+        .route("/feeds/search.atom", web::get().to(pages::feeds::search))
+        .route("/fragments/posts/{id}", web::get().to(pages::post::fragment))
         .route("/tags/{name}", web::get().to(pages::tag::show))
         .route("/incidents", web::get().to(pages::incident::list))
         .route("/incidents/{key}", web::get().to(pages::incident::show))
+        .route("/incidents/{key}/update", web::post().to(pages::incident::update))
         .route("/users/{username}", web::get().to(pages::user::show))
         .route("/assets/{path:.*}", web::get().to(pages::assets::serve))
         .default_service(web::to(api_not_found));

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::api::{auth, health, incidents, posts, search, tags, trends, users};
+use crate::http::api::{auth, health, incidents, me, posts, search, stream, tags, trends, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,7 @@ use crate::http::api::{auth, health, incidents, posts, search, tags, trends, use
         search::search, search::export, search::similar,
         trends::trending, trends::recurring, trends::pairs, trends::history, trends::related, trends::rhythm,
         trends::tag_distinctive, trends::incident_distinctive,
+        me::suggestions, me::follow, me::unfollow, me::my_tags, me::feed_token, stream::stream_posts,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -4,11 +4,14 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::cards::{cards, encode_segment};
+use super::cards::{card, encode_segment};
 use super::timeline::{compose, open_incidents};
+use super::{check_csrf, redirect};
 use super::{render, viewer};
 use crate::auth::AuthUser;
 use crate::db::incidents::{self, IncidentFilter};
+use crate::domain::incidents::{update_incident, IncidentPatch};
+use crate::domain::rules::{IncidentStatus, Severity};
 use crate::domain::time::human_ms;
 use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::error::{not_found, AppError};
@@ -41,7 +44,25 @@ pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResp
     )
 }
 
-/// `GET /incidents/{key}`: details and notes oldest first.
+/// Whether `user` may change the incident: an admin, or a responder who posted on it.
+fn may_update(
+    conn: &mut crate::db::DbConn,
+    user: &crate::db::users::User,
+    incident_id: i64,
+) -> Result<bool, AppError> {
+    use crate::db::schema::posts;
+    use diesel::prelude::*;
+    if user.is_admin() {
+        return Ok(true);
+    }
+    Ok(diesel::select(diesel::dsl::exists(
+        posts::table.filter(posts::incident_id.eq(incident_id)).filter(posts::author_id.eq(user.id)),
+    ))
+    .get_result(conn)?)
+}
+
+/// `GET /incidents/{key}`: details, the incident's tags, and notes in time order with
+/// replies folded under the note they answer.
 pub async fn show(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -50,8 +71,8 @@ pub async fn show(
 ) -> Result<HttpResponse, AppError> {
     let key = key.into_inner();
     let after = query.into_inner().after;
-    let viewer_id = auth.user.id;
-    let (incident, page, open) = state
+    let viewer_user = auth.user.clone();
+    let (incident, page, open, tags, can_update) = state
         .db
         .read(move |conn| {
             let incident = incidents::by_key(conn, &key)?
@@ -63,19 +84,96 @@ pub async fn show(
                 limit: Some("100".into()),
                 ..Default::default()
             };
-            Ok((incident, load_page(conn, &request, Some(viewer_id))?, open_incidents(conn)?))
+            let page = load_page(conn, &request, Some(viewer_user.id))?;
+            let tags = crate::db::tags::of_incident(conn, incident.id, 20)?;
+            let can_update = may_update(conn, &viewer_user, incident.id)?;
+            Ok((incident, page, open_incidents(conn)?, tags, can_update))
         })
         .await?;
     let base = format!("/incidents/{}", encode_segment(&incident.key));
+    // Replies go under the note they answer when it is on this page.
+    let ids: Vec<i64> = page.posts.iter().map(|d| d.post.id).collect();
+    let threads: Vec<_> = page
+        .posts
+        .iter()
+        .filter(|d| !d.post.reply_to.is_some_and(|parent| ids.contains(&parent)))
+        .map(|root| {
+            let replies: Vec<_> = page
+                .posts
+                .iter()
+                .filter(|d| d.post.reply_to == Some(root.post.id))
+                .map(|d| card(d, &state.incident_pattern, None))
+                .collect();
+            json!({"card": card(root, &state.incident_pattern, None), "replies": replies})
+        })
+        .collect();
+    let statuses: Vec<_> = IncidentStatus::ALL
+        .iter()
+        .map(|s| json!({"value": s.as_str(), "selected": s.as_str() == incident.status}))
+        .collect();
+    let severities: Vec<_> = Severity::ALL
+        .iter()
+        .map(|s| json!({"value": s.as_str(), "selected": Some(s.as_str()) == incident.severity.as_deref()}))
+        .collect();
     let context = json!({
         "title": format!("{} {}", incident.key, incident.title),
         "viewer": viewer(Some(&auth)),
         "incident": IncidentView::from(&incident),
         "started_human": human_ms(incident.started_at),
         "resolved_human": incident.resolved_at.map(human_ms),
-        "cards": cards(&page.posts, &state.incident_pattern),
+        "threads": threads,
+        "tags": tags.iter().map(|(t, n)| json!({"name": t.key, "display": t.display, "count": n, "href": format!("/tags/{}", encode_segment(&t.key))})).collect::<Vec<_>>(),
+        "can_update": can_update,
+        "statuses": statuses,
+        "severities": severities,
+        "base": base,
+        "stream": format!("/api/v1/stream?incident={}", encode_segment(&incident.key)),
         "later": page.next.map(|id| format!("{base}?after={id}")),
         "compose": compose("", &incident.key, &base, open),
     });
     render(&state, "pages/incident", &context)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpdateForm {
+    pub status: String,
+    pub severity: String,
+    #[serde(rename = "_csrf")]
+    pub csrf: String,
+}
+
+/// `POST /incidents/{key}/update`: status and severity changes by the incident's responders.
+pub async fn update(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    key: web::Path<String>,
+    form: web::Form<UpdateForm>,
+) -> Result<HttpResponse, AppError> {
+    check_csrf(&auth, &form.csrf)?;
+    let key = key.into_inner();
+    let form = form.into_inner();
+    let patch = IncidentPatch {
+        status: Some(form.status.parse::<IncidentStatus>()?),
+        severity: Some(match form.severity.as_str() {
+            "" => None,
+            other => Some(other.parse::<Severity>()?),
+        }),
+        ..Default::default()
+    };
+    let user = auth.user.clone();
+    let changed_key = state
+        .db
+        .write(move |conn| {
+            let incident = incidents::by_key(conn, &key)?
+                .ok_or_else(|| not_found(format!("incident {key} not found")))?;
+            if !may_update(conn, &user, incident.id)? {
+                return Err(AppError::Forbidden(
+                    "only the incident's responders (or an admin) may change it".into(),
+                ));
+            }
+            Ok(update_incident(conn, &incident.key, &patch)?.key)
+        })
+        .await?;
+    state.changed();
+    Ok(redirect(&format!("/incidents/{}", encode_segment(&changed_key))))
 }

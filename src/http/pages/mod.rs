@@ -1,11 +1,14 @@
 //! Server-rendered HTML pages (handlebars) that work without JavaScript, plus the middleware
 //! that shows errors of page routes as HTML (and sends a logged-out visitor to the login).
 
+pub mod admin;
 pub mod assets;
 pub mod cards;
 pub mod charts;
+pub mod feeds;
 pub mod helpers;
 pub mod incident;
+pub mod my;
 pub mod post;
 pub mod search;
 pub mod session;

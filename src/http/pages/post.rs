@@ -67,3 +67,23 @@ pub async fn react(
     state.db.write(move |conn| set_reaction(conn, &auth.user, id, on)).await?;
     Ok(redirect(&format!("/posts/{id}")))
 }
+
+/// `GET /fragments/posts/{id}`: one post card as HTML, for pages that insert new posts
+/// without reloading.
+pub async fn fragment(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = parse_id(&id)?;
+    let viewer_id = auth.user.id;
+    let details = state
+        .db
+        .read(move |conn| {
+            let post = require_live(conn, id)?;
+            Ok(posts::details(conn, vec![post], Some(viewer_id))?)
+        })
+        .await?;
+    let Some(one) = details.first() else { return Err(crate::error::not_found("post not found")) };
+    render(&state, "partials/post_card", &serde_json::to_value(card(one, &state.incident_pattern, None))?)
+}

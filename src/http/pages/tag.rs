@@ -62,6 +62,7 @@ pub async fn show(
             let spans = views::incidents_of(conn, tag.id, lifetime, 15)?;
             let fg = foreground(conn, TimelineFilter { tags: vec![tag.id], ..Default::default() })?;
             let distinct = distinctive(conn, &search, format!("#{}", tag.key), &fg, Some(&tag.key)).ok();
+            let following = crate::db::follows::is_following(conn, viewer_id, tag.id)?;
             Ok((
                 TagView::new(&tag, &stats),
                 page,
@@ -71,10 +72,11 @@ pub async fn show(
                 rhythm,
                 spans,
                 distinct,
+                following,
             ))
         })
         .await?;
-    let (tag, page, open, history, related, rhythm, spans, distinct) = loaded;
+    let (tag, page, open, history, related, rhythm, spans, distinct, following) = loaded;
     let base = format!("/tags/{}", encode_segment(&tag.name));
     let history_values: Vec<(String, i64, String)> = history
         .points
@@ -104,6 +106,8 @@ pub async fn show(
             "href": format!("/tags/{}", encode_segment(&r.tag.name))})).collect::<Vec<_>>(),
         "spans": spans.iter().map(|e| json!({"item": e, "href": format!("/incidents/{}", encode_segment(&e.key))})).collect::<Vec<_>>(),
         "distinctive": distinct.map(|d| d.words.iter().map(|w| json!({"term": w.term, "fg": w.fg_count, "bg": w.bg_count})).collect::<Vec<_>>()),
+        "following": following,
+        "stream": format!("/api/v1/stream?tag={}", encode_segment(&tag.name)),
         "tag": tag,
     });
     render(&state, "pages/tag", &context)

@@ -1,0 +1,2 @@
+DROP TABLE feed_tokens;
+DROP TABLE follows;

@@ -1,0 +1,64 @@
+//! Tag suggestions while composing: tags starting with what is typed (most used first),
+//! then tags that go with the tags already in the note, then the incident's own tags.
+
+use serde::Serialize;
+
+use crate::db::incidents;
+use crate::db::tags;
+use crate::db::DbConn;
+use crate::domain::text::tag_key;
+use crate::error::AppError;
+use crate::trends::views::related;
+use crate::trends::windows::Window;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Suggestion {
+    pub name: String,
+    pub display: String,
+    pub posts: i64,
+    /// `prefix`, `goes-with` or `incident`.
+    pub reason: &'static str,
+}
+
+/// Suggestions for `prefix` (may be empty), given the tags already typed and the incident.
+pub fn suggest(
+    conn: &mut DbConn,
+    prefix: &str,
+    typed: &[String],
+    incident: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Suggestion>, AppError> {
+    let prefix_key = prefix.trim_start_matches('#').to_lowercase();
+    let typed_keys: Vec<String> = typed.iter().filter_map(|t| tag_key(t.trim())).collect();
+    let mut out: Vec<Suggestion> = Vec::new();
+    let push = |out: &mut Vec<Suggestion>, name: &str, display: &str, posts: i64, reason: &'static str| {
+        let wanted = name.starts_with(&prefix_key) && !typed_keys.iter().any(|t| t == name);
+        if wanted && !out.iter().any(|s| s.name == name) {
+            out.push(Suggestion { name: name.to_string(), display: display.to_string(), posts, reason });
+        }
+    };
+    if !prefix_key.is_empty() {
+        for (tag, posts) in tags::with_prefix(conn, &prefix_key, limit as i64)? {
+            push(&mut out, &tag.key, &tag.display, posts, "prefix");
+        }
+    }
+    let lifetime =
+        Window { start_hour: 0, end_hour: crate::trends::rollups::hour_of(crate::db::now_ms()) + 1 };
+    for key in &typed_keys {
+        if let Some(tag) = tags::by_key(conn, key)? {
+            for item in related(conn, &tag, lifetime, 1, 10)?.items {
+                push(&mut out, &item.tag.name, &item.tag.display, item.posts, "goes-with");
+            }
+        }
+    }
+    if let Some(key) = incident {
+        if let Some(found) = incidents::by_key(conn, key.trim())? {
+            for (tag, posts) in tags::of_incident(conn, found.id, 10)? {
+                push(&mut out, &tag.key, &tag.display, posts, "incident");
+            }
+        }
+    }
+    // Prefix matches stay first; each group keeps its own order.
+    out.truncate(limit);
+    Ok(out)
+}

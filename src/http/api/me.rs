@@ -1,0 +1,105 @@
+//! The current user's own things: tag suggestions while composing, followed tags, and the
+//! feed token for Atom readers.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::AuthUser;
+use crate::db::{follows, now_ms};
+use crate::domain::suggest::suggest;
+use crate::domain::trends::require_tag;
+use crate::error::{AppError, ErrorBody};
+use crate::http::query::QueryPairs;
+use crate::startup::AppState;
+
+/// Suggested tags for the compose box.
+#[utoipa::path(get, path = "/api/v1/tags",
+    params(("prefix" = Option<String>, Query, description = "what follows the '#' being typed"),
+           ("with" = Option<Vec<String>>, Query, description = "tags already in the note, repeatable"),
+           ("incident" = Option<String>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, description = "{items: [{name, display, posts, reason}]}")))]
+pub async fn suggestions(
+    state: web::Data<AppState>,
+    _auth: AuthUser,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let query = QueryPairs::parse(req.query_string(), &["prefix", "with", "incident", "limit"])?;
+    let prefix = query.one("prefix").unwrap_or_default();
+    let typed = query.all("with");
+    let incident = query.one("incident");
+    let limit = crate::domain::trends::limit(query.one("limit").as_deref())?;
+    let items = state.db.read(move |conn| suggest(conn, &prefix, &typed, incident.as_deref(), limit)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowView {
+    pub tag: String,
+    pub following: bool,
+}
+
+async fn set_follow(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    name: String,
+    on: bool,
+) -> Result<HttpResponse, AppError> {
+    let view = state
+        .db
+        .write(move |conn| {
+            let tag = require_tag(conn, &name)?;
+            if on {
+                follows::follow(conn, auth.user.id, tag.id, now_ms())?;
+            } else {
+                follows::unfollow(conn, auth.user.id, tag.id)?;
+            }
+            Ok(FollowView { tag: tag.key, following: on })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Follow a tag (idempotent).
+#[utoipa::path(post, path = "/api/v1/tags/{name}/follow", responses((status = 200, body = FollowView), (status = 404, body = ErrorBody)))]
+pub async fn follow(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    name: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    set_follow(state, auth, name.into_inner(), true).await
+}
+
+/// Stop following a tag (idempotent).
+#[utoipa::path(delete, path = "/api/v1/tags/{name}/follow", responses((status = 200, body = FollowView), (status = 404, body = ErrorBody)))]
+pub async fn unfollow(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    name: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    set_follow(state, auth, name.into_inner(), false).await
+}
+
+/// The tags the user follows.
+#[utoipa::path(get, path = "/api/v1/me/tags", responses((status = 200, description = "{items: [{name, display}]}")))]
+pub async fn my_tags(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
+    let tags = state.db.read(move |conn| Ok(follows::followed(conn, auth.user.id)?)).await?;
+    let items: Vec<_> =
+        tags.iter().map(|t| serde_json::json!({"name": t.key, "display": t.display})).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// Makes (or replaces) the user's feed token; old feed URLs stop working.
+pub async fn rotate_feed_token(state: &web::Data<AppState>, user_id: i64) -> Result<String, AppError> {
+    let token = hex::encode(rand::random::<[u8; 24]>());
+    let stored = token.clone();
+    state.db.write(move |conn| Ok(follows::set_feed_token(conn, user_id, &stored, now_ms())?)).await?;
+    Ok(token)
+}
+
+/// Rotate the token that authenticates your Atom feeds.
+#[utoipa::path(post, path = "/api/v1/me/feed-token", responses((status = 200, description = "{token}")))]
+pub async fn feed_token(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
+    let token = rotate_feed_token(&state, auth.user.id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "token": token })))
+}
