@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod durability;
 mod errors;
+mod experience;
 mod incidents;
 mod pages;
 mod posts;

@@ -78,7 +78,12 @@ pub fn safe_next(next: Option<&str>) -> String {
 }
 
 fn is_page_path(path: &str) -> bool {
-    !(path.starts_with("/api/") || path == "/healthz" || path == "/readyz" || path.starts_with("/assets/"))
+    // Feeds are read by feed readers, which want a plain 401 rather than a login page.
+    !(path.starts_with("/api/")
+        || path == "/healthz"
+        || path == "/readyz"
+        || path.starts_with("/assets/")
+        || path.starts_with("/feeds/"))
 }
 
 /// Turns errors on page routes into HTML: 401 becomes a redirect to the login page, every
