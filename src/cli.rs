@@ -144,7 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Migrate => {
-            let db = Db::connect(&config.database_url())?;
+            let db = Db::connect_for_tool(&config.database_url())?;
             println!(
                 "migrations applied; database {} is up to date",
                 crate::db::redact(&config.database_url())
@@ -152,29 +152,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             drop(db);
             Ok(())
         }
-        Command::User(command) => user(&Db::connect(&config.database_url())?, command),
+        Command::User(command) => user(&Db::connect_for_tool(&config.database_url())?, command),
         Command::Import { file } => {
-            let db = Db::connect(&config.database_url())?;
+            let db = Db::connect_for_tool(&config.database_url())?;
             let pattern = regex::Regex::new(&config.incident_pattern)?;
             let report = crate::transfer::import_file(&db, &pattern, &file)?;
             println!("{report}");
             Ok(())
         }
         Command::Reindex => {
-            let db = Db::connect(&config.database_url())?;
+            let db = Db::connect_for_tool(&config.database_url())?;
             let started = std::time::Instant::now();
             let count = crate::search::reindex::reindex(&db, &config.data_dir)?;
             println!("indexed {count} posts in {:.1}s", started.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Trends(TrendsCommand::Rebuild) => {
-            let db = Db::connect(&config.database_url())?;
+            let db = Db::connect_for_tool(&config.database_url())?;
             let counted = db.write_blocking(|conn| Ok(crate::trends::rollups::rebuild(conn)?))?;
             println!("trend rollups rebuilt from {counted} posts");
             Ok(())
         }
         Command::Export { output } => {
-            let db = Db::connect(&config.database_url())?;
+            let db = Db::connect_for_tool(&config.database_url())?;
             let count = match output {
                 Some(path) => {
                     let file = std::fs::File::create(&path)

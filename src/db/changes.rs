@@ -164,3 +164,28 @@ pub fn record_incident_posts(conn: &mut DbConn, incident_id: i64, now: i64) -> Q
         .execute(c),
     }
 }
+
+#[derive(QueryableByName)]
+struct Seq {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+}
+
+/// Changes after `from` that are already committed and visible but not yet readable by
+/// [`after`] (PostgreSQL only: they sit above the oldest running transaction). A live
+/// stream that starts at `from` has in effect already "seen" them.
+pub fn visible_after(conn: &mut DbConn, from: FeedPosition) -> QueryResult<Vec<i64>> {
+    use diesel::sql_types::BigInt;
+    match conn {
+        DbConn::Sqlite(_) => Ok(Vec::new()),
+        DbConn::Pg(c) => Ok(diesel::sql_query(
+            "SELECT seq FROM post_changes WHERE txid > ($1::text)::xid8 OR (txid = ($1::text)::xid8 AND seq > $2)",
+        )
+        .bind::<BigInt, _>(from.txid)
+        .bind::<BigInt, _>(from.seq)
+        .load::<Seq>(c)?
+        .into_iter()
+        .map(|s| s.seq)
+        .collect()),
+    }
+}

@@ -96,8 +96,20 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens the pools (creating the SQLite file's folder if needed) and applies migrations.
+    /// Opens the pools for the server (creating the SQLite file's folder if needed) and
+    /// applies migrations.
     pub fn connect(url: &str) -> anyhow::Result<Db> {
+        Db::open(url, true)
+    }
+
+    /// Opens small pools for a command-line run. They keep no idle connections warm: r2d2
+    /// opens those on background threads, and a process that exits while one is inside
+    /// libpq's TLS setup crashes as OpenSSL is torn down.
+    pub fn connect_for_tool(url: &str) -> anyhow::Result<Db> {
+        Db::open(url, false)
+    }
+
+    fn open(url: &str, server: bool) -> anyhow::Result<Db> {
         let backend = Backend::of_url(url)?;
         let conn_url = match backend {
             Backend::Sqlite => {
@@ -112,14 +124,16 @@ impl Db {
             }
             Backend::Postgres => url.to_string(),
         };
-        let (read_size, write_size) = match backend {
-            Backend::Sqlite => (4, 1),
-            Backend::Postgres => (8, 8),
+        let (read_size, write_size) = match (backend, server) {
+            (Backend::Sqlite, _) => (4, 1),
+            (Backend::Postgres, true) => (8, 8),
+            (Backend::Postgres, false) => (2, 2),
         };
+        let min_idle = if server { 1 } else { 0 };
         let build = |size: u32| {
             Pool::builder()
                 .max_size(size)
-                .min_idle(Some(1))
+                .min_idle(Some(min_idle))
                 .connection_timeout(Duration::from_secs(30))
                 .connection_customizer(Box::new(SqlitePragmas))
                 .build(ConnectionManager::<DbConn>::new(conn_url.clone()))

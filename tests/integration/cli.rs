@@ -26,7 +26,13 @@ fn i2i(app: &TestApp, args: &[&str], stdin: &str) -> Output {
 }
 
 fn stdout(output: &Output) -> String {
-    assert!(output.status.success(), "i2i failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "i2i failed ({}): stderr {:?}, stdout {:?}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
     String::from_utf8_lossy(&output.stdout).to_string()
 }
 

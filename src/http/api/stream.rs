@@ -43,6 +43,8 @@ struct Filter {
 struct Cursor {
     db: Db,
     position: FeedPosition,
+    /// Changes that were already visible when a fresh stream started: not news.
+    already_visible: Vec<i64>,
     filter: Filter,
     viewer: i64,
     last_sent: Instant,
@@ -72,6 +74,10 @@ async fn next_chunk(cursor: &mut Cursor) -> Result<String, AppError> {
         for change in &changes {
             cursor.position = change.position();
             let id = event_id(change.position());
+            if cursor.already_visible.contains(&change.seq) {
+                out.push_str(&format!("id: {id}\n: seen\n\n"));
+                continue;
+            }
             if change.kind == "delete" {
                 out.push_str(&format!("id: {id}\nevent: delete\ndata: {{\"id\":{}}}\n\n", change.post_id));
                 continue;
@@ -133,13 +139,22 @@ pub async fn stream_posts(
             })?),
             None => None,
         };
-    let position = match resume {
-        Some(position) => position,
-        None => state.db.read(|conn| Ok(changes::safe_head(conn)?)).await?,
+    let (position, already_visible) = match resume {
+        Some(position) => (position, Vec::new()),
+        None => {
+            state
+                .db
+                .read(|conn| {
+                    let head = changes::safe_head(conn)?;
+                    Ok((head, changes::visible_after(conn, head)?))
+                })
+                .await?
+        }
     };
     let cursor = Cursor {
         db: state.db.clone(),
         position,
+        already_visible,
         filter: Filter { tag, incident: query.incident },
         viewer: auth.user.id,
         last_sent: Instant::now(),

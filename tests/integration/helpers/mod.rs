@@ -56,7 +56,7 @@ impl ScratchDb {
     pub fn new() -> ScratchDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let (url, pg) = new_database(&dir);
-        ScratchDb { db: Db::connect(&url).expect("db"), _dir: dir, _pg: pg }
+        ScratchDb { db: Db::connect_for_tool(&url).expect("db"), _dir: dir, _pg: pg }
     }
 }
 
@@ -152,7 +152,7 @@ impl TestApp {
 
     /// A second handle on the app's database, as the CLI would open it.
     pub fn db(&self) -> Db {
-        Db::connect(&self.database_url).expect("db")
+        Db::connect_for_tool(&self.database_url).expect("db")
     }
 
     pub fn url(&self, path: &str) -> String {
