@@ -282,3 +282,24 @@ pub fn similar(search: &SearchIndex, post_id: i64, limit: usize) -> Result<Vec<H
     hits.truncate(limit);
     Ok(hits)
 }
+
+/// Which of `post_ids` match `node` in the index as it is now (for live search feeds).
+pub fn matching(search: &SearchIndex, node: &Node, post_ids: &[i64]) -> Result<Vec<i64>, AppError> {
+    use tantivy::collector::DocSetCollector;
+    use tantivy::query::{BooleanQuery, Occur, TermSetQuery};
+    if post_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let generation = generation(search)?;
+    let query = compiled(search, &generation, Some(node))?;
+    let ids = TermSetQuery::new(post_ids.iter().map(|id| Term::from_field_u64(search.fields.id, *id as u64)));
+    let both = BooleanQuery::new(vec![(Occur::Must, query), (Occur::Must, Box::new(ids) as Box<dyn Query>)]);
+    let searcher = generation.reader.searcher();
+    let found = searcher.search(&both, &DocSetCollector).map_err(internal)?;
+    let mut out = Vec::new();
+    for address in found {
+        let doc: TantivyDocument = searcher.doc(address).map_err(internal)?;
+        out.extend(post_id_of(&doc, search));
+    }
+    Ok(out)
+}

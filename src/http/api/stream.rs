@@ -22,6 +22,8 @@ use crate::startup::AppState;
 pub struct StreamQuery {
     pub tag: Option<String>,
     pub incident: Option<String>,
+    /// A search query: the stream of a saved search ("search as a feed").
+    pub q: Option<String>,
 }
 
 /// Formats a position as an event id, `txid.seq`.
@@ -38,10 +40,12 @@ pub fn parse_event_id(raw: &str) -> Option<FeedPosition> {
 struct Filter {
     tag: Option<String>,
     incident: Option<String>,
+    query: Option<crate::search::query::Node>,
 }
 
 struct Cursor {
     db: Db,
+    search: std::sync::Arc<crate::search::SearchIndex>,
     position: FeedPosition,
     /// Changes that were already visible when a fresh stream started: not news.
     already_visible: Vec<i64>,
@@ -60,6 +64,16 @@ async fn next_chunk(cursor: &mut Cursor) -> Result<String, AppError> {
     loop {
         let from = cursor.position;
         let viewer = cursor.viewer;
+        // A search feed can only judge posts the index already has: wait for the indexer.
+        if cursor.filter.query.is_some() && cursor.search.position() <= from {
+            tokio::time::sleep(POLL).await;
+            if cursor.last_sent.elapsed() >= KEEP_ALIVE {
+                cursor.last_sent = Instant::now();
+                return Ok(": keep-alive\n\n".to_string());
+            }
+            continue;
+        }
+        let indexed_up_to = cursor.search.position();
         let batch = cursor
             .db
             .read(move |conn| {
@@ -70,8 +84,26 @@ async fn next_chunk(cursor: &mut Cursor) -> Result<String, AppError> {
             })
             .await?;
         let (changes, details) = batch;
+        let matched = match &cursor.filter.query {
+            Some(node) => {
+                let search = cursor.search.clone();
+                let node = node.clone();
+                let ids: Vec<i64> = details.iter().map(|d| d.post.id).collect();
+                Some(
+                    tokio::task::spawn_blocking(move || {
+                        crate::search::searcher::matching(&search, &node, &ids)
+                    })
+                    .await??,
+                )
+            }
+            None => None,
+        };
         let mut out = String::new();
         for change in &changes {
+            if cursor.filter.query.is_some() && change.position() > indexed_up_to {
+                // Not indexed yet: judge it on a later round.
+                break;
+            }
             cursor.position = change.position();
             let id = event_id(change.position());
             if cursor.already_visible.contains(&change.seq) {
@@ -94,7 +126,8 @@ async fn next_chunk(cursor: &mut Cursor) -> Result<String, AppError> {
                 .incident
                 .as_ref()
                 .is_none_or(|k| found.incident.as_ref().is_some_and(|i| &i.key == k));
-            if matches_tag && matches_incident {
+            let matches_query = matched.as_ref().is_none_or(|ids| ids.contains(&found.post.id));
+            if matches_tag && matches_incident && matches_query {
                 let data = serde_json::to_string(&PostView::from(found))?;
                 out.push_str(&format!("id: {id}\nevent: post\ndata: {data}\n\n"));
             } else {
@@ -116,7 +149,7 @@ async fn next_chunk(cursor: &mut Cursor) -> Result<String, AppError> {
 
 /// Live posts as Server-Sent Events (`event: post` with a post's JSON, `event: delete`).
 #[utoipa::path(get, path = "/api/v1/stream",
-    params(("tag" = Option<String>, Query), ("incident" = Option<String>, Query),
+    params(("tag" = Option<String>, Query), ("incident" = Option<String>, Query), ("q" = Option<String>, Query, description = "a search query: a live search feed"),
            ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses((status = 200, description = "text/event-stream"), (status = 400, body = ErrorBody)))]
 pub async fn stream_posts(
@@ -130,6 +163,11 @@ pub async fn stream_posts(
         Some(name) => Some(
             tag_key(name).ok_or_else(|| crate::error::invalid("tag", format!("{name:?} is not a tag")))?,
         ),
+        None => None,
+    };
+    let search_query = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        Some(text) => crate::search::query::parse(text)
+            .map_err(|err| AppError::QuerySyntax { message: err.message, position: err.position })?,
         None => None,
     };
     let resume =
@@ -153,9 +191,10 @@ pub async fn stream_posts(
     };
     let cursor = Cursor {
         db: state.db.clone(),
+        search: state.search.clone(),
         position,
         already_visible,
-        filter: Filter { tag, incident: query.incident },
+        filter: Filter { tag, incident: query.incident, query: search_query },
         viewer: auth.user.id,
         last_sent: Instant::now(),
     };

@@ -156,6 +156,7 @@ pub async fn show(
         "chart": {"width": CHART_WIDTH, "height": CHART_HEIGHT},
         "next": page.next.map(|cursor| format!("/search?q={}&sort={}&cursor={cursor}", encode_segment(&q), sort.clone().unwrap_or_default())),
         "rebuilding": !matches!(state.search.state(), crate::search::IndexState::Ready),
+        "stream": format!("/api/v1/stream?q={}", encode_segment(&q)),
     });
     render(&state, "pages/search", &context)
 }
