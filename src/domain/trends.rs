@@ -100,3 +100,14 @@ pub fn distinctive(
         tags: tag_scores,
     })
 }
+
+/// Follows (`on`) or stops following the tag called `name`; returns the tag's key.
+pub fn set_follow(conn: &mut DbConn, user_id: i64, name: &str, on: bool) -> Result<String, AppError> {
+    let tag = require_tag(conn, name)?;
+    if on {
+        crate::db::follows::follow(conn, user_id, tag.id, crate::db::now_ms())?;
+    } else {
+        crate::db::follows::unfollow(conn, user_id, tag.id)?;
+    }
+    Ok(tag.key)
+}

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthUser;
 use crate::db::{follows, now_ms};
 use crate::domain::suggest::suggest;
-use crate::domain::trends::require_tag;
+use crate::domain::trends;
 use crate::error::{AppError, ErrorBody};
 use crate::http::query::QueryPairs;
 use crate::startup::AppState;
@@ -39,25 +39,14 @@ pub struct FollowView {
     pub following: bool,
 }
 
-async fn set_follow(
+async fn follow_or_not(
     state: web::Data<AppState>,
     auth: AuthUser,
     name: String,
     on: bool,
 ) -> Result<HttpResponse, AppError> {
-    let view = state
-        .db
-        .write(move |conn| {
-            let tag = require_tag(conn, &name)?;
-            if on {
-                follows::follow(conn, auth.user.id, tag.id, now_ms())?;
-            } else {
-                follows::unfollow(conn, auth.user.id, tag.id)?;
-            }
-            Ok(FollowView { tag: tag.key, following: on })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+    let key = state.db.write(move |conn| trends::set_follow(conn, auth.user.id, &name, on)).await?;
+    Ok(HttpResponse::Ok().json(FollowView { tag: key, following: on }))
 }
 
 /// Follow a tag (idempotent).
@@ -67,7 +56,7 @@ pub async fn follow(
     auth: AuthUser,
     name: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    set_follow(state, auth, name.into_inner(), true).await
+    follow_or_not(state, auth, name.into_inner(), true).await
 }
 
 /// Stop following a tag (idempotent).
@@ -77,7 +66,7 @@ pub async fn unfollow(
     auth: AuthUser,
     name: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    set_follow(state, auth, name.into_inner(), false).await
+    follow_or_not(state, auth, name.into_inner(), false).await
 }
 
 /// The tags the user follows.

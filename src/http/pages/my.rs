@@ -13,7 +13,7 @@ use crate::db::{follows, now_ms};
 use crate::domain::digest::{markdown, weekly, Digest};
 use crate::domain::time::human_ms;
 use crate::domain::timeline::{load_page, TimelinePage, TimelineRequest};
-use crate::domain::trends::require_tag;
+use crate::domain::trends::set_follow;
 use crate::error::AppError;
 use crate::startup::AppState;
 
@@ -45,18 +45,7 @@ pub async fn follow(
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&auth, &form.csrf)?;
     let on = form.on == "1";
-    let key = state
-        .db
-        .write(move |conn| {
-            let tag = require_tag(conn, &name)?;
-            if on {
-                follows::follow(conn, auth.user.id, tag.id, now_ms())?;
-            } else {
-                follows::unfollow(conn, auth.user.id, tag.id)?;
-            }
-            Ok(tag.key)
-        })
-        .await?;
+    let key = state.db.write(move |conn| set_follow(conn, auth.user.id, &name, on)).await?;
     Ok(redirect(&format!("/tags/{}", encode_segment(&key))))
 }
 
