@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod corpus;
 pub mod db;
 pub mod domain;
 pub mod error;
