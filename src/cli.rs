@@ -58,6 +58,9 @@ enum Command {
     Import {
         /// The .jsonl file ("-" for standard input).
         file: PathBuf,
+        /// Use the bulk path: the same result, written a chunk of lines at a time.
+        #[arg(long)]
+        bulk: bool,
     },
     /// Rebuild the search index from the database into a fresh directory and swap it in
     /// (a running server switches to it by itself).
@@ -153,10 +156,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(command) => user(&Db::connect_for_tool(&config.database_url())?, command),
-        Command::Import { file } => {
+        Command::Import { file, bulk } => {
             let db = Db::connect_for_tool(&config.database_url())?;
             let pattern = regex::Regex::new(&config.incident_pattern)?;
-            let report = crate::transfer::import_file(&db, &pattern, &file)?;
+            let started = std::time::Instant::now();
+            let report = crate::transfer::import_file(&db, &pattern, &file, bulk)?;
+            eprintln!("took {:.1}s", started.elapsed().as_secs_f64());
             println!("{report}");
             Ok(())
         }

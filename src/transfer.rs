@@ -58,7 +58,7 @@ impl fmt::Display for ImportReport {
 }
 
 /// Imports a file ("-" for stdin) with a progress bar on stderr.
-pub fn import_file(db: &Db, pattern: &Regex, path: &Path) -> anyhow::Result<ImportReport> {
+pub fn import_file(db: &Db, pattern: &Regex, path: &Path, bulk: bool) -> anyhow::Result<ImportReport> {
     let (reader, size): (Box<dyn Read>, u64) = if path == Path::new("-") {
         (Box::new(std::io::stdin()), 0)
     } else {
@@ -71,10 +71,15 @@ pub fn import_file(db: &Db, pattern: &Regex, path: &Path) -> anyhow::Result<Impo
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let report = import(db, pattern, BufReader::new(reader), |bytes, report| {
+    let on_progress = |bytes: u64, report: &ImportReport| {
         progress.inc(bytes);
         progress.set_message(format!("{} imported, {} rejected", report.imported, report.rejected.len()));
-    })?;
+    };
+    let report = if bulk {
+        crate::bulk::import(db, pattern, BufReader::new(reader), on_progress)?
+    } else {
+        import(db, pattern, BufReader::new(reader), on_progress)?
+    };
     progress.finish_and_clear();
     Ok(report)
 }
@@ -113,8 +118,15 @@ pub fn import<R: BufRead>(
 }
 
 fn reject(report: &mut ImportReport, line_no: usize, reason: String) {
-    eprintln!("line {line_no}: {reason}");
-    report.rejected.push((line_no, reason));
+    report.reject(line_no, reason);
+}
+
+impl ImportReport {
+    /// Records (and reports on stderr) a rejected line.
+    pub fn reject(&mut self, line_no: usize, reason: String) {
+        eprintln!("line {line_no}: {reason}");
+        self.rejected.push((line_no, reason));
+    }
 }
 
 fn import_batch(
@@ -198,7 +210,7 @@ fn import_line(
 }
 
 /// The natural key of an imported post: a hash of who, when, where and what.
-fn import_key(author: &str, created_at: i64, incident: Option<&str>, body: &str) -> String {
+pub fn import_key(author: &str, created_at: i64, incident: Option<&str>, body: &str) -> String {
     let mut hasher = Sha256::new();
     for part in [author, &created_at.to_string(), incident.unwrap_or(""), body] {
         hasher.update(part.as_bytes());

@@ -170,3 +170,64 @@ async fn the_shared_incident_notes_import_once_and_page_cleanly() {
     let tag = app.get_json("/api/v1/tags/webhooks", &admin).await;
     assert_eq!(tag["posts"].as_u64().unwrap() as usize, expected.len());
 }
+
+/// Incidents as (key, status, started_at) and tags as (key, display), sorted by key.
+type Catalogue = (Vec<(String, String, i64)>, Vec<(String, String)>);
+
+fn catalogue(app: &TestApp) -> Catalogue {
+    app.db()
+        .read_blocking(|conn| {
+            use diesel::prelude::*;
+            use i2i::db::schema::{incidents, tags};
+            let incidents = incidents::table
+                .select((incidents::key, incidents::status, incidents::started_at))
+                .order(incidents::key)
+                .load(conn)?;
+            let tags = tags::table.select((tags::key, tags::display)).order(tags::key).load(conn)?;
+            Ok((incidents, tags))
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_bulk_import_gives_what_the_ordinary_import_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("corpus.jsonl");
+    let mut lines = Vec::new();
+    i2i::corpus::generate(&i2i::corpus::CorpusSpec::with_posts(1500), |line| {
+        lines.push(serde_json::to_string(&line).unwrap())
+    });
+    // Edge cases: first spellings, a key in the text, a duplicate line, a bad line.
+    lines.push(json!({"author": "ann", "body": "first #MixedCase seen INC-77", "incident": null, "created_at": "2025-01-01T00:00:00Z"}).to_string());
+    lines.push(json!({"author": "ann", "body": "later #mixedcase", "incident": "X-1", "created_at": "2025-01-02T00:00:00Z"}).to_string());
+    lines.push(lines[0].clone());
+    lines.push("{not json".to_string());
+    std::fs::write(&file, lines.join("\n")).unwrap();
+
+    let ordinary = TestApp::spawn().await;
+    let bulk = TestApp::spawn().await;
+    let first = stdout(&i2i(&ordinary, &["import", file.to_str().unwrap()], ""));
+    let second = stdout(&i2i(&bulk, &["import", "--bulk", file.to_str().unwrap()], ""));
+    assert!(first.contains("imported 1502 posts, skipped 1 already imported, rejected 1 lines"), "{first}");
+    assert_eq!(first, second);
+    let again = stdout(&i2i(&bulk, &["import", "--bulk", file.to_str().unwrap()], ""));
+    assert!(again.contains("imported 0 posts, skipped 1503 already imported"), "{again}");
+
+    let export = |app: &TestApp| {
+        let mut out: Vec<String> = stdout(&i2i(app, &["export"], "")).lines().map(String::from).collect();
+        out.sort();
+        out
+    };
+    assert_eq!(export(&ordinary), export(&bulk));
+    assert_eq!(catalogue(&ordinary), catalogue(&bulk));
+    // The rollups the bulk path wrote equal a rebuild from its posts.
+    let db = bulk.db();
+    let written = db.read_blocking(|conn| Ok(i2i::trends::rollups::snapshot(conn)?)).unwrap();
+    db.write_blocking(|conn| Ok(i2i::trends::rollups::rebuild(conn)?)).unwrap();
+    assert_eq!(written, db.read_blocking(|conn| Ok(i2i::trends::rollups::snapshot(conn)?)).unwrap());
+    // And search finds them all.
+    let admin = bulk.setup_admin().await;
+    let answer =
+        bulk.search_until(&admin, "", std::time::Duration::from_secs(20), |a| a["total"] == 1502).await;
+    assert_eq!(answer["total"], 1502);
+}
