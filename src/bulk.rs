@@ -8,15 +8,11 @@ use std::io::BufRead;
 
 use anyhow::Context;
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 use regex::Regex;
 
 use crate::db::incidents::NewIncident;
 use crate::db::posts::NewPost;
-use crate::db::schema::{
-    incidents, post_changes, post_hours, post_mentions, post_tags, posts, tag_hour_authors,
-    tag_hour_incidents, tag_hours, tag_pair_hours, users,
-};
+use crate::db::schema::{incidents, post_changes, post_mentions, post_tags, posts, users};
 use crate::db::users::NewUser;
 use crate::db::{now_ms, tags, Db, DbConn};
 use crate::domain::rules::{self, IncidentStatus, Role};
@@ -282,7 +278,7 @@ fn write_chunk(conn: &mut DbConn, mut parsed: Vec<Parsed>) -> Result<(usize, usi
     for rows in feed.chunks(ROWS) {
         crate::on_backend!(conn, c => diesel::insert_into(post_changes::table).values(rows).execute(c))?;
     }
-    add_rollups(conn, &contributions)?;
+    crate::trends::rollups::add_many(conn, &contributions)?;
     Ok((parsed.len(), duplicates))
 }
 
@@ -308,91 +304,4 @@ fn incident_ids_of(conn: &mut DbConn, keys: &[String]) -> QueryResult<HashMap<St
         out.extend(rows.into_iter().map(|(id, key)| (key, id)));
     }
     Ok(out)
-}
-
-/// Sums the contributions per rollup row, then adds each sum with one upsert per batch.
-fn add_rollups(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResult<()> {
-    let mut hours: HashMap<i64, i32> = HashMap::new();
-    let mut per_tag: HashMap<(i64, i64), i32> = HashMap::new();
-    let mut authors: HashMap<(i64, i64, i64), i32> = HashMap::new();
-    let mut per_incident: HashMap<(i64, i64, i64), i32> = HashMap::new();
-    let mut pairs: HashMap<(i64, i64, i64), i32> = HashMap::new();
-    for c in contributions {
-        *hours.entry(c.hour).or_default() += 1;
-        for tag in &c.tag_ids {
-            *per_tag.entry((*tag, c.hour)).or_default() += 1;
-            *authors.entry((*tag, c.hour, c.author_id)).or_default() += 1;
-            if let Some(incident) = c.incident_id {
-                *per_incident.entry((*tag, c.hour, incident)).or_default() += 1;
-            }
-        }
-        for (a, b) in c.pairs() {
-            *pairs.entry((a, b, c.hour)).or_default() += 1;
-        }
-    }
-    let rows: Vec<_> =
-        hours.into_iter().map(|(h, n)| (post_hours::hour.eq(h), post_hours::posts.eq(n))).collect();
-    for part in rows.chunks(ROWS) {
-        crate::on_backend!(conn, c => diesel::insert_into(post_hours::table).values(part)
-            .on_conflict(post_hours::hour).do_update()
-            .set(post_hours::posts.eq(post_hours::posts + excluded(post_hours::posts))).execute(c))?;
-    }
-    let rows: Vec<_> = per_tag
-        .into_iter()
-        .map(|((t, h), n)| (tag_hours::tag_id.eq(t), tag_hours::hour.eq(h), tag_hours::posts.eq(n)))
-        .collect();
-    for part in rows.chunks(ROWS) {
-        crate::on_backend!(conn, c => diesel::insert_into(tag_hours::table).values(part)
-            .on_conflict((tag_hours::tag_id, tag_hours::hour)).do_update()
-            .set(tag_hours::posts.eq(tag_hours::posts + excluded(tag_hours::posts))).execute(c))?;
-    }
-    let rows: Vec<_> = authors
-        .into_iter()
-        .map(|((t, h, a), n)| {
-            (
-                tag_hour_authors::tag_id.eq(t),
-                tag_hour_authors::hour.eq(h),
-                tag_hour_authors::author_id.eq(a),
-                tag_hour_authors::posts.eq(n),
-            )
-        })
-        .collect();
-    for part in rows.chunks(ROWS) {
-        crate::on_backend!(conn, c => diesel::insert_into(tag_hour_authors::table).values(part)
-            .on_conflict((tag_hour_authors::tag_id, tag_hour_authors::hour, tag_hour_authors::author_id)).do_update()
-            .set(tag_hour_authors::posts.eq(tag_hour_authors::posts + excluded(tag_hour_authors::posts))).execute(c))?;
-    }
-    let rows: Vec<_> = per_incident
-        .into_iter()
-        .map(|((t, h, i), n)| {
-            (
-                tag_hour_incidents::tag_id.eq(t),
-                tag_hour_incidents::hour.eq(h),
-                tag_hour_incidents::incident_id.eq(i),
-                tag_hour_incidents::posts.eq(n),
-            )
-        })
-        .collect();
-    for part in rows.chunks(ROWS) {
-        crate::on_backend!(conn, c => diesel::insert_into(tag_hour_incidents::table).values(part)
-            .on_conflict((tag_hour_incidents::tag_id, tag_hour_incidents::hour, tag_hour_incidents::incident_id)).do_update()
-            .set(tag_hour_incidents::posts.eq(tag_hour_incidents::posts + excluded(tag_hour_incidents::posts))).execute(c))?;
-    }
-    let rows: Vec<_> = pairs
-        .into_iter()
-        .map(|((a, b, h), n)| {
-            (
-                tag_pair_hours::tag_a.eq(a),
-                tag_pair_hours::tag_b.eq(b),
-                tag_pair_hours::hour.eq(h),
-                tag_pair_hours::posts.eq(n),
-            )
-        })
-        .collect();
-    for part in rows.chunks(ROWS) {
-        crate::on_backend!(conn, c => diesel::insert_into(tag_pair_hours::table).values(part)
-            .on_conflict((tag_pair_hours::tag_a, tag_pair_hours::tag_b, tag_pair_hours::hour)).do_update()
-            .set(tag_pair_hours::posts.eq(tag_pair_hours::posts + excluded(tag_pair_hours::posts))).execute(c))?;
-    }
-    Ok(())
 }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
+use diesel::upsert::excluded;
 
 use crate::db::schema::{
     post_hours, post_tags, posts, tag_hour_authors, tag_hour_incidents, tag_hours, tag_pair_hours,
@@ -174,11 +175,6 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
     diesel::delete(tag_hour_authors::table).execute(conn)?;
     diesel::delete(tag_hour_incidents::table).execute(conn)?;
     diesel::delete(tag_pair_hours::table).execute(conn)?;
-    let mut hours: HashMap<i64, i32> = HashMap::new();
-    let mut per_tag: HashMap<(i64, i64), i32> = HashMap::new();
-    let mut authors: HashMap<(i64, i64, i64), i32> = HashMap::new();
-    let mut incidents: HashMap<(i64, i64, i64), i32> = HashMap::new();
-    let mut pairs: HashMap<(i64, i64, i64), i32> = HashMap::new();
     let mut after_id = 0i64;
     let mut counted = 0u64;
     loop {
@@ -200,39 +196,60 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
         for (post_id, tag_id) in links {
             tags_of.entry(post_id).or_default().push(tag_id);
         }
-        for (id, created_at, author_id, incident_id) in page {
-            let c = Contribution {
+        let contributions: Vec<Contribution> = page
+            .into_iter()
+            .map(|(id, created_at, author_id, incident_id)| Contribution {
                 hour: hour_of(created_at),
                 author_id,
                 incident_id,
                 tag_ids: tags_of.remove(&id).unwrap_or_default(),
-            };
-            *hours.entry(c.hour).or_default() += 1;
-            for tag in &c.tag_ids {
-                *per_tag.entry((*tag, c.hour)).or_default() += 1;
-                *authors.entry((*tag, c.hour, c.author_id)).or_default() += 1;
-                if let Some(incident) = c.incident_id {
-                    *incidents.entry((*tag, c.hour, incident)).or_default() += 1;
-                }
+            })
+            .collect();
+        counted += contributions.len() as u64;
+        // The tables start empty, so adding each page's sums rebuilds them.
+        add_many(conn, &contributions)?;
+    }
+    Ok(counted)
+}
+
+/// Rows per multi-row statement (SQLite allows 32 766 bound values).
+const BATCH_ROWS: usize = 1000;
+
+/// Sums the contributions per rollup row, then adds each sum with one upsert per batch.
+pub fn add_many(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResult<()> {
+    let mut hours: HashMap<i64, i32> = HashMap::new();
+    let mut per_tag: HashMap<(i64, i64), i32> = HashMap::new();
+    let mut authors: HashMap<(i64, i64, i64), i32> = HashMap::new();
+    let mut per_incident: HashMap<(i64, i64, i64), i32> = HashMap::new();
+    let mut pairs: HashMap<(i64, i64, i64), i32> = HashMap::new();
+    for c in contributions {
+        *hours.entry(c.hour).or_default() += 1;
+        for tag in &c.tag_ids {
+            *per_tag.entry((*tag, c.hour)).or_default() += 1;
+            *authors.entry((*tag, c.hour, c.author_id)).or_default() += 1;
+            if let Some(incident) = c.incident_id {
+                *per_incident.entry((*tag, c.hour, incident)).or_default() += 1;
             }
-            for (a, b) in c.pairs() {
-                *pairs.entry((a, b, c.hour)).or_default() += 1;
-            }
-            counted += 1;
+        }
+        for (a, b) in c.pairs() {
+            *pairs.entry((a, b, c.hour)).or_default() += 1;
         }
     }
-    // Inserted in chunks: SQLite caps the number of bound parameters per statement.
     let rows: Vec<_> =
         hours.into_iter().map(|(h, n)| (post_hours::hour.eq(h), post_hours::posts.eq(n))).collect();
-    for chunk in rows.chunks(500) {
-        crate::on_backend!(conn, c => diesel::insert_into(post_hours::table).values(chunk).execute(c))?;
+    for part in rows.chunks(BATCH_ROWS) {
+        crate::on_backend!(conn, c => diesel::insert_into(post_hours::table).values(part)
+            .on_conflict(post_hours::hour).do_update()
+            .set(post_hours::posts.eq(post_hours::posts + excluded(post_hours::posts))).execute(c))?;
     }
     let rows: Vec<_> = per_tag
         .into_iter()
         .map(|((t, h), n)| (tag_hours::tag_id.eq(t), tag_hours::hour.eq(h), tag_hours::posts.eq(n)))
         .collect();
-    for chunk in rows.chunks(300) {
-        crate::on_backend!(conn, c => diesel::insert_into(tag_hours::table).values(chunk).execute(c))?;
+    for part in rows.chunks(BATCH_ROWS) {
+        crate::on_backend!(conn, c => diesel::insert_into(tag_hours::table).values(part)
+            .on_conflict((tag_hours::tag_id, tag_hours::hour)).do_update()
+            .set(tag_hours::posts.eq(tag_hours::posts + excluded(tag_hours::posts))).execute(c))?;
     }
     let rows: Vec<_> = authors
         .into_iter()
@@ -245,10 +262,12 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
             )
         })
         .collect();
-    for chunk in rows.chunks(200) {
-        crate::on_backend!(conn, c => diesel::insert_into(tag_hour_authors::table).values(chunk).execute(c))?;
+    for part in rows.chunks(BATCH_ROWS) {
+        crate::on_backend!(conn, c => diesel::insert_into(tag_hour_authors::table).values(part)
+            .on_conflict((tag_hour_authors::tag_id, tag_hour_authors::hour, tag_hour_authors::author_id)).do_update()
+            .set(tag_hour_authors::posts.eq(tag_hour_authors::posts + excluded(tag_hour_authors::posts))).execute(c))?;
     }
-    let rows: Vec<_> = incidents
+    let rows: Vec<_> = per_incident
         .into_iter()
         .map(|((t, h, i), n)| {
             (
@@ -259,8 +278,10 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
             )
         })
         .collect();
-    for chunk in rows.chunks(200) {
-        crate::on_backend!(conn, c => diesel::insert_into(tag_hour_incidents::table).values(chunk).execute(c))?;
+    for part in rows.chunks(BATCH_ROWS) {
+        crate::on_backend!(conn, c => diesel::insert_into(tag_hour_incidents::table).values(part)
+            .on_conflict((tag_hour_incidents::tag_id, tag_hour_incidents::hour, tag_hour_incidents::incident_id)).do_update()
+            .set(tag_hour_incidents::posts.eq(tag_hour_incidents::posts + excluded(tag_hour_incidents::posts))).execute(c))?;
     }
     let rows: Vec<_> = pairs
         .into_iter()
@@ -273,8 +294,10 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
             )
         })
         .collect();
-    for chunk in rows.chunks(200) {
-        crate::on_backend!(conn, c => diesel::insert_into(tag_pair_hours::table).values(chunk).execute(c))?;
+    for part in rows.chunks(BATCH_ROWS) {
+        crate::on_backend!(conn, c => diesel::insert_into(tag_pair_hours::table).values(part)
+            .on_conflict((tag_pair_hours::tag_a, tag_pair_hours::tag_b, tag_pair_hours::hour)).do_update()
+            .set(tag_pair_hours::posts.eq(tag_pair_hours::posts + excluded(tag_pair_hours::posts))).execute(c))?;
     }
-    Ok(counted)
+    Ok(())
 }
