@@ -74,6 +74,11 @@ pub fn get_or_create(
     )?)
 }
 
+/// The incident with `key`, or 404.
+pub fn require(conn: &mut DbConn, key: &str) -> Result<Incident, AppError> {
+    incidents::by_key(conn, key)?.ok_or_else(|| crate::error::not_found(format!("incident {key} not found")))
+}
+
 /// A PATCH: each `Some` replaces a field; `Some(None)` clears an optional one.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentPatch {
@@ -84,8 +89,7 @@ pub struct IncidentPatch {
 }
 
 pub fn update_incident(conn: &mut DbConn, key: &str, patch: &IncidentPatch) -> Result<Incident, AppError> {
-    let incident = incidents::by_key(conn, key)?
-        .ok_or_else(|| crate::error::not_found(format!("incident {key} not found")))?;
+    let incident = require(conn, key)?;
     let now = now_ms();
     let mut changes = IncidentChanges { updated_at: Some(now), ..Default::default() };
     if let Some(title) = &patch.title {

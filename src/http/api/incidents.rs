@@ -9,7 +9,7 @@ use crate::db::incidents::{self, IncidentFilter};
 use crate::domain::incidents::{create_incident, update_incident, IncidentInput, IncidentPatch};
 use crate::domain::rules::{IncidentStatus, Severity};
 use crate::domain::time::parse_timestamp;
-use crate::error::{not_found, AppError, ErrorBody};
+use crate::error::{AppError, ErrorBody};
 use crate::http::views::{IncidentList, IncidentView};
 use crate::startup::AppState;
 
@@ -112,12 +112,7 @@ pub async fn get(
     key: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let key = key.into_inner();
-    let incident = state
-        .db
-        .read(move |conn| {
-            incidents::by_key(conn, &key)?.ok_or_else(|| not_found(format!("incident {key} not found")))
-        })
-        .await?;
+    let incident = state.db.read(move |conn| crate::domain::incidents::require(conn, &key)).await?;
     Ok(HttpResponse::Ok().json(IncidentView::from(&incident)))
 }
 

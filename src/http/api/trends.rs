@@ -6,11 +6,10 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use crate::auth::AuthUser;
-use crate::db::incidents;
 use crate::db::posts::TimelineFilter;
 use crate::domain::time::parse_timestamp;
 use crate::domain::trends::{distinctive, foreground, limit, require_tag, window};
-use crate::error::{invalid, not_found, AppError, ErrorBody};
+use crate::error::{invalid, AppError, ErrorBody};
 use crate::startup::AppState;
 use crate::trends::rollups::hour_of;
 use crate::trends::views::{self, Interval};
@@ -201,8 +200,7 @@ pub async fn incident_distinctive(
     let view = state
         .db
         .read(move |conn| {
-            let incident = incidents::by_key(conn, &key)?
-                .ok_or_else(|| not_found(format!("incident {key} not found")))?;
+            let incident = crate::domain::incidents::require(conn, &key)?;
             let posts =
                 foreground(conn, TimelineFilter { incident_id: Some(incident.id), ..Default::default() })?;
             distinctive(conn, &search, incident.key, &posts, None)

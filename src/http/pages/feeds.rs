@@ -5,12 +5,12 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use crate::db::posts::PostDetails;
-use crate::db::{follows, incidents, users};
+use crate::db::{follows, users};
 use crate::domain::search::{request, run};
 use crate::domain::time::format_ms;
 use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::domain::trends::require_tag;
-use crate::error::{not_found, AppError};
+use crate::error::AppError;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -135,8 +135,7 @@ pub async fn incident(
     let (incident, page) = state
         .db
         .read(move |conn| {
-            let incident = incidents::by_key(conn, &key)?
-                .ok_or_else(|| not_found(format!("incident {key} not found")))?;
+            let incident = crate::domain::incidents::require(conn, &key)?;
             let request = TimelineRequest {
                 incident: Some(incident.key.clone()),
                 limit: Some("50".into()),

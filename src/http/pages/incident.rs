@@ -14,7 +14,7 @@ use crate::domain::incidents::{update_incident, IncidentPatch};
 use crate::domain::rules::{IncidentStatus, Severity};
 use crate::domain::time::human_ms;
 use crate::domain::timeline::{load_page, TimelineRequest};
-use crate::error::{not_found, AppError};
+use crate::error::AppError;
 use crate::http::views::IncidentView;
 use crate::startup::AppState;
 
@@ -75,8 +75,7 @@ pub async fn show(
     let (incident, page, open, tags, can_update) = state
         .db
         .read(move |conn| {
-            let incident = incidents::by_key(conn, &key)?
-                .ok_or_else(|| not_found(format!("incident {key} not found")))?;
+            let incident = crate::domain::incidents::require(conn, &key)?;
             let request = TimelineRequest {
                 incident: Some(incident.key.clone()),
                 before: after,
@@ -164,8 +163,7 @@ pub async fn update(
     let changed_key = state
         .db
         .write(move |conn| {
-            let incident = incidents::by_key(conn, &key)?
-                .ok_or_else(|| not_found(format!("incident {key} not found")))?;
+            let incident = crate::domain::incidents::require(conn, &key)?;
             if !may_update(conn, &user, incident.id)? {
                 return Err(AppError::Forbidden(
                     "only the incident's responders (or an admin) may change it".into(),
