@@ -1,0 +1,183 @@
+//! Load generators and latency summaries shared by every measurement, so i2i, its floors and
+//! its peers are all timed by the same code and their figures are directly comparable.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::mix::QUERIES;
+
+/// Latency summary of a set of samples taken over `wall` time.
+pub fn summary(mut samples: Vec<Duration>, wall: Duration) -> Value {
+    samples.sort();
+    let pick = |q: f64| {
+        let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples.get(index).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+    };
+    json!({
+        "count": samples.len(),
+        "p50_ms": pick(0.5),
+        "p99_ms": pick(0.99),
+        "per_second": samples.len() as f64 / wall.as_secs_f64().max(1e-9),
+    })
+}
+
+/// The latencies of a run, each with the index of its call, so a run of the search mix can
+/// also be broken down per query (call `i` runs `QUERIES[i % QUERIES.len()]`).
+pub struct Samples {
+    pub taken: Vec<(usize, Duration)>,
+    pub wall: Duration,
+}
+
+impl Samples {
+    pub fn summary(self) -> Value {
+        summary(self.taken.into_iter().map(|(_, d)| d).collect(), self.wall)
+    }
+
+    /// The summary plus `by_query`: each query's p50 and p99, which show where a mix's time
+    /// goes (one common-term query can dominate an engine's p99).
+    pub fn mix(self) -> Value {
+        let mut per_query = vec![Vec::new(); QUERIES.len()];
+        for (i, d) in &self.taken {
+            per_query[i % QUERIES.len()].push(*d);
+        }
+        let by_query: serde_json::Map<String, Value> = QUERIES
+            .iter()
+            .zip(per_query)
+            .map(|(q, samples)| {
+                let mut figures = summary(samples, self.wall);
+                if let Some(map) = figures.as_object_mut() {
+                    // A per-query rate over the whole run's wall time would mislead.
+                    map.remove("per_second");
+                }
+                (q.name.to_string(), figures)
+            })
+            .collect();
+        let mut figures = self.summary();
+        if let Some(map) = figures.as_object_mut() {
+            map.insert("by_query".into(), Value::Object(by_query));
+        }
+        figures
+    }
+}
+
+/// `concurrency` tasks share `total` calls of `call(i)`; returns the latency summary.
+pub async fn concurrent<F, Fut>(concurrency: usize, total: usize, call: F) -> anyhow::Result<Samples>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let call = Arc::new(call);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (call, next) = (call.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= total {
+                    break;
+                }
+                let t = Instant::now();
+                call(i).await?;
+                samples.push((i, t.elapsed()));
+            }
+            anyhow::Ok(samples)
+        }));
+    }
+    let mut taken = Vec::new();
+    for task in tasks {
+        taken.extend(task.await??);
+    }
+    Ok(Samples { taken, wall: started.elapsed() })
+}
+
+/// The blocking twin of [`concurrent`] for the database peers: one OS thread per connection
+/// in `connections` (opened by the caller, so connecting is not timed), sharing `total` calls
+/// of `call(conn, i)` in the same order. Blocking drivers on threads are how those engines are
+/// normally used; wrapping them in async tasks would only add scheduling noise.
+pub fn threaded<C, F>(connections: Vec<C>, total: usize, call: F) -> anyhow::Result<Samples>
+where
+    C: Send,
+    F: Fn(&mut C, usize) -> anyhow::Result<()> + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    let per_thread: Vec<anyhow::Result<Vec<(usize, Duration)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = connections
+            .into_iter()
+            .map(|mut conn| {
+                let (next, call) = (&next, &call);
+                scope.spawn(move || {
+                    let mut samples = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= total {
+                            break;
+                        }
+                        let t = Instant::now();
+                        call(&mut conn, i)?;
+                        samples.push((i, t.elapsed()));
+                    }
+                    // The connection drops here, on its own thread, before the scope ends.
+                    anyhow::Ok(samples)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a load thread panicked"))))
+            .collect()
+    });
+    let wall = started.elapsed();
+    let mut taken = Vec::new();
+    for result in per_thread {
+        taken.extend(result?);
+    }
+    Ok(Samples { taken, wall })
+}
+
+/// The running i2i server as the benchmark's HTTP client sees it.
+pub struct Target {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Target {
+    pub async fn post(&self, body: &str) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/posts", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"body": body}))
+            .send()
+            .await?;
+        anyhow::ensure!(response.status() == 201, "post answered {}", response.status());
+        Ok(response.json().await?)
+    }
+
+    /// Like [`Target::get`], but `None` while the server answers 503: right after startup the
+    /// search index may still be opening, which is a state to wait out, not a failure.
+    pub async fn get_when_ready(&self, path: &str) -> anyhow::Result<Option<Value>> {
+        let response =
+            self.client.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await?;
+        if response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            return Ok(None);
+        }
+        anyhow::ensure!(response.status().is_success(), "{path} answered {}", response.status());
+        Ok(Some(response.json().await?))
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let response =
+            self.client.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await?;
+        anyhow::ensure!(response.status().is_success(), "{path} answered {}", response.status());
+        Ok(response.json().await?)
+    }
+}

@@ -1,0 +1,149 @@
+//! Floors: the same work with i2i's layers stripped away, so a figure can be read as "how far
+//! above the cheapest possible" rather than in isolation. The engine floor runs the search mix
+//! straight on tantivy, the HTTP floor serves a hello-world through the same actix-web and
+//! reqwest stack, and the insert floor writes the corpus rows into a bare SQLite table.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+use crate::drive::{concurrent, threaded};
+use crate::mix::QUERIES;
+use crate::rows;
+
+/// The query mix straight on tantivy (no HTTP, no count, facets, snippets or post loading):
+/// the engine floor, once on one thread (the issue's latency floor) and once on 8 threads
+/// sharing one searcher (the throughput the HTTP mix at c8 could reach at best).
+pub fn engine(search: &i2i::search::SearchIndex, rounds: usize) -> anyhow::Result<(Value, Value)> {
+    use tantivy::collector::TopDocs;
+    let generation = search.current().ok_or_else(|| anyhow::anyhow!("index not open"))?;
+    let searcher = generation.reader.searcher();
+    let mut analyzers = i2i::search::plan::Analyzers::of(&generation.index, &search.fields)?;
+    let compiled = QUERIES
+        .iter()
+        .map(|q| match i2i::search::query::parse(q.i2i) {
+            Ok(Some(node)) => Ok(i2i::search::plan::compile(&node, &search.fields, &mut analyzers)),
+            Ok(None) => Err(anyhow::anyhow!("{}: empty query", q.i2i)),
+            Err(err) => Err(anyhow::anyhow!("{}: {err}", q.i2i)),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let run = |searcher: &mut tantivy::Searcher, i: usize| {
+        searcher.search(compiled[i % compiled.len()].as_ref(), &TopDocs::with_limit(20))?;
+        Ok(())
+    };
+    let total = QUERIES.len() * rounds;
+    let single = threaded(vec![searcher.clone()], total, run)?.mix();
+    let eight = threaded(vec![searcher; 8], total, run)?.mix();
+    Ok((single, eight))
+}
+
+async fn hello() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"hello": "world"}))
+}
+
+/// A bare actix-web server in this process (default worker count, like i2i's), hit by the
+/// same client at the same concurrency and request count as the search mix: what any search
+/// answer costs before i2i does anything.
+pub async fn http(client: &reqwest::Client, total: usize) -> anyhow::Result<Value> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = Arc::new(format!("http://127.0.0.1:{}/hello", listener.local_addr()?.port()));
+    let server = HttpServer::new(|| App::new().route("/hello", web::get().to(hello)))
+        .listen(listener)?
+        .shutdown_timeout(1)
+        .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    let client = client.clone();
+    let figures = concurrent(8, total, move |_| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let response = client.get(url.as_str()).send().await?;
+            anyhow::ensure!(response.status().is_success(), "/hello answered {}", response.status());
+            let _: Value = response.json().await?;
+            Ok(())
+        }
+    })
+    .await;
+    handle.stop(true).await;
+    Ok(figures?.summary())
+}
+
+diesel::table! {
+    #[sql_name = "posts"]
+    floor_posts (id) {
+        id -> BigInt,
+        author_id -> BigInt,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
+/// Rows per write transaction, as the issue suggests; large enough that commits are cheap.
+const FLOOR_BATCH: usize = 1000;
+
+/// Opens a SQLite file with the app's pragmas (WAL, synchronous=NORMAL), so a floor or peer
+/// pays the same durability price as i2i.
+pub fn open_sqlite(path: &Path) -> anyhow::Result<SqliteConnection> {
+    let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+    // One statement each: SQLite runs only the first statement of a batch sent this way.
+    for pragma in ["PRAGMA busy_timeout = 10000", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
+    {
+        diesel::sql_query(pragma).execute(&mut conn)?;
+    }
+    Ok(conn)
+}
+
+/// Inserts every corpus row into a bare `posts(id, author_id, body, created_at)` table in a
+/// fresh file, 1000 rows per `BEGIN IMMEDIATE` transaction through one prepared statement
+/// (diesel caches the single-row insert). Only the transactions are timed, not JSON parsing.
+pub fn insert(dir: &Path, corpus: &Path) -> anyhow::Result<Value> {
+    let path = dir.join("insert-floor.db");
+    let mut conn = open_sqlite(&path)?;
+    diesel::sql_query(
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL, body TEXT NOT NULL, \
+         created_at INTEGER NOT NULL)",
+    )
+    .execute(&mut conn)?;
+    let mut authors: HashMap<String, i64> = HashMap::new();
+    let mut spent = Duration::ZERO;
+    let mut count = 0usize;
+    rows::batches(corpus, FLOOR_BATCH, |batch| {
+        // Authors become small integer ids, as the app's users table would give them.
+        let ids: Vec<i64> = batch
+            .iter()
+            .map(|row| {
+                let fresh = authors.len() as i64 + 1;
+                *authors.entry(row.author.clone()).or_insert(fresh)
+            })
+            .collect();
+        let started = Instant::now();
+        conn.immediate_transaction(|conn| {
+            for (row, author) in batch.iter().zip(&ids) {
+                diesel::insert_into(floor_posts::table)
+                    .values((
+                        floor_posts::author_id.eq(author),
+                        floor_posts::body.eq(&row.body),
+                        floor_posts::created_at.eq(row.created_at),
+                    ))
+                    .execute(conn)?;
+            }
+            diesel::QueryResult::Ok(())
+        })?;
+        spent += started.elapsed();
+        count += batch.len();
+        Ok(())
+    })?;
+    drop(conn);
+    Ok(json!({
+        "rows": count,
+        "batch": FLOOR_BATCH,
+        "seconds": spent.as_secs_f64(),
+        "per_second": count as f64 / spent.as_secs_f64().max(1e-9),
+        "bytes": crate::resources::sqlite_bytes(&path),
+    }))
+}
