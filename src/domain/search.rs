@@ -49,7 +49,7 @@ pub fn request(
             }
         },
     };
-    Ok(SearchRequest { query, sort, offset, limit })
+    Ok(SearchRequest { query, sort, offset, limit, facets: false })
 }
 
 /// A page of results with the posts behind the hits.
@@ -85,7 +85,8 @@ pub async fn run(
 ) -> Result<SearchPage, AppError> {
     let page_end = request.offset + request.limit;
     let outcome = tokio::task::spawn_blocking(move || searcher::search(&search, &request)).await??;
-    let next = (page_end < outcome.total && page_end <= MAX_OFFSET).then(|| page_end.to_string());
+    let more = page_end < outcome.total || !outcome.total_exact;
+    let next = (more && page_end <= MAX_OFFSET).then(|| page_end.to_string());
     let posts = with_posts(db, outcome.hits.clone(), viewer).await?;
     Ok(SearchPage { outcome, posts, next })
 }

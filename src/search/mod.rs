@@ -1,13 +1,14 @@
 //! Full-text search, a projection of the database: [`schema`] declares the fields,
 //! [`documents`] turns a post into a document, [`indexer`] is the one writer that tails the
 //! change feed, [`query`] parses the analysts' query language, [`plan`] turns it into a
-//! tantivy query and [`searcher`] runs it with facets and snippets.
+//! tantivy query and [`searcher`] runs it with snippets, a [`count`] and facets.
 //!
 //! On disk, `<data_dir>/index/` holds generations `gen-<n>/` and a `CURRENT` file naming
 //! the live one. Every commit's payload records the schema version, the feed position the
 //! index reflects and whether the generation is complete, so a restart resumes where it
 //! stopped and a missing, corrupt or outdated index is rebuilt.
 
+pub mod count;
 pub mod documents;
 pub mod indexer;
 pub mod plan;

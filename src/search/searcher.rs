@@ -1,5 +1,5 @@
-//! Running searches: one pass collects the page of hits, the total and the facets (tags,
-//! incidents, days); snippets are HTML-escaped with matches in `<mark>`. Also "similar
+//! Running searches: the page of hits, the total and, when asked, facets (tags, incidents,
+//! days) over the whole result set; snippets are HTML-escaped with matches in `<mark>`. Also "similar
 //! posts" (more-like-this) and the id stream behind exports.
 
 use serde::Serialize;
@@ -12,10 +12,14 @@ use tantivy::schema::{IndexRecordOption, Value as _};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument, Term};
 
+use super::count::{CappedCount, Total};
 use super::plan::{compile, Analyzers};
 use super::query::{has_text, Node};
 use super::{Generation, SearchIndex};
 use crate::error::AppError;
+
+/// Matches counted exactly before a total becomes "at least".
+pub const TOTAL_CAP: usize = 10_000;
 
 /// Result order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,6 +47,9 @@ pub struct SearchRequest {
     pub sort: Option<Sort>,
     pub offset: usize,
     pub limit: usize,
+    /// Count tags, incidents and days over the whole result set. Off unless asked for: on a
+    /// common word that is a pass over most of the index, dozens of times the page's cost.
+    pub facets: bool,
 }
 
 /// One hit: the post id, its score (relevance order only) and an HTML-safe snippet.
@@ -76,7 +83,11 @@ pub struct Facets {
 
 #[derive(Debug, Clone)]
 pub struct SearchOutcome {
+    /// Matches, counted exactly up to [`TOTAL_CAP`] (or the end of the page) unless facets
+    /// were asked for.
     pub total: usize,
+    /// False when there are more than `total` matches.
+    pub total_exact: bool,
     pub sort: Sort,
     pub hits: Vec<Hit>,
     pub facets: Facets,
@@ -183,7 +194,7 @@ fn hit(
     Ok(Some(Hit { post_id, score, snippet: html }))
 }
 
-/// Runs a search: one page of hits, the total and facets.
+/// Runs a search: one page of hits, the total and (if requested) facets.
 pub fn search(search: &SearchIndex, request: &SearchRequest) -> Result<SearchOutcome, AppError> {
     let generation = generation(search)?;
     let query = compiled(search, &generation, request.query.as_ref())?;
@@ -192,18 +203,28 @@ pub fn search(search: &SearchIndex, request: &SearchRequest) -> Result<SearchOut
         _ => Sort::Recent,
     });
     let searcher = generation.reader.searcher();
-    let facets = AggregationCollector::from_aggs(facet_request()?, AggregationLimitsGuard::default());
     let page = TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset);
-    let (scored, total, aggregations): (Vec<(Option<f32>, DocAddress)>, usize, _) = match sort {
+    // The page and the total are separate passes on purpose: alone, TopDocs by relevance
+    // skips blocks that cannot reach the page (block-max WAND) and Count reads posting
+    // list lengths, where one combined pass would score every matching document.
+    let scored: Vec<(Option<f32>, DocAddress)> = match sort {
         Sort::Relevance => {
-            let (top, total, aggs) = searcher.search(&query, &(page, Count, facets)).map_err(internal)?;
-            (top.into_iter().map(|(s, a)| (Some(s), a)).collect(), total, aggs)
+            let top = searcher.search(&query, &page).map_err(internal)?;
+            top.into_iter().map(|(s, a)| (Some(s), a)).collect()
         }
         Sort::Recent => {
             let by_date = page.order_by_fast_field::<DateTime>("created_at", Order::Desc);
-            let (top, total, aggs) = searcher.search(&query, &(by_date, Count, facets)).map_err(internal)?;
-            (top.into_iter().map(|(_, a)| (None, a)).collect(), total, aggs)
+            let top = searcher.search(&query, &by_date).map_err(internal)?;
+            top.into_iter().map(|(_, a)| (None, a)).collect()
         }
+    };
+    // Facets visit every match anyway, so with them the total is exact too.
+    let (total, facets) = if request.facets {
+        let count = searcher.search(&query, &Count).map_err(internal)?;
+        (Total { count, exact: true }, facets_of(&searcher, &query)?)
+    } else {
+        let cap = TOTAL_CAP.max(request.offset + request.limit);
+        (searcher.search(&query, &CappedCount::new(cap)).map_err(internal)?, Facets::default())
     };
     let generator = SnippetGenerator::create(&searcher, &query, search.fields.body).map_err(internal)?;
     let mut hits = Vec::with_capacity(scored.len());
@@ -212,13 +233,19 @@ pub fn search(search: &SearchIndex, request: &SearchRequest) -> Result<SearchOut
             hits.push(found);
         }
     }
+    Ok(SearchOutcome { total: total.count, total_exact: total.exact, sort, hits, facets })
+}
+
+/// Tag, incident and day counts over everything `query` matches.
+fn facets_of(searcher: &Searcher, query: &dyn Query) -> Result<Facets, AppError> {
+    let collector = AggregationCollector::from_aggs(facet_request()?, AggregationLimitsGuard::default());
+    let aggregations = searcher.search(query, &collector).map_err(internal)?;
     let results = serde_json::to_value(&aggregations).map_err(internal)?;
-    let facets = Facets {
+    Ok(Facets {
         tags: buckets(&results, "tags"),
         incidents: buckets(&results, "incidents"),
         days: day_buckets(&results),
-    };
-    Ok(SearchOutcome { total, sort, hits, facets })
+    })
 }
 
 /// Every matching post id in result order, for exports (no page limit).

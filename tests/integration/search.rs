@@ -187,7 +187,10 @@ async fn ranking_facets_snippets_and_syntax_errors() {
     assert!(snippet.contains("&lt;script&gt;") && snippet.contains("<mark>lockout</mark>"), "{snippet}");
     assert!(!snippet.contains("<script>"));
 
-    let facets = app.get_json("/api/v1/search?q=%23sso", &admin).await;
+    let unasked = app.get_json("/api/v1/search?q=%23sso", &admin).await;
+    assert!(unasked.get("facets").is_none(), "facets only when asked for: {unasked}");
+    assert_eq!(unasked["total"], 3);
+    let facets = app.get_json("/api/v1/search?q=%23sso&facets=true", &admin).await;
     assert_eq!(facets["sort"], "recent", "filters alone sort by time");
     assert_eq!(facets["facets"]["tags"][0], json!({"name": "sso", "count": 3}));
     assert!(facets["facets"]["tags"]

@@ -201,7 +201,7 @@ async fn load_and_start(
 
     let started = Instant::now();
     loop {
-        let answer = target.get_when_ready("/api/v1/search?q=&limit=1").await?;
+        let answer = target.get_when_ready("/api/v1/search?q=&limit=1&facets=true").await?;
         if answer.is_some_and(|a| a["total"].as_u64() == Some(report.imported as u64)) {
             break;
         }
@@ -281,7 +281,8 @@ async fn search_mix(
     figures.insert("engine_in_process_c8".into(), engine_c8);
     let mut hits = serde_json::Map::new();
     for query in QUERIES {
-        let answer = target.get(&format!("/api/v1/search?q={}&limit=1", encode(query.i2i))).await?;
+        let answer =
+            target.get(&format!("/api/v1/search?q={}&limit=1&facets=true", encode(query.i2i))).await?;
         hits.insert(query.name.into(), answer["total"].clone());
     }
     figures.insert("hits".into(), Value::Object(hits));

@@ -23,6 +23,8 @@ pub struct SearchQuery {
     pub sort: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
+    /// `true` adds tag, incident and day counts over the whole result set.
+    pub facets: Option<String>,
     /// Export only: `csv` (default) or `jsonl`.
     pub format: Option<String>,
 }
@@ -38,12 +40,17 @@ pub struct HitView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchView {
+    /// Matching posts, exact up to 10,000 (or with `facets=true`); see `total_exact`.
     pub total: usize,
+    /// False when there are more matches than `total` says (the count stopped at the cap).
+    pub total_exact: bool,
     /// `relevance` or `recent`.
     pub sort: String,
     pub hits: Vec<HitView>,
+    /// Only with `facets=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
-    pub facets: Facets,
+    pub facets: Option<Facets>,
     /// Pass as `cursor` for the next page.
     pub next: Option<String>,
     /// `{"state": "ready"}` or, while the index is rebuilt, `{"state": "rebuilding", "indexed", "total"}`.
@@ -71,7 +78,8 @@ fn hit_views(posts: Vec<(searcher::Hit, PostDetails)>) -> Vec<HitView> {
 #[utoipa::path(get, path = "/api/v1/search",
     params(("q" = Option<String>, Query, description = "query, e.g. `#sso lockout after:2024-03-01`"),
            ("sort" = Option<String>, Query, description = "relevance (default with words) or recent"),
-           ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+           ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query),
+           ("facets" = Option<bool>, Query, description = "true adds tag, incident and day counts")),
     responses((status = 200, body = SearchView), (status = 400, body = ErrorBody)))]
 pub async fn search(
     state: web::Data<AppState>,
@@ -79,17 +87,29 @@ pub async fn search(
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
-    let req =
+    let mut req =
         request(query.q.as_deref(), query.sort.as_deref(), query.limit.as_deref(), query.cursor.as_deref())?;
+    let with_facets = flag("facets", query.facets.as_deref())?;
+    req.facets = with_facets;
     let page = run(state.search.clone(), &state.db, req, Some(auth.user.id)).await?;
     Ok(HttpResponse::Ok().json(SearchView {
         total: page.outcome.total,
+        total_exact: page.outcome.total_exact,
         sort: page.outcome.sort.as_str().to_string(),
         hits: hit_views(page.posts),
-        facets: page.outcome.facets,
+        facets: with_facets.then_some(page.outcome.facets),
         next: page.next,
         index: state.search.state(),
     }))
+}
+
+/// A yes/no query parameter: `true`/`1` or `false`/`0`, absent meaning no.
+fn flag(name: &'static str, raw: Option<&str>) -> Result<bool, AppError> {
+    match raw {
+        None | Some("") | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(invalid(name, format!("{name} must be true or false, not {other:?}"))),
+    }
 }
 
 /// Posts most like this one: "the last time this happened".

@@ -12,6 +12,7 @@ use crate::domain::search::{request, run};
 use crate::domain::time::{format_ms, human_ms};
 use crate::error::AppError;
 use crate::search::searcher::DayBucket;
+use crate::search::searcher::SearchRequest;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -104,7 +105,8 @@ pub async fn show(
         "export_jsonl": format!("/api/v1/search/export?q={}&format=jsonl", encode_segment(&q)),
     });
     let req = match request(Some(&q), sort.as_deref(), None, form.cursor.as_deref()) {
-        Ok(req) => req,
+        // The page shows the facets and the day histogram.
+        Ok(req) => SearchRequest { facets: true, ..req },
         Err(AppError::QuerySyntax { message, position }) => {
             let mut context = base;
             context["error"] = json!({"message": message, "position": position,
