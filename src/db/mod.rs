@@ -11,6 +11,7 @@ pub mod schema;
 pub mod sessions;
 pub mod tags;
 pub mod users;
+pub mod writer;
 
 use std::path::Path;
 use std::time::Duration;
@@ -104,6 +105,9 @@ pub struct Db {
     read: Pool<ConnectionManager<DbConn>>,
     write: Pool<ConnectionManager<DbConn>>,
     backend: Backend,
+    /// The server's group commit on SQLite; `None` for PostgreSQL (where writers do not
+    /// queue on one lock) and for command-line runs.
+    queue: Option<writer::WriteQueue>,
 }
 
 impl Db {
@@ -154,10 +158,19 @@ impl Db {
             build(write_size, WRITER_CACHE_KIB).with_context(|| format!("connecting to {}", redact(url)))?;
         let db_for_migrations = write.get().context("getting a connection for migrations")?;
         drop(db_for_migrations);
-        let db = Db { read: write.clone(), write, backend };
+        let db = Db { read: write.clone(), write, backend, queue: None };
         db.migrate()?;
         let read = build(read_size, READER_CACHE_KIB).context("opening the read pool")?;
-        Ok(Db { read, ..db })
+        let queue = match (backend, server) {
+            (Backend::Sqlite, true) => Some(writer::WriteQueue::start(db.write.clone())?),
+            _ => None,
+        };
+        Ok(Db { read, queue, ..db })
+    }
+
+    /// Transactions run by the group-commit writer, if this handle has one.
+    pub fn write_batches(&self) -> Option<u64> {
+        self.queue.as_ref().map(writer::WriteQueue::batches)
     }
 
     pub fn backend(&self) -> Backend {
@@ -191,12 +204,16 @@ impl Db {
         .await?
     }
 
-    /// Runs `f` in a write transaction on the blocking pool.
+    /// Runs `f` in a write transaction: on the server's SQLite, in the next group commit;
+    /// otherwise in its own transaction on the blocking pool.
     pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     {
+        if let Some(queue) = &self.queue {
+            return queue.write(f).await;
+        }
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
     }

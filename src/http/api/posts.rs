@@ -56,15 +56,17 @@ pub async fn create(
     let CreatePost { body, incident, reply_to } = body.into_inner();
     let input = PostInput { body, incident, reply_to, ..Default::default() };
     let app = state.clone();
-    let view = state
+    let viewer = auth.user.id;
+    let post = state
         .db
         .write(move |conn| {
-            let post = create_post(conn, &app.incident_pattern, &auth.user, &input)?
-                .ok_or_else(|| AppError::Conflict("post already exists".into()))?;
-            view_of(conn, post, auth.user.id)
+            create_post(conn, &app.incident_pattern, &auth.user, &input)?
+                .ok_or_else(|| AppError::Conflict("post already exists".into()))
         })
         .await?;
     state.changed();
+    // Read back after the commit, off the single writer.
+    let view = state.db.read(move |conn| view_of(conn, post, viewer)).await?;
     Ok(HttpResponse::Created().insert_header(("Location", format!("/api/v1/posts/{}", view.id))).json(view))
 }
 
