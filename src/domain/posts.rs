@@ -5,7 +5,8 @@
 use regex::Regex;
 
 use crate::db::changes::{self, ChangeKind};
-use crate::db::posts::{self, NewPost, Post};
+use crate::db::posts::{self, NewPost, Post, PostDetails};
+use crate::db::tags::Tag;
 use crate::db::users::User;
 use crate::db::{now_ms, tags, users, DbConn};
 use crate::domain::rules::IncidentStatus;
@@ -41,15 +42,31 @@ fn analyse(body: &str, incident_pattern: &Regex) -> Analysis {
     Analysis { tags, mentions, incident_ref }
 }
 
-/// Tags and mentions of `post` rewritten from `analysis`; returns the tag ids.
-fn link_post(conn: &mut DbConn, post: &Post, analysis: &Analysis, now: i64) -> Result<Vec<i64>, AppError> {
+/// What [`link_post`] linked: the tags and the usernames mentioned.
+struct Links {
+    tags: Vec<Tag>,
+    mentions: Vec<String>,
+}
+
+impl Links {
+    fn tag_ids(&self) -> Vec<i64> {
+        self.tags.iter().map(|tag| tag.id).collect()
+    }
+}
+
+/// Tags and mentions of `post` rewritten from `analysis`.
+fn link_post(conn: &mut DbConn, post: &Post, analysis: &Analysis, now: i64) -> Result<Links, AppError> {
     let tag_rows = tags::ensure(conn, &analysis.tags, now)?;
     let tag_ids: Vec<i64> = tag_rows.iter().map(|tag| tag.id).collect();
     tags::detach_all(conn, post.id)?;
     tags::attach(conn, post.id, post.created_at, &tag_ids)?;
-    let mentioned: Vec<i64> = users::by_usernames(conn, &analysis.mentions)?.iter().map(|u| u.id).collect();
-    posts::set_mentions(conn, post.id, &mentioned)?;
-    Ok(tag_ids)
+    let mentioned = users::by_usernames(conn, &analysis.mentions)?;
+    let mentioned_ids: Vec<i64> = mentioned.iter().map(|u| u.id).collect();
+    posts::set_mentions(conn, post.id, &mentioned_ids)?;
+    // Views list a post's tags by key, as `tags::of_posts` reads them.
+    let mut tags_by_key = tag_rows;
+    tags_by_key.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(Links { tags: tags_by_key, mentions: mentioned.into_iter().map(|u| u.username).collect() })
 }
 
 /// What a live post with `tag_ids` counts for in the trend rollups.
@@ -67,13 +84,14 @@ fn linked_tags(conn: &mut DbConn, post_id: i64) -> Result<Vec<i64>, AppError> {
     Ok(tags::of_posts(conn, &[post_id])?.into_iter().map(|(_, tag)| tag.id).collect())
 }
 
-/// Creates a post for `author`. Returns `None` when `import_key` was imported before.
+/// Creates a post for `author` and returns it with everything a view shows (so nobody
+/// has to read it back). Returns `None` when `import_key` was imported before.
 pub fn create_post(
     conn: &mut DbConn,
     incident_pattern: &Regex,
     author: &User,
     input: &PostInput,
-) -> Result<Option<Post>, AppError> {
+) -> Result<Option<PostDetails>, AppError> {
     if let Some(key) = &input.import_key {
         if posts::import_key_exists(conn, key)? {
             return Ok(None);
@@ -96,12 +114,14 @@ pub fn create_post(
         None => IncidentStatus::Investigating,
     };
     // An explicit incident wins, then the thread's incident, then a key written in the text.
-    let incident_id = match (&input.incident, &parent, &analysis.incident_ref) {
-        (Some(key), _, _) => Some(incidents::get_or_create(conn, key, created_at, new_status)?.id),
-        (None, Some(parent), _) if parent.incident_id.is_some() => parent.incident_id,
-        (None, _, Some(key)) => Some(incidents::get_or_create(conn, key, created_at, new_status)?.id),
-        _ => None,
+    let thread_incident = parent.as_ref().and_then(|p| p.incident_id);
+    let incident = match (&input.incident, thread_incident, &analysis.incident_ref) {
+        (Some(key), _, _) => Some(incidents::get_or_create(conn, key, created_at, new_status)?),
+        (None, Some(id), _) => crate::db::incidents::by_ids(conn, &[id])?.into_iter().next(),
+        (None, None, Some(key)) => Some(incidents::get_or_create(conn, key, created_at, new_status)?),
+        (None, None, None) => None,
     };
+    let incident_id = incident.as_ref().map(|i| i.id);
     let post = posts::insert(
         conn,
         &NewPost {
@@ -113,13 +133,20 @@ pub fn create_post(
             import_key: input.import_key.as_deref(),
         },
     )?;
-    let tag_ids = link_post(conn, &post, &analysis, now)?;
-    rollups::add(conn, &contribution(&post, tag_ids))?;
+    let links = link_post(conn, &post, &analysis, now)?;
+    rollups::add(conn, &contribution(&post, links.tag_ids()))?;
     if let Some(parent) = &parent {
         posts::add_replies(conn, parent.id, 1)?;
     }
     changes::record(conn, post.id, ChangeKind::Upsert, now)?;
-    Ok(Some(post))
+    Ok(Some(PostDetails {
+        post,
+        author: author.clone(),
+        tags: links.tags,
+        mentions: links.mentions,
+        incident,
+        reacted: false,
+    }))
 }
 
 /// A post that exists and is not deleted, or 404.
@@ -162,9 +189,9 @@ pub fn edit_post(
             crate::db::posts::set_incident(conn, post.id, incident.id)?;
         }
     }
-    let tag_ids = link_post(conn, &post, &analysis, now)?;
+    let links = link_post(conn, &post, &analysis, now)?;
     let edited = require_live(conn, post.id)?;
-    rollups::add(conn, &contribution(&edited, tag_ids))?;
+    rollups::add(conn, &contribution(&edited, links.tag_ids()))?;
     changes::record(conn, post.id, ChangeKind::Upsert, now)?;
     Ok(edited)
 }

@@ -78,8 +78,8 @@ proptest! {
                             created_at: Some(base + hour * HOUR + n as i64),
                             ..Default::default()
                         };
-                        if let Some(post) = create_post(conn, &pattern(), &users[*author], &input)? {
-                            live.push(post.id);
+                        if let Some(created) = create_post(conn, &pattern(), &users[*author], &input)? {
+                            live.push(created.post.id);
                         }
                     }
                     Op::Edit { which, tags } if !live.is_empty() => {

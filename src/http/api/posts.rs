@@ -56,8 +56,7 @@ pub async fn create(
     let CreatePost { body, incident, reply_to } = body.into_inner();
     let input = PostInput { body, incident, reply_to, ..Default::default() };
     let app = state.clone();
-    let viewer = auth.user.id;
-    let post = state
+    let details = state
         .db
         .write(move |conn| {
             create_post(conn, &app.incident_pattern, &auth.user, &input)?
@@ -65,8 +64,7 @@ pub async fn create(
         })
         .await?;
     state.changed();
-    // Read back after the commit, off the single writer.
-    let view = state.db.read(move |conn| view_of(conn, post, viewer)).await?;
+    let view = PostView::from(&details);
     Ok(HttpResponse::Created().insert_header(("Location", format!("/api/v1/posts/{}", view.id))).json(view))
 }
 
