@@ -97,11 +97,16 @@ where
     Ok(Samples { taken, wall: started.elapsed() })
 }
 
+/// Longest a peer's query mix may run: at 1M posts a full-text peer can take a second or
+/// more per common-word query, and 2,000 of them would take hours. Past it no new call starts
+/// and the figures are over the calls made (their count is in the report).
+pub const PEER_BUDGET: Duration = Duration::from_secs(90);
+
 /// The blocking twin of [`concurrent`] for the database peers: one OS thread per connection
 /// in `connections` (opened by the caller, so connecting is not timed), sharing `total` calls
-/// of `call(conn, i)` in the same order. Blocking drivers on threads are how those engines are
+/// of `call(conn, i)` in the same order, for at most `budget`. Blocking drivers on threads are how those engines are
 /// normally used; wrapping them in async tasks would only add scheduling noise.
-pub fn threaded<C, F>(connections: Vec<C>, total: usize, call: F) -> anyhow::Result<Samples>
+pub fn threaded<C, F>(connections: Vec<C>, total: usize, budget: Duration, call: F) -> anyhow::Result<Samples>
 where
     C: Send,
     F: Fn(&mut C, usize) -> anyhow::Result<()> + Sync,
@@ -117,7 +122,7 @@ where
                     let mut samples = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::SeqCst);
-                        if i >= total {
+                        if i >= total || started.elapsed() > budget {
                             break;
                         }
                         let t = Instant::now();

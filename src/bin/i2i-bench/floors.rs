@@ -37,8 +37,8 @@ pub fn engine(search: &i2i::search::SearchIndex, rounds: usize) -> anyhow::Resul
         Ok(())
     };
     let total = QUERIES.len() * rounds;
-    let single = threaded(vec![searcher.clone()], total, run)?.mix();
-    let eight = threaded(vec![searcher; 8], total, run)?.mix();
+    let single = threaded(vec![searcher.clone()], total, Duration::MAX, run)?.mix();
+    let eight = threaded(vec![searcher; 8], total, Duration::MAX, run)?.mix();
     Ok((single, eight))
 }
 

@@ -14,7 +14,7 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::Sqlite;
 use serde_json::{json, Value};
 
-use crate::drive::threaded;
+use crate::drive::{threaded, PEER_BUDGET};
 use crate::floors::open_sqlite;
 use crate::mix::{MixQuery, QUERIES};
 use crate::resources::sqlite_bytes;
@@ -149,7 +149,7 @@ pub fn fts5(dir: &Path, corpus: &Path, rounds: usize, after_ms: i64) -> anyhow::
 
     let statements: Vec<String> = QUERIES.iter().map(|q| fts5_sql(q, false)).collect();
     let connections = (0..CONCURRENCY).map(|_| open_sqlite(&path)).collect::<anyhow::Result<Vec<_>>>()?;
-    let search = threaded(connections, QUERIES.len() * rounds, |conn: &mut SqliteConnection, i| {
+    let search = threaded(connections, QUERIES.len() * rounds, PEER_BUDGET, |conn: &mut SqliteConnection, i| {
         let k = i % QUERIES.len();
         let _: Vec<Id> = fts5_bound(&statements[k], &QUERIES[k], after_ms).load(conn)?;
         Ok(())
@@ -356,7 +356,7 @@ fn postgres_in(
     let statements: Vec<String> = QUERIES.iter().map(|q| pg_sql(q, false)).collect();
     let connections =
         (0..CONCURRENCY).map(|_| schema.connect(url)).collect::<anyhow::Result<Vec<PgConnection>>>()?;
-    let search = threaded(connections, QUERIES.len() * rounds, |conn: &mut PgConnection, i| {
+    let search = threaded(connections, QUERIES.len() * rounds, PEER_BUDGET, |conn: &mut PgConnection, i| {
         let k = i % QUERIES.len();
         let _: Vec<Id> = pg_bound(&statements[k], &QUERIES[k], after_ms).load(conn)?;
         Ok(())
