@@ -158,27 +158,129 @@ pub struct TimelineFilter {
 
 /// Live posts matching the filter, newest first, ordered by `(created_at, id)` so pages
 /// never skip or repeat a post even when timestamps tie.
+///
+/// A tag timeline walks the `post_tags(tag_id, created_at, post_id)` index (created_at is
+/// the post's, copied there) from the cursor and stops after `limit` matches, instead of
+/// collecting every post of the tag and sorting them: one short index range per tag.
+/// Posts with any of several tags are merged from one such walk per tag (a post in the
+/// first `limit` of the union is in the first `limit` of each of its tags' walks); posts
+/// with all of them walk the rarest tag and check the others per post. An incident or
+/// author filter is narrower than a tag, so those walk their own index instead.
 pub fn timeline(conn: &mut DbConn, filter: &TimelineFilter) -> QueryResult<Vec<Post>> {
+    if filter.tags.is_empty() || filter.incident_id.is_some() || filter.author_id.is_some() {
+        return timeline_by_posts(conn, filter);
+    }
+    let walks: Vec<i64> =
+        if filter.tags_all { vec![rarest(conn, &filter.tags)?] } else { filter.tags.clone() };
+    let mut found: Vec<Post> = Vec::new();
+    for tag_id in walks {
+        found.extend(timeline_of_tag(conn, tag_id, filter)?);
+    }
+    found.sort_by_key(|p| (p.created_at, p.id));
+    found.dedup_by_key(|p| p.id);
+    if !filter.oldest_first {
+        found.reverse();
+    }
+    found.truncate(filter.limit.max(0) as usize);
+    Ok(found)
+}
+
+/// Of several tags, the one on the fewest posts (counted up to a bound, which is enough to
+/// pick a walk that is not much longer than the shortest).
+fn rarest(conn: &mut DbConn, tag_ids: &[i64]) -> QueryResult<i64> {
+    const ENOUGH: i64 = 2_000;
+    let mut best = (i64::MAX, tag_ids.first().copied().unwrap_or(0));
+    for tag_id in tag_ids {
+        let n: i64 = post_tags::table
+            .filter(post_tags::tag_id.eq(*tag_id))
+            .select(post_tags::post_id)
+            .limit(ENOUGH)
+            .load::<i64>(conn)?
+            .len() as i64;
+        if n < best.0 {
+            best = (n, *tag_id);
+        }
+    }
+    Ok(best.1)
+}
+
+// post_tags again, for "this post also (or not) has tag X" next to the walked post_tags.
+diesel::alias!(post_tags as other_tags: OtherTags);
+
+/// One tag's walk: its `post_tags` index range from the cursor, joined to the posts.
+fn timeline_of_tag(conn: &mut DbConn, tag_id: i64, filter: &TimelineFilter) -> QueryResult<Vec<Post>> {
+    let mut query = post_tags::table
+        .inner_join(posts::table)
+        .filter(post_tags::tag_id.eq(tag_id))
+        .filter(posts::deleted_at.is_null())
+        .select(Post::as_select())
+        .into_boxed();
+    if filter.tags_all {
+        for other in filter.tags.iter().filter(|t| **t != tag_id) {
+            query = query.filter(diesel::dsl::exists(
+                other_tags
+                    .filter(other_tags.field(post_tags::post_id).eq(posts::id))
+                    .filter(other_tags.field(post_tags::tag_id).eq(*other)),
+            ));
+        }
+    }
+    if !filter.not_tags.is_empty() {
+        query = query.filter(diesel::dsl::not(diesel::dsl::exists(
+            other_tags
+                .filter(other_tags.field(post_tags::post_id).eq(posts::id))
+                .filter(other_tags.field(post_tags::tag_id).eq_any(filter.not_tags.clone())),
+        )));
+    }
+    if filter.top_level_only {
+        query = query.filter(posts::reply_to.is_null());
+    }
+    // The cursor and the order are on post_tags' copy of created_at, so they follow the index.
+    if let Some((created_at, id)) = filter.before {
+        query = if filter.oldest_first {
+            query
+                .filter(post_tags::created_at.ge(created_at))
+                .filter(post_tags::created_at.gt(created_at).or(post_tags::post_id.gt(id)))
+        } else {
+            query
+                .filter(post_tags::created_at.le(created_at))
+                .filter(post_tags::created_at.lt(created_at).or(post_tags::post_id.lt(id)))
+        };
+    }
+    query = if filter.oldest_first {
+        query.order((post_tags::created_at.asc(), post_tags::post_id.asc()))
+    } else {
+        query.order((post_tags::created_at.desc(), post_tags::post_id.desc()))
+    };
+    query.limit(filter.limit).load(conn)
+}
+
+/// Timelines without a tag to walk: the posts' own `(created_at, id)`, incident or author
+/// index, with tags checked per post.
+fn timeline_by_posts(conn: &mut DbConn, filter: &TimelineFilter) -> QueryResult<Vec<Post>> {
     let mut query = posts::table.filter(posts::deleted_at.is_null()).select(Post::as_select()).into_boxed();
     if !filter.tags.is_empty() {
         if filter.tags_all {
             for tag_id in &filter.tags {
-                let with_tag =
-                    post_tags::table.filter(post_tags::tag_id.eq(*tag_id)).select(post_tags::post_id);
-                query = query.filter(posts::id.eq_any(with_tag));
+                query = query.filter(diesel::dsl::exists(
+                    other_tags
+                        .filter(other_tags.field(post_tags::post_id).eq(posts::id))
+                        .filter(other_tags.field(post_tags::tag_id).eq(*tag_id)),
+                ));
             }
         } else {
-            let with_any = post_tags::table
-                .filter(post_tags::tag_id.eq_any(filter.tags.clone()))
-                .select(post_tags::post_id);
-            query = query.filter(posts::id.eq_any(with_any));
+            query = query.filter(diesel::dsl::exists(
+                other_tags
+                    .filter(other_tags.field(post_tags::post_id).eq(posts::id))
+                    .filter(other_tags.field(post_tags::tag_id).eq_any(filter.tags.clone())),
+            ));
         }
     }
     if !filter.not_tags.is_empty() {
-        let excluded = post_tags::table
-            .filter(post_tags::tag_id.eq_any(filter.not_tags.clone()))
-            .select(post_tags::post_id);
-        query = query.filter(diesel::dsl::not(posts::id.eq_any(excluded)));
+        query = query.filter(diesel::dsl::not(diesel::dsl::exists(
+            other_tags
+                .filter(other_tags.field(post_tags::post_id).eq(posts::id))
+                .filter(other_tags.field(post_tags::tag_id).eq_any(filter.not_tags.clone())),
+        )));
     }
     if let Some(incident_id) = filter.incident_id {
         query = query.filter(posts::incident_id.eq(incident_id));

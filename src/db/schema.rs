@@ -148,6 +148,44 @@ diesel::table! {
 }
 
 diesel::table! {
+    tag_authors (tag_id, author_id) {
+        tag_id -> BigInt,
+        author_id -> BigInt,
+        first_hour -> BigInt,
+        last_hour -> BigInt,
+    }
+}
+
+diesel::table! {
+    tag_incidents (tag_id, incident_id) {
+        tag_id -> BigInt,
+        incident_id -> BigInt,
+        first_hour -> BigInt,
+        last_hour -> BigInt,
+    }
+}
+
+diesel::table! {
+    tag_days (day, tag_id) {
+        day -> BigInt,
+        tag_id -> BigInt,
+        posts -> Integer,
+        last_authors -> Integer,
+        last_incidents -> Integer,
+    }
+}
+
+diesel::table! {
+    tag_weeks (week, tag_id) {
+        week -> BigInt,
+        tag_id -> BigInt,
+        posts -> Integer,
+        last_authors -> Integer,
+        last_incidents -> Integer,
+    }
+}
+
+diesel::table! {
     follows (user_id, tag_id) {
         user_id -> BigInt,
         tag_id -> BigInt,
@@ -190,6 +228,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     tag_hour_incidents,
     tag_pair_hours,
     post_hours,
+    tag_authors,
+    tag_incidents,
+    tag_days,
+    tag_weeks,
     follows,
     feed_tokens,
 );

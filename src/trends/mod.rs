@@ -1,10 +1,12 @@
 //! Trends: what bursts now, what recurs across incidents, what goes together and what is
-//! distinctive. [`rollups`] keeps hourly counters in the post's transaction, [`score`]
-//! holds the pure scoring functions, [`windows`] resolves time windows, and [`views`]
-//! runs the queries behind each endpoint — on rollups only, so their cost follows the
-//! window, not the number of posts.
+//! distinctive. [`rollups`] keeps hourly counters, and daily and weekly ones above them, in
+//! the post's transaction, [`score`] holds the pure scoring functions, [`windows`] resolves
+//! time windows and cuts them into weeks, days and hours, and [`views`] runs the queries
+//! behind each endpoint — on rollups only, so their cost follows the window, not the number
+//! of posts. [`sql`] holds the few raw-SQL helpers both need.
 
 pub mod rollups;
 pub mod score;
+pub mod sql;
 pub mod views;
 pub mod windows;

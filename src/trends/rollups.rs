@@ -1,15 +1,21 @@
 //! The trend rollups: per tag and hour the number of posts, the authors and incidents
 //! seen (with a post count each, so an edit or delete removes a member exactly when its
-//! last post goes), tag pairs, and all posts per hour. They are adjusted in the same
-//! transaction as the post, and can be rebuilt from the posts table.
+//! last post goes), tag pairs, and all posts per hour. Above them, coarser rollups for long
+//! windows: per tag and member its first and last hour, and per tag and day or week the
+//! posts and the number of members last seen then (see [`Period`]). All are adjusted in the
+//! same transaction as the post, and can be rebuilt from the posts table.
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
+use diesel::sql_types::BigInt;
+
+use super::sql;
 use crate::db::schema::{
-    post_hours, post_tags, posts, tag_hour_authors, tag_hour_incidents, tag_hours, tag_pair_hours,
+    post_hours, post_tags, posts, tag_authors, tag_days, tag_hour_authors, tag_hour_incidents, tag_hours,
+    tag_incidents, tag_pair_hours, tag_weeks,
 };
 use crate::db::DbConn;
 
@@ -46,7 +52,8 @@ impl Contribution {
     }
 }
 
-/// Counts a new (or newly edited) post.
+/// Counts a new (or newly edited) post. This runs for every post written, so it uses
+/// single-row statements diesel prepares once per connection; [`add_many`] sums first.
 pub fn add(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
     crate::on_backend!(conn, conn => {
         diesel::insert_into(post_hours::table)
@@ -101,7 +108,16 @@ pub fn add(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
                 .execute(conn)?;
         }
         QueryResult::Ok(())
-    })
+    })?;
+    let mut coarse = Coarse::default();
+    for tag in &c.tag_ids {
+        coarse.posts(*tag, c.hour, 1);
+        widen_one(conn, Member::Author, *tag, c.author_id, c.hour, &mut coarse)?;
+        if let Some(incident) = c.incident_id {
+            widen_one(conn, Member::Incident, *tag, incident, c.hour, &mut coarse)?;
+        }
+    }
+    coarse.write(conn)
 }
 
 /// Takes a post out of the rollups (before an edit, or on delete); rows that reach zero go.
@@ -111,7 +127,11 @@ pub fn remove(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
         .set(post_hours::posts.eq(post_hours::posts - 1))
         .execute(conn)?;
     diesel::delete(post_hours::table.find(hour).filter(post_hours::posts.le(0))).execute(conn)?;
+    // Members whose last post of this hour on a tag this was: their first or last hour may move.
+    let mut gone: Vec<(Member, i64, i64)> = Vec::new();
+    let mut coarse = Coarse::default();
     for tag in &c.tag_ids {
+        coarse.posts(*tag, hour, -1);
         let key = (*tag, hour);
         diesel::update(tag_hours::table.find(key))
             .set(tag_hours::posts.eq(tag_hours::posts - 1))
@@ -121,15 +141,23 @@ pub fn remove(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
         diesel::update(tag_hour_authors::table.find(key))
             .set(tag_hour_authors::posts.eq(tag_hour_authors::posts - 1))
             .execute(conn)?;
-        diesel::delete(tag_hour_authors::table.find(key).filter(tag_hour_authors::posts.le(0)))
-            .execute(conn)?;
+        if diesel::delete(tag_hour_authors::table.find(key).filter(tag_hour_authors::posts.le(0)))
+            .execute(conn)?
+            > 0
+        {
+            gone.push((Member::Author, *tag, c.author_id));
+        }
         if let Some(incident) = c.incident_id {
             let key = (*tag, hour, incident);
             diesel::update(tag_hour_incidents::table.find(key))
                 .set(tag_hour_incidents::posts.eq(tag_hour_incidents::posts - 1))
                 .execute(conn)?;
-            diesel::delete(tag_hour_incidents::table.find(key).filter(tag_hour_incidents::posts.le(0)))
-                .execute(conn)?;
+            if diesel::delete(tag_hour_incidents::table.find(key).filter(tag_hour_incidents::posts.le(0)))
+                .execute(conn)?
+                > 0
+            {
+                gone.push((Member::Incident, *tag, incident));
+            }
         }
     }
     for (a, b) in c.pairs() {
@@ -139,7 +167,10 @@ pub fn remove(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
             .execute(conn)?;
         diesel::delete(tag_pair_hours::table.find(key).filter(tag_pair_hours::posts.le(0))).execute(conn)?;
     }
-    Ok(())
+    for (member, tag, id) in gone {
+        retreat(conn, member, tag, id, hour, &mut coarse)?;
+    }
+    coarse.write(conn)
 }
 
 /// Every rollup row, sorted: what incremental maintenance and a rebuild must agree on.
@@ -150,6 +181,14 @@ pub struct Snapshot {
     pub authors: Vec<(i64, i64, i64, i32)>,
     pub incidents: Vec<(i64, i64, i64, i32)>,
     pub pairs: Vec<(i64, i64, i64, i32)>,
+    /// `(tag, author, first hour, last hour)`.
+    pub author_spans: Vec<(i64, i64, i64, i64)>,
+    /// `(tag, incident, first hour, last hour)`.
+    pub incident_spans: Vec<(i64, i64, i64, i64)>,
+    /// `(day, tag, posts, authors last seen, incidents last seen)`.
+    pub days: Vec<(i64, i64, i32, i32, i32)>,
+    /// `(week, tag, posts, authors last seen, incidents last seen)`.
+    pub weeks: Vec<(i64, i64, i32, i32, i32)>,
 }
 
 pub fn snapshot(conn: &mut DbConn) -> QueryResult<Snapshot> {
@@ -165,6 +204,12 @@ pub fn snapshot(conn: &mut DbConn) -> QueryResult<Snapshot> {
         pairs: tag_pair_hours::table
             .order((tag_pair_hours::tag_a, tag_pair_hours::tag_b, tag_pair_hours::hour))
             .load(conn)?,
+        author_spans: tag_authors::table.order((tag_authors::tag_id, tag_authors::author_id)).load(conn)?,
+        incident_spans: tag_incidents::table
+            .order((tag_incidents::tag_id, tag_incidents::incident_id))
+            .load(conn)?,
+        days: tag_days::table.order((tag_days::day, tag_days::tag_id)).load(conn)?,
+        weeks: tag_weeks::table.order((tag_weeks::week, tag_weeks::tag_id)).load(conn)?,
     })
 }
 
@@ -175,6 +220,10 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
     diesel::delete(tag_hour_authors::table).execute(conn)?;
     diesel::delete(tag_hour_incidents::table).execute(conn)?;
     diesel::delete(tag_pair_hours::table).execute(conn)?;
+    diesel::delete(tag_authors::table).execute(conn)?;
+    diesel::delete(tag_incidents::table).execute(conn)?;
+    diesel::delete(tag_days::table).execute(conn)?;
+    diesel::delete(tag_weeks::table).execute(conn)?;
     let mut after_id = 0i64;
     let mut counted = 0u64;
     loop {
@@ -207,16 +256,65 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
             .collect();
         counted += contributions.len() as u64;
         // The tables start empty, so adding each page's sums rebuilds them.
-        add_many(conn, &contributions)?;
+        add_hourly(conn, &contributions)?;
+    }
+    // The coarse rollups follow from the hourly ones: derived once at the end (as the
+    // migration that added them does), which is both quicker than keeping them page by
+    // page and a check of that upkeep independent of it.
+    for statement in FILL_COARSE {
+        sql::execute(conn, statement)?;
     }
     Ok(counted)
 }
+
+/// Fills the (empty) coarse rollups from the hourly ones; the same statements as the
+/// migration that created them. `(x - ((x % n) + n) % n) / n` is x / n floored, also below 0.
+const FILL_COARSE: [&str; 4] = [
+    "INSERT INTO tag_authors (tag_id, author_id, first_hour, last_hour) \
+     SELECT tag_id, author_id, MIN(hour), MAX(hour) FROM tag_hour_authors GROUP BY tag_id, author_id",
+    "INSERT INTO tag_incidents (tag_id, incident_id, first_hour, last_hour) \
+     SELECT tag_id, incident_id, MIN(hour), MAX(hour) FROM tag_hour_incidents GROUP BY tag_id, incident_id",
+    "INSERT INTO tag_days (day, tag_id, posts, last_authors, last_incidents) \
+     SELECT day, tag_id, SUM(posts), SUM(last_authors), SUM(last_incidents) FROM ( \
+         SELECT (hour - ((hour % 24) + 24) % 24) / 24 AS day, tag_id, posts, \
+                0 AS last_authors, 0 AS last_incidents FROM tag_hours \
+         UNION ALL \
+         SELECT (last_hour - ((last_hour % 24) + 24) % 24) / 24, tag_id, 0, 1, 0 FROM tag_authors \
+         UNION ALL \
+         SELECT (last_hour - ((last_hour % 24) + 24) % 24) / 24, tag_id, 0, 0, 1 FROM tag_incidents \
+     ) AS parts GROUP BY day, tag_id",
+    "INSERT INTO tag_weeks (week, tag_id, posts, last_authors, last_incidents) \
+     SELECT (day - ((day % 7) + 7) % 7) / 7 AS week, tag_id, \
+            SUM(posts), SUM(last_authors), SUM(last_incidents) \
+     FROM tag_days GROUP BY week, tag_id",
+];
 
 /// Rows per multi-row statement (SQLite allows 32 766 bound values).
 const BATCH_ROWS: usize = 1000;
 
 /// Sums the contributions per rollup row, then adds each sum with one upsert per batch.
 pub fn add_many(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResult<()> {
+    add_hourly(conn, contributions)?;
+    let mut coarse = Coarse::default();
+    // Per (tag, member): the earliest and latest hour among these posts.
+    let mut author_spans: HashMap<(i64, i64), Span> = HashMap::new();
+    let mut incident_spans: HashMap<(i64, i64), Span> = HashMap::new();
+    for c in contributions {
+        for tag in &c.tag_ids {
+            coarse.posts(*tag, c.hour, 1);
+            widen(&mut author_spans, (*tag, c.author_id), c.hour);
+            if let Some(incident) = c.incident_id {
+                widen(&mut incident_spans, (*tag, incident), c.hour);
+            }
+        }
+    }
+    advance(conn, Member::Author, &author_spans, &mut coarse)?;
+    advance(conn, Member::Incident, &incident_spans, &mut coarse)?;
+    coarse.write(conn)
+}
+
+/// The hourly part of [`add_many`].
+fn add_hourly(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResult<()> {
     let mut hours: HashMap<i64, i32> = HashMap::new();
     let mut per_tag: HashMap<(i64, i64), i32> = HashMap::new();
     let mut authors: HashMap<(i64, i64, i64), i32> = HashMap::new();
@@ -298,6 +396,424 @@ pub fn add_many(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResul
         crate::on_backend!(conn, c => diesel::insert_into(tag_pair_hours::table).values(part)
             .on_conflict((tag_pair_hours::tag_a, tag_pair_hours::tag_b, tag_pair_hours::hour)).do_update()
             .set(tag_pair_hours::posts.eq(tag_pair_hours::posts + excluded(tag_pair_hours::posts))).execute(c))?;
+    }
+    Ok(())
+}
+
+/// Hours per day and per week, the periods of the coarse rollups.
+pub const DAY_HOURS: i64 = 24;
+pub const WEEK_HOURS: i64 = 24 * 7;
+
+/// A period of the coarse rollups: `tag_days` or `tag_weeks`, numbered by `hour` / length,
+/// floored (so weeks start on Thursdays, like the epoch; only sums are read from them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Period {
+    Day,
+    Week,
+}
+
+impl Period {
+    pub const ALL: [Period; 2] = [Period::Day, Period::Week];
+
+    pub fn hours(self) -> i64 {
+        match self {
+            Period::Day => DAY_HOURS,
+            Period::Week => WEEK_HOURS,
+        }
+    }
+
+    /// The period an hour falls in.
+    pub fn of(self, hour: i64) -> i64 {
+        hour.div_euclid(self.hours())
+    }
+
+    pub fn table(self) -> &'static str {
+        match self {
+            Period::Day => "tag_days",
+            Period::Week => "tag_weeks",
+        }
+    }
+
+    /// The table's period column.
+    pub fn column(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Week => "week",
+        }
+    }
+}
+
+/// A kind of member counted distinctly per tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Member {
+    Author,
+    Incident,
+}
+
+impl Member {
+    /// Per tag and member, its first and last hour.
+    pub fn span_table(self) -> &'static str {
+        match self {
+            Member::Author => "tag_authors",
+            Member::Incident => "tag_incidents",
+        }
+    }
+
+    /// Per tag, hour and member, its posts.
+    pub fn hour_table(self) -> &'static str {
+        match self {
+            Member::Author => "tag_hour_authors",
+            Member::Incident => "tag_hour_incidents",
+        }
+    }
+
+    /// The member column of both tables.
+    pub fn column(self) -> &'static str {
+        match self {
+            Member::Author => "author_id",
+            Member::Incident => "incident_id",
+        }
+    }
+
+    /// The day and week tables' count of these members last seen in the period.
+    pub fn last_column(self) -> &'static str {
+        match self {
+            Member::Author => "last_authors",
+            Member::Incident => "last_incidents",
+        }
+    }
+
+    fn slot(self) -> usize {
+        match self {
+            Member::Author => 1,
+            Member::Incident => 2,
+        }
+    }
+}
+
+/// The first and last hour a member was seen on a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    first: i64,
+    last: i64,
+}
+
+fn widen(spans: &mut HashMap<(i64, i64), Span>, key: (i64, i64), hour: i64) {
+    let span = spans.entry(key).or_insert(Span { first: hour, last: hour });
+    span.first = span.first.min(hour);
+    span.last = span.last.max(hour);
+}
+
+#[derive(Debug, QueryableByName)]
+struct SpanRow {
+    #[diesel(sql_type = BigInt)]
+    tag_id: i64,
+    #[diesel(sql_type = BigInt)]
+    member: i64,
+    #[diesel(sql_type = BigInt)]
+    first_hour: i64,
+    #[diesel(sql_type = BigInt)]
+    last_hour: i64,
+}
+
+/// Changes to `tag_days` and `tag_weeks`, summed per row so each row is written once:
+/// `[posts, authors last seen, incidents last seen]` per (period, number, tag).
+#[derive(Debug, Default)]
+struct Coarse {
+    rows: HashMap<(Period, i64, i64), [i32; 3]>,
+}
+
+impl Coarse {
+    fn posts(&mut self, tag: i64, hour: i64, n: i32) {
+        self.add(tag, hour, 0, n);
+    }
+
+    /// A member of `tag` is now (`n = 1`) or no longer (`n = -1`) last seen at `hour`.
+    fn last(&mut self, member: Member, tag: i64, hour: i64, n: i32) {
+        self.add(tag, hour, member.slot(), n);
+    }
+
+    fn add(&mut self, tag: i64, hour: i64, slot: usize, n: i32) {
+        for period in Period::ALL {
+            self.rows.entry((period, period.of(hour), tag)).or_default()[slot] += n;
+        }
+    }
+
+    /// Upserts the sums, then drops rows left without posts (a period with no posts has no
+    /// members either, so nothing is lost). A post's own few rows go one statement each,
+    /// prepared once per connection; a batch's go many rows to a statement.
+    fn write(self, conn: &mut DbConn) -> QueryResult<()> {
+        for period in Period::ALL {
+            let changed: Vec<[i64; 5]> = self
+                .rows
+                .iter()
+                .filter(|((p, _, _), counts)| *p == period && counts.iter().any(|n| *n != 0))
+                .map(|((_, number, tag), [p, a, i])| [*number, *tag, *p as i64, *a as i64, *i as i64])
+                .collect();
+            if changed.len() <= SINGLE_ROWS {
+                for row in &changed {
+                    upsert_period_row(conn, period, row)?;
+                }
+            } else {
+                let (table, column) = (period.table(), period.column());
+                for part in changed.chunks(BATCH_ROWS) {
+                    sql::execute(
+                        conn,
+                        &format!(
+                            "INSERT INTO {table} ({column}, tag_id, posts, last_authors, last_incidents) \
+                             VALUES {} ON CONFLICT ({column}, tag_id) DO UPDATE SET \
+                             posts = {table}.posts + excluded.posts, \
+                             last_authors = {table}.last_authors + excluded.last_authors, \
+                             last_incidents = {table}.last_incidents + excluded.last_incidents",
+                            sql::rows(part)
+                        ),
+                    )?;
+                }
+            }
+            for [number, tag, posts, _, _] in changed {
+                if posts < 0 {
+                    match period {
+                        Period::Day => {
+                            diesel::delete(tag_days::table.find((number, tag)).filter(tag_days::posts.le(0)))
+                                .execute(conn)?
+                        }
+                        Period::Week => diesel::delete(
+                            tag_weeks::table.find((number, tag)).filter(tag_weeks::posts.le(0)),
+                        )
+                        .execute(conn)?,
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Up to this many rows per table go one statement each.
+const SINGLE_ROWS: usize = 8;
+
+/// Adds `[number, tag, posts, authors last seen, incidents last seen]` to a period's row.
+fn upsert_period_row(conn: &mut DbConn, period: Period, row: &[i64; 5]) -> QueryResult<()> {
+    let [number, tag, posts, authors, incidents] = *row;
+    // Counts per row stay far below i32::MAX (the columns are INTEGER).
+    let (posts, authors, incidents) = (posts as i32, authors as i32, incidents as i32);
+    crate::on_backend!(conn, c => match period {
+        Period::Day => diesel::insert_into(tag_days::table)
+            .values((
+                tag_days::day.eq(number),
+                tag_days::tag_id.eq(tag),
+                tag_days::posts.eq(posts),
+                tag_days::last_authors.eq(authors),
+                tag_days::last_incidents.eq(incidents),
+            ))
+            .on_conflict((tag_days::day, tag_days::tag_id))
+            .do_update()
+            .set((
+                tag_days::posts.eq(tag_days::posts + excluded(tag_days::posts)),
+                tag_days::last_authors.eq(tag_days::last_authors + excluded(tag_days::last_authors)),
+                tag_days::last_incidents.eq(tag_days::last_incidents + excluded(tag_days::last_incidents)),
+            ))
+            .execute(c),
+        Period::Week => diesel::insert_into(tag_weeks::table)
+            .values((
+                tag_weeks::week.eq(number),
+                tag_weeks::tag_id.eq(tag),
+                tag_weeks::posts.eq(posts),
+                tag_weeks::last_authors.eq(authors),
+                tag_weeks::last_incidents.eq(incidents),
+            ))
+            .on_conflict((tag_weeks::week, tag_weeks::tag_id))
+            .do_update()
+            .set((
+                tag_weeks::posts.eq(tag_weeks::posts + excluded(tag_weeks::posts)),
+                tag_weeks::last_authors.eq(tag_weeks::last_authors + excluded(tag_weeks::last_authors)),
+                tag_weeks::last_incidents.eq(tag_weeks::last_incidents + excluded(tag_weeks::last_incidents)),
+            ))
+            .execute(c),
+    })?;
+    Ok(())
+}
+
+/// The stored spans of the given (tag, member) keys.
+fn load_spans(
+    conn: &mut DbConn,
+    member: Member,
+    keys: &[[i64; 2]],
+) -> QueryResult<HashMap<(i64, i64), Span>> {
+    let (table, column) = (member.span_table(), member.column());
+    let mut out = HashMap::new();
+    for part in keys.chunks(BATCH_ROWS) {
+        // A join against the keys: a primary-key lookup each on both backends (SQLite does
+        // not use the index for `(a, b) IN (VALUES …)`).
+        let rows: Vec<SpanRow> = sql::load(
+            conn,
+            &format!(
+                "WITH k (t, m) AS (VALUES {}) \
+                 SELECT s.tag_id, s.{column} AS member, s.first_hour, s.last_hour \
+                 FROM k JOIN {table} s ON s.tag_id = k.t AND s.{column} = k.m",
+                sql::rows(part)
+            ),
+        )?;
+        out.extend(
+            rows.into_iter().map(|r| ((r.tag_id, r.member), Span { first: r.first_hour, last: r.last_hour })),
+        );
+    }
+    Ok(out)
+}
+
+/// Widens the stored spans by the hours just added, moving each member's "last seen" count
+/// to its new last hour.
+fn advance(
+    conn: &mut DbConn,
+    member: Member,
+    added: &HashMap<(i64, i64), Span>,
+    coarse: &mut Coarse,
+) -> QueryResult<()> {
+    if added.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<[i64; 2]> = added.keys().map(|(t, m)| [*t, *m]).collect();
+    let stored = load_spans(conn, member, &keys)?;
+    let mut writes: Vec<[i64; 4]> = Vec::new();
+    for ((tag, id), new) in added {
+        let span = match stored.get(&(*tag, *id)) {
+            None => {
+                coarse.last(member, *tag, new.last, 1);
+                *new
+            }
+            Some(old) => {
+                let span = Span { first: old.first.min(new.first), last: old.last.max(new.last) };
+                if span.last != old.last {
+                    coarse.last(member, *tag, old.last, -1);
+                    coarse.last(member, *tag, span.last, 1);
+                }
+                if span == *old {
+                    continue;
+                }
+                span
+            }
+        };
+        writes.push([*tag, *id, span.first, span.last]);
+    }
+    let (table, column) = (member.span_table(), member.column());
+    for part in writes.chunks(BATCH_ROWS) {
+        sql::execute(
+            conn,
+            &format!(
+                "INSERT INTO {table} (tag_id, {column}, first_hour, last_hour) VALUES {} \
+                 ON CONFLICT (tag_id, {column}) DO UPDATE SET \
+                 first_hour = excluded.first_hour, last_hour = excluded.last_hour",
+                sql::rows(part)
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// Widens one member's stored span by `hour` (the per-post form of [`advance`]).
+fn widen_one(
+    conn: &mut DbConn,
+    member: Member,
+    tag: i64,
+    id: i64,
+    hour: i64,
+    coarse: &mut Coarse,
+) -> QueryResult<()> {
+    let old: Option<(i64, i64)> = match member {
+        Member::Author => tag_authors::table
+            .find((tag, id))
+            .select((tag_authors::first_hour, tag_authors::last_hour))
+            .first(conn)
+            .optional()?,
+        Member::Incident => tag_incidents::table
+            .find((tag, id))
+            .select((tag_incidents::first_hour, tag_incidents::last_hour))
+            .first(conn)
+            .optional()?,
+    };
+    let (first, last) = match old {
+        None => (hour, hour),
+        Some((first, last)) => (first.min(hour), last.max(hour)),
+    };
+    if old == Some((first, last)) {
+        return Ok(());
+    }
+    if let Some((_, old_last)) = old.filter(|(_, old_last)| *old_last != last) {
+        coarse.last(member, tag, old_last, -1);
+    }
+    if old.map(|(_, l)| l) != Some(last) {
+        coarse.last(member, tag, last, 1);
+    }
+    crate::on_backend!(conn, c => match member {
+        Member::Author => diesel::insert_into(tag_authors::table)
+            .values((
+                tag_authors::tag_id.eq(tag),
+                tag_authors::author_id.eq(id),
+                tag_authors::first_hour.eq(first),
+                tag_authors::last_hour.eq(last),
+            ))
+            .on_conflict((tag_authors::tag_id, tag_authors::author_id))
+            .do_update()
+            .set((tag_authors::first_hour.eq(first), tag_authors::last_hour.eq(last)))
+            .execute(c),
+        Member::Incident => diesel::insert_into(tag_incidents::table)
+            .values((
+                tag_incidents::tag_id.eq(tag),
+                tag_incidents::incident_id.eq(id),
+                tag_incidents::first_hour.eq(first),
+                tag_incidents::last_hour.eq(last),
+            ))
+            .on_conflict((tag_incidents::tag_id, tag_incidents::incident_id))
+            .do_update()
+            .set((tag_incidents::first_hour.eq(first), tag_incidents::last_hour.eq(last)))
+            .execute(c),
+    })?;
+    Ok(())
+}
+
+/// After a member lost its last post of `hour` on `tag`: sets its span to the hours the
+/// hourly rollup still holds (or removes it), moving its "last seen" count along.
+fn retreat(
+    conn: &mut DbConn,
+    member: Member,
+    tag: i64,
+    id: i64,
+    hour: i64,
+    coarse: &mut Coarse,
+) -> QueryResult<()> {
+    let Some(old) = load_spans(conn, member, &[[tag, id]])?.remove(&(tag, id)) else {
+        return Ok(());
+    };
+    if hour != old.first && hour != old.last {
+        return Ok(());
+    }
+    let (table, column, hourly) = (member.span_table(), member.column(), member.hour_table());
+    let left: Vec<SpanRow> = sql::load(
+        conn,
+        &format!(
+            "SELECT tag_id, {column} AS member, MIN(hour) AS first_hour, MAX(hour) AS last_hour \
+             FROM {hourly} WHERE tag_id = {tag} AND {column} = {id} GROUP BY tag_id, {column}"
+        ),
+    )?;
+    match left.first() {
+        None => {
+            sql::execute(conn, &format!("DELETE FROM {table} WHERE tag_id = {tag} AND {column} = {id}"))?;
+            coarse.last(member, tag, old.last, -1);
+        }
+        Some(row) => {
+            sql::execute(
+                conn,
+                &format!(
+                    "UPDATE {table} SET first_hour = {}, last_hour = {} \
+                     WHERE tag_id = {tag} AND {column} = {id}",
+                    row.first_hour, row.last_hour
+                ),
+            )?;
+            if row.last_hour != old.last {
+                coarse.last(member, tag, old.last, -1);
+                coarse.last(member, tag, row.last_hour, 1);
+            }
+        }
     }
     Ok(())
 }

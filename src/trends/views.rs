@@ -1,17 +1,20 @@
-//! The queries behind each trend endpoint. They read the hourly rollups (and, for
-//! distinctive terms, one incident's or tag's own posts plus the search index's document
-//! frequencies), never a scan of all posts.
+//! The queries behind each trend endpoint. They read the rollups (and, for distinctive
+//! terms, one incident's or tag's own posts plus the search index's document frequencies),
+//! never a scan of all posts. Sums over a window read whole weeks and days from the coarse
+//! rollups and only the hours at either end from the hourly ones; distinct authors and
+//! incidents are counted where each member was last seen (see [`members_in`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Nullable};
 use serde::Serialize;
 
-use super::rollups::HOUR_MS;
-use super::score::{jlh, lift, npmi, trend_score, TrendScore};
+use super::rollups::{Member, Period, HOUR_MS};
+use super::score::{jlh, lift, npmi, trend_score, TrendScore, MIN_ACTIVITY, MIN_RATIO};
+use super::sql;
 use super::windows::Window;
-use crate::db::schema::{incidents, tags};
+use crate::db::schema::{incidents, tag_hour_authors, tag_hour_incidents, tag_hours, tags};
 use crate::db::tags::Tag;
 use crate::db::DbConn;
 use crate::domain::time::format_ms;
@@ -43,16 +46,6 @@ macro_rules! load_sql {
         let text = placeholders($conn, $sql);
         crate::on_backend!($conn, c => diesel::sql_query(text)$(.bind::<BigInt, _>($value))*.load(c))
     }};
-}
-
-#[derive(Debug, QueryableByName)]
-struct SlotCount {
-    #[diesel(sql_type = BigInt)]
-    tag_id: i64,
-    #[diesel(sql_type = BigInt)]
-    slot: i64,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
 }
 
 #[derive(Debug, QueryableByName)]
@@ -114,16 +107,6 @@ fn tag_ref(tag: &Tag) -> TagRef {
     TagRef { name: tag.key.clone(), display: tag.display.clone() }
 }
 
-/// Posts per tag within a window.
-fn posts_per_tag(conn: &mut DbConn, w: Window) -> QueryResult<HashMap<i64, i64>> {
-    let rows: Vec<TagCount> = load_sql!(
-        conn,
-        "SELECT tag_id, SUM(posts) AS n FROM tag_hours WHERE hour >= ? AND hour < ? GROUP BY tag_id",
-        [w.start_hour, w.end_hour]
-    )?;
-    Ok(rows.into_iter().map(|r| (r.tag_id, r.n)).collect())
-}
-
 /// All posts within a window.
 fn posts_total(conn: &mut DbConn, w: Window) -> QueryResult<i64> {
     let rows: Vec<TagCount> = load_sql!(
@@ -132,6 +115,225 @@ fn posts_total(conn: &mut DbConn, w: Window) -> QueryResult<i64> {
         [w.start_hour, w.end_hour]
     )?;
     Ok(rows.first().map(|r| r.n).unwrap_or(0))
+}
+
+/// ` AND <column> IN (…)` when only some tags are wanted. `+column` keeps SQLite from
+/// choosing the tag index over the time range the arm is built around.
+fn only(column: &str, ids: Option<&[i64]>) -> String {
+    match ids {
+        None => String::new(),
+        Some(ids) => format!(" AND +{column} IN ({})", sql::list(ids)),
+    }
+}
+
+/// Sums the per-tag results of several `SELECT tag_id, … AS n … GROUP BY tag_id` arms.
+fn sum_arms(conn: &mut DbConn, arms: &[String]) -> QueryResult<HashMap<i64, i64>> {
+    if arms.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<TagCount> = sql::load(
+        conn,
+        &format!(
+            "SELECT tag_id, CAST(SUM(n) AS BIGINT) AS n FROM ({}) AS arms GROUP BY tag_id",
+            arms.join(" UNION ALL ")
+        ),
+    )?;
+    Ok(rows.into_iter().map(|r| (r.tag_id, r.n)).collect())
+}
+
+/// Arms summing `column` of the week and day rollups over the whole weeks and days of `w`.
+fn coarse_arms(w: Window, column: &str, ids: Option<&[i64]>) -> Vec<String> {
+    let pieces = w.pieces();
+    let mut arms = Vec::new();
+    for (period, ranges) in [(Period::Week, &pieces.weeks), (Period::Day, &pieces.days)] {
+        let (table, at) = (period.table(), period.column());
+        let filter = match ids {
+            None => String::new(),
+            Some(ids) => format!(" AND tag_id IN ({})", sql::list(ids)),
+        };
+        for (a, b) in ranges {
+            arms.push(format!(
+                "SELECT tag_id, SUM({column}) AS n FROM {table} \
+                 WHERE {at} >= {a} AND {at} < {b}{filter} GROUP BY tag_id"
+            ));
+        }
+    }
+    arms
+}
+
+/// Posts per tag within a window (all tags, or those in `ids`).
+fn posts_in(conn: &mut DbConn, w: Window, ids: Option<&[i64]>) -> QueryResult<HashMap<i64, i64>> {
+    let mut arms = coarse_arms(w, "posts", ids);
+    let filter = match ids {
+        None => String::new(),
+        Some(ids) => format!(" AND tag_id IN ({})", sql::list(ids)),
+    };
+    for (a, b) in w.pieces().hours {
+        arms.push(format!(
+            "SELECT tag_id, SUM(posts) AS n FROM tag_hours \
+             WHERE hour >= {a} AND hour < {b}{filter} GROUP BY tag_id"
+        ));
+    }
+    sum_arms(conn, &arms)
+}
+
+/// Arms counting, per tag, the members of the given kinds whose last hour falls inside `w`.
+fn last_seen_arms(members: &[Member], w: Window, ids: Option<&[i64]>) -> Vec<String> {
+    let columns: Vec<&str> = members.iter().map(|m| m.last_column()).collect();
+    let mut arms = coarse_arms(w, &columns.join(" + "), ids);
+    for member in members {
+        let table = member.span_table();
+        for (a, b) in w.pieces().hours {
+            arms.push(format!(
+                "SELECT tag_id, COUNT(*) AS n FROM {table} \
+                 WHERE last_hour >= {a} AND last_hour < {b}{} GROUP BY tag_id",
+                only("tag_id", ids)
+            ));
+        }
+    }
+    arms
+}
+
+/// Latest hour a span query looks at: later than any post, small enough never to overflow.
+const LAST_HOUR_BOUND: i64 = i64::MAX / 4;
+
+/// Distinct members of the given kinds per tag within a window (summed over the kinds),
+/// exactly. Each member seen in `w` is counted once, where its last hour falls when that is
+/// inside `w`: sums of the `last_*` counters of the coarse rollups, plus the spans whose last
+/// hour is in the hours at either end. Members seen again after `w` are the spans with a
+/// later last hour, each counted when it began inside `w` or has an hour inside it. So the
+/// cost follows the window's weeks and days plus what happened since its end (nothing, for
+/// a window ending now), not the number of members. When more happened since than inside
+/// the window (a short window in the past), the members are counted from its hours instead.
+pub fn members_in(
+    conn: &mut DbConn,
+    members: &[Member],
+    w: Window,
+    ids: Option<&[i64]>,
+) -> QueryResult<HashMap<i64, i64>> {
+    let mut out: HashMap<i64, i64> = HashMap::new();
+    if w.start_hour >= w.end_hour {
+        return Ok(out);
+    }
+    let mut by_spans = Vec::new();
+    for member in members {
+        if spans_are_cheaper(conn, *member, w, ids)? {
+            by_spans.push(*member);
+        } else {
+            for (tag, n) in distinct_in_hours(conn, *member, w, ids)? {
+                *out.entry(tag).or_default() += n;
+            }
+        }
+    }
+    if by_spans.is_empty() {
+        return Ok(out);
+    }
+    let mut arms = last_seen_arms(&by_spans, w, ids);
+    let (start, end) = (w.start_hour, w.end_hour);
+    for member in &by_spans {
+        let (table, hourly, column) = (member.span_table(), member.hour_table(), member.column());
+        // The upper bound makes the range two-sided, so SQLite reads it from the last_hour
+        // index instead of walking the table in tag order to save the GROUP BY's sort.
+        arms.push(format!(
+            "SELECT s.tag_id, COUNT(*) AS n FROM {table} s \
+             WHERE s.last_hour >= {end} AND s.last_hour < {LAST_HOUR_BOUND} AND s.first_hour < {end}{} \
+               AND (s.first_hour >= {start} OR EXISTS (SELECT 1 FROM {hourly} h \
+                    WHERE h.tag_id = s.tag_id AND h.{column} = s.{column} \
+                      AND h.hour >= {start} AND h.hour < {end})) \
+             GROUP BY s.tag_id",
+            only("s.tag_id", ids)
+        ));
+    }
+    for (tag, n) in sum_arms(conn, &arms)? {
+        *out.entry(tag).or_default() += n;
+    }
+    Ok(out)
+}
+
+#[derive(Debug, QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Whether following the spans seen again after `w` reads fewer rows than the hourly rows
+/// inside `w` (both counted only up to what decides it).
+fn spans_are_cheaper(conn: &mut DbConn, member: Member, w: Window, ids: Option<&[i64]>) -> QueryResult<bool> {
+    // Below this many, following them costs less than even asking how big `w` is.
+    const FEW: i64 = 2_000;
+    const ENOUGH: i64 = 50_000;
+    let (table, hourly) = (member.span_table(), member.hour_table());
+    let mut count = |sql: String| -> QueryResult<i64> {
+        Ok(sql::load::<Count>(conn, &format!("SELECT COUNT(*) AS n FROM ({sql}) AS rows"))?
+            .first()
+            .map_or(0, |c| c.n))
+    };
+    let after = count(format!(
+        "SELECT 1 FROM {table} WHERE last_hour >= {} AND last_hour < {LAST_HOUR_BOUND}{} LIMIT {ENOUGH}",
+        w.end_hour,
+        only("tag_id", ids)
+    ))?;
+    if after <= FEW {
+        return Ok(true);
+    }
+    let filter = match ids {
+        None => String::new(),
+        Some(ids) => format!(" AND tag_id IN ({})", sql::list(ids)),
+    };
+    let inside = count(format!(
+        "SELECT 1 FROM {hourly} WHERE hour >= {} AND hour < {}{filter} LIMIT {after}",
+        w.start_hour, w.end_hour
+    ))?;
+    Ok(after <= inside)
+}
+
+/// Distinct members per tag within `w`, counted from the hourly rows (read in index order,
+/// counted here: cheaper than SQLite's `COUNT(DISTINCT …)` sorter).
+pub fn distinct_in_hours(
+    conn: &mut DbConn,
+    member: Member,
+    w: Window,
+    ids: Option<&[i64]>,
+) -> QueryResult<HashMap<i64, i64>> {
+    let (start, end) = (w.start_hour, w.end_hour);
+    let mut rows: Vec<(i64, i64)> = Vec::new();
+    let parts: Vec<Option<&[i64]>> = match ids {
+        None => vec![None],
+        Some(ids) => ids.chunks(BATCH_IDS).map(Some).collect(),
+    };
+    for part in parts {
+        rows.extend(match member {
+            Member::Author => {
+                let mut q = tag_hour_authors::table
+                    .filter(tag_hour_authors::hour.ge(start))
+                    .filter(tag_hour_authors::hour.lt(end))
+                    .select((tag_hour_authors::tag_id, tag_hour_authors::author_id))
+                    .into_boxed();
+                if let Some(part) = part {
+                    q = q.filter(tag_hour_authors::tag_id.eq_any(part.to_vec()));
+                }
+                q.load::<(i64, i64)>(conn)?
+            }
+            Member::Incident => {
+                let mut q = tag_hour_incidents::table
+                    .filter(tag_hour_incidents::hour.ge(start))
+                    .filter(tag_hour_incidents::hour.lt(end))
+                    .select((tag_hour_incidents::tag_id, tag_hour_incidents::incident_id))
+                    .into_boxed();
+                if let Some(part) = part {
+                    q = q.filter(tag_hour_incidents::tag_id.eq_any(part.to_vec()));
+                }
+                q.load::<(i64, i64)>(conn)?
+            }
+        });
+    }
+    rows.sort_unstable();
+    rows.dedup();
+    let mut out: HashMap<i64, i64> = HashMap::new();
+    for (tag, _) in rows {
+        *out.entry(tag).or_default() += 1;
+    }
+    Ok(out)
 }
 
 /// Hourly posts of one tag within a window.
@@ -188,45 +390,126 @@ pub struct Trending {
     pub items: Vec<TrendingTag>,
 }
 
-/// Distinct members per tag and window slot (0 = `w`, 1.. = the windows before it), only
-/// for tags active in `w`.
+/// Distinct members per tag and window slot (0 = `w`, 1.. = the windows before it), for the
+/// tags in `ids`: `(tag, slot) -> n`. The rows come in primary-key order and are counted
+/// here, which is cheaper than SQLite's `COUNT(DISTINCT …)` sorter per group.
 fn distinct_by_slot(
     conn: &mut DbConn,
-    table: &str,
-    member: &str,
+    member: Member,
     w: Window,
     slots: i64,
-) -> QueryResult<Vec<SlotCount>> {
-    let sql = format!(
-        "SELECT tag_id, (? - 1 - hour) / ? AS slot, COUNT(DISTINCT {member}) AS n FROM {table} \
-         WHERE hour >= ? AND hour < ? \
-           AND tag_id IN (SELECT tag_id FROM tag_hours WHERE hour >= ? AND hour < ?) \
-         GROUP BY tag_id, slot"
-    );
-    let hours = w.hours();
-    load_sql!(
-        conn,
-        &sql,
-        [w.end_hour, hours, w.end_hour - hours * (slots + 1), w.end_hour, w.start_hour, w.end_hour]
-    )
+    ids: &[i64],
+) -> QueryResult<HashMap<(i64, i64), i64>> {
+    let (end, hours) = (w.end_hour, w.hours());
+    let start = end - hours * (slots + 1);
+    let rows: Vec<(i64, i64, i64)> = match member {
+        Member::Author => tag_hour_authors::table
+            .filter(tag_hour_authors::tag_id.eq_any(ids))
+            .filter(tag_hour_authors::hour.ge(start))
+            .filter(tag_hour_authors::hour.lt(end))
+            .select((tag_hour_authors::tag_id, tag_hour_authors::hour, tag_hour_authors::author_id))
+            .load(conn)?,
+        Member::Incident => tag_hour_incidents::table
+            .filter(tag_hour_incidents::tag_id.eq_any(ids))
+            .filter(tag_hour_incidents::hour.ge(start))
+            .filter(tag_hour_incidents::hour.lt(end))
+            .select((tag_hour_incidents::tag_id, tag_hour_incidents::hour, tag_hour_incidents::incident_id))
+            .load(conn)?,
+    };
+    let mut keys: Vec<(i64, i64, i64)> =
+        rows.into_iter().map(|(tag, hour, id)| (tag, (end - 1 - hour) / hours, id)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut out: HashMap<(i64, i64), i64> = HashMap::new();
+    for (tag, slot, _) in keys {
+        *out.entry((tag, slot)).or_default() += 1;
+    }
+    Ok(out)
+}
+
+/// The tags that may trend in `w`, so only theirs are counted per window. A tag trends only
+/// with at least [`MIN_ACTIVITY`] distinct authors + incidents in `w` and at least
+/// [`MIN_RATIO`] times the mean over its `windows` baseline windows. Every member last seen
+/// inside the baseline is in at least one of those windows, so their number divided by
+/// `windows` is at most that mean: tags below either floor cannot trend and are left out
+/// exactly, without reading their hours.
+fn trend_candidates(conn: &mut DbConn, w: Window, windows: i64) -> QueryResult<Vec<i64>> {
+    let both = [Member::Author, Member::Incident];
+    let observed = members_in(conn, &both, w, None)?;
+    let baseline = Window { start_hour: w.start_hour - w.hours() * windows, end_hour: w.start_hour };
+    let seen = sum_arms(conn, &last_seen_arms(&both, baseline, None))?;
+    let mut ids: Vec<i64> = observed
+        .into_iter()
+        .filter(|(tag, o)| {
+            let least_mean = seen.get(tag).copied().unwrap_or(0) as f64 / windows as f64;
+            *o >= MIN_ACTIVITY as i64 && *o as f64 >= MIN_RATIO * least_mean
+        })
+        .map(|(tag, _)| tag)
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+#[derive(Debug, QueryableByName)]
+struct TagHour {
+    #[diesel(sql_type = BigInt)]
+    tag_id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    hour: Option<i64>,
+}
+
+/// Per tag, one hour picked by `arm(tag)` (a `SELECT <tag> AS tag_id, MIN/MAX(hour) AS hour`
+/// over one tag's rows, which both backends answer from the index in one step).
+fn hour_per_tag(
+    conn: &mut DbConn,
+    ids: &[i64],
+    arm: impl Fn(i64) -> String,
+) -> QueryResult<HashMap<i64, i64>> {
+    let mut out = HashMap::new();
+    for part in ids.chunks(UNION_ARMS) {
+        let arms: Vec<String> = part.iter().map(|t| arm(*t)).collect();
+        let rows: Vec<TagHour> = sql::load(conn, &sql::union_all(&arms))?;
+        out.extend(rows.into_iter().filter_map(|r| Some((r.tag_id, r.hour?))));
+    }
+    Ok(out)
+}
+
+/// Most arms in one `UNION ALL` (SQLite allows 500 by default).
+const UNION_ARMS: usize = 200;
+
+/// Hourly posts of the tags in `ids` within a window.
+fn hours_of_tags(conn: &mut DbConn, ids: &[i64], w: Window) -> QueryResult<HashMap<i64, Vec<(i64, i64)>>> {
+    let mut out: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+    for part in ids.chunks(BATCH_IDS) {
+        let rows: Vec<(i64, i64, i32)> = tag_hours::table
+            .filter(tag_hours::tag_id.eq_any(part))
+            .filter(tag_hours::hour.ge(w.start_hour))
+            .filter(tag_hours::hour.lt(w.end_hour))
+            .select((tag_hours::tag_id, tag_hours::hour, tag_hours::posts))
+            .load(conn)?;
+        for (tag, hour, posts) in rows {
+            out.entry(tag).or_default().push((hour, posts as i64));
+        }
+    }
+    Ok(out)
 }
 
 /// Tags whose activity in `w` is well above their own previous windows.
 pub fn trending(conn: &mut DbConn, w: Window, limit: usize) -> Result<Trending, AppError> {
     // Four weeks of history, as many windows of the same length as fit (at least one).
     let baseline_windows = (28 * 24 / w.hours()).clamp(1, 28);
+    let candidates = trend_candidates(conn, w, baseline_windows)?;
     let mut activity: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
-    for (index, (table, member)) in
-        [("tag_hour_authors", "author_id"), ("tag_hour_incidents", "incident_id")].iter().enumerate()
-    {
-        for row in distinct_by_slot(conn, table, member, w, baseline_windows)? {
-            let slots =
-                activity.entry(row.tag_id).or_insert_with(|| vec![(0, 0); baseline_windows as usize + 1]);
-            if let Some(slot) = slots.get_mut(row.slot as usize) {
-                if index == 0 {
-                    slot.0 = row.n;
-                } else {
-                    slot.1 = row.n;
+    for part in candidates.chunks(BATCH_IDS) {
+        for member in [Member::Author, Member::Incident] {
+            for ((tag_id, slot), n) in distinct_by_slot(conn, member, w, baseline_windows, part)? {
+                let slots =
+                    activity.entry(tag_id).or_insert_with(|| vec![(0, 0); baseline_windows as usize + 1]);
+                if let Some(slot) = slots.get_mut(slot as usize) {
+                    match member {
+                        Member::Author => slot.0 = n,
+                        Member::Incident => slot.1 = n,
+                    }
                 }
             }
         }
@@ -244,20 +527,19 @@ pub fn trending(conn: &mut DbConn, w: Window, limit: usize) -> Result<Trending, 
     scored.truncate(limit);
     let ids: Vec<i64> = scored.iter().map(|s| s.0).collect();
     let names = tags_by_id(conn, &ids)?;
-    let posts = posts_per_tag(conn, w)?;
+    let posts = if ids.is_empty() { HashMap::new() } else { posts_in(conn, w, Some(&ids))? };
     let spark_window = Window { start_hour: w.end_hour - w.hours() * 4, end_hour: w.end_hour };
+    let mut sparks = hours_of_tags(conn, &ids, spark_window)?;
+    // First seen = the hour of its earliest post (imports can backdate posts, so the tag
+    // row's own creation time would mislead).
+    let firsts = hour_per_tag(conn, &ids, |t| {
+        format!("SELECT CAST({t} AS BIGINT) AS tag_id, MIN(hour) AS hour FROM tag_hours WHERE tag_id = {t}")
+    })?;
     let mut items = Vec::new();
     for (tag_id, score, authors, incidents) in scored {
         let Some(tag) = names.get(&tag_id) else { continue };
-        let hours = tag_hours_of(conn, tag_id, spark_window)?;
-        // First seen = the hour of its earliest post (imports can backdate posts, so the
-        // tag row's own creation time would mislead).
-        let first: Vec<TagCount> = load_sql!(
-            conn,
-            "SELECT tag_id, MIN(hour) AS n FROM tag_hours WHERE tag_id = ? GROUP BY tag_id",
-            [tag_id]
-        )?;
-        let first_hour = first.first().map(|r| r.n).unwrap_or(w.start_hour);
+        let hours = sparks.remove(&tag_id).unwrap_or_default();
+        let first_hour = firsts.get(&tag_id).copied().unwrap_or(w.start_hour);
         items.push(TrendingTag {
             tag: tag_ref(tag),
             score,
@@ -304,81 +586,230 @@ pub struct Recurring {
     pub items: Vec<RecurringTag>,
 }
 
-fn count_per_tag(
-    conn: &mut DbConn,
-    table: &str,
-    member: &str,
-    w: Window,
-    tag_ids: &[i64],
-) -> QueryResult<HashMap<i64, i64>> {
-    let mut out = HashMap::new();
-    for tag_id in tag_ids {
-        let sql = format!("SELECT ? AS tag_id, COUNT(DISTINCT {member}) AS n FROM {table} WHERE tag_id = ? AND hour >= ? AND hour < ?");
-        let rows: Vec<TagCount> = load_sql!(conn, &sql, [*tag_id, *tag_id, w.start_hour, w.end_hour])?;
-        out.insert(*tag_id, rows.first().map(|r| r.n).unwrap_or(0));
-    }
-    Ok(out)
-}
-
 /// Tags spanning the most distinct incidents in `w`, with the incidents as evidence.
 pub fn recurring(conn: &mut DbConn, w: Window, limit: usize) -> Result<Recurring, AppError> {
-    let top: Vec<TagCount> = load_sql!(
-        conn,
-        "SELECT tag_id, COUNT(DISTINCT incident_id) AS n FROM tag_hour_incidents \
-         WHERE hour >= ? AND hour < ? GROUP BY tag_id ORDER BY n DESC, tag_id LIMIT ?",
-        [w.start_hour, w.end_hour, (limit * 3) as i64]
-    )?;
-    let ids: Vec<i64> = top.iter().map(|t| t.tag_id).collect();
+    let mut top: Vec<(i64, i64)> =
+        members_in(conn, &[Member::Incident], w, None)?.into_iter().filter(|(_, n)| *n > 0).collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    top.truncate(limit * 3);
+    let ids: Vec<i64> = top.iter().map(|t| t.0).collect();
+    if ids.is_empty() {
+        return Ok(Recurring { window: w.into(), items: Vec::new() });
+    }
     let names = tags_by_id(conn, &ids)?;
-    let authors = count_per_tag(conn, "tag_hour_authors", "author_id", w, &ids)?;
-    let posts = posts_per_tag(conn, w)?;
+    let authors = members_in(conn, &[Member::Author], w, Some(&ids))?;
+    let posts = posts_in(conn, w, Some(&ids))?;
+    let (start, end) = (w.start_hour, w.end_hour);
+    let last_hours = hour_per_tag(conn, &ids, |t| {
+        format!(
+            "SELECT CAST({t} AS BIGINT) AS tag_id, MAX(hour) AS hour FROM tag_hours \
+             WHERE tag_id = {t} AND hour >= {start} AND hour < {end}"
+        )
+    })?;
     let mut items = Vec::new();
-    for row in top {
-        let Some(tag) = names.get(&row.tag_id) else { continue };
-        let last_hour: Vec<TagCount> = load_sql!(
-            conn,
-            "SELECT CAST(0 AS BIGINT) AS tag_id, COALESCE(MAX(hour), 0) AS n FROM tag_hours WHERE tag_id = ? AND hour >= ? AND hour < ?",
-            [row.tag_id, w.start_hour, w.end_hour]
-        )?;
-        let evidence = incidents_of(conn, row.tag_id, w, 20)?;
-        items.push(RecurringTag {
-            tag: tag_ref(tag),
-            incidents: row.n,
-            authors: authors.get(&row.tag_id).copied().unwrap_or(0),
-            posts: posts.get(&row.tag_id).copied().unwrap_or(0),
-            last_seen: format_ms(last_hour.first().map(|r| r.n).unwrap_or(0) * HOUR_MS),
-            evidence,
-        });
+    for (tag_id, incidents) in top {
+        let Some(tag) = names.get(&tag_id) else { continue };
+        items.push((
+            tag_id,
+            RecurringTag {
+                tag: tag_ref(tag),
+                incidents,
+                authors: authors.get(&tag_id).copied().unwrap_or(0),
+                posts: posts.get(&tag_id).copied().unwrap_or(0),
+                last_seen: format_ms(last_hours.get(&tag_id).copied().unwrap_or(0) * HOUR_MS),
+                evidence: Vec::new(),
+            },
+        ));
     }
     // Most incidents first; then more responders; then the most recent.
-    items.sort_by(|a, b| {
+    items.sort_by(|(_, a), (_, b)| {
         b.incidents.cmp(&a.incidents).then(b.authors.cmp(&a.authors)).then(b.last_seen.cmp(&a.last_seen))
     });
     items.truncate(limit);
+    // Evidence only for the tags shown.
+    let shown: Vec<i64> = items.iter().map(|(tag_id, _)| *tag_id).collect();
+    let mut evidence = incidents_of_many(conn, &shown, w, 20)?;
+    let items = items
+        .into_iter()
+        .map(|(tag_id, item)| RecurringTag { evidence: evidence.remove(&tag_id).unwrap_or_default(), ..item })
+        .collect();
     Ok(Recurring { window: w.into(), items })
 }
 
 /// The incidents a tag appeared on within `w`, most recent first.
 pub fn incidents_of(conn: &mut DbConn, tag_id: i64, w: Window, limit: i64) -> QueryResult<Vec<Evidence>> {
-    let firsts: Vec<TagCount> = load_sql!(
-        conn,
-        "SELECT incident_id AS tag_id, MIN(hour) AS n FROM tag_hour_incidents \
-         WHERE tag_id = ? AND hour >= ? AND hour < ? GROUP BY incident_id ORDER BY n DESC LIMIT ?",
-        [tag_id, w.start_hour, w.end_hour, limit]
-    )?;
-    let incident_ids: Vec<i64> = firsts.iter().map(|f| f.tag_id).collect();
-    let titles: HashMap<i64, (String, String)> = incidents::table
-        .filter(incidents::id.eq_any(&incident_ids))
-        .select((incidents::id, incidents::key, incidents::title))
-        .load::<(i64, String, String)>(conn)?
-        .into_iter()
-        .map(|(id, key, title)| (id, (key, title)))
-        .collect();
-    Ok(firsts
+    Ok(incidents_of_many(conn, &[tag_id], w, limit)?.remove(&tag_id).unwrap_or_default())
+}
+
+#[derive(Debug, QueryableByName)]
+struct TagIncidentHour {
+    #[diesel(sql_type = BigInt)]
+    tag_id: i64,
+    #[diesel(sql_type = BigInt)]
+    incident_id: i64,
+    #[diesel(sql_type = BigInt)]
+    hour: i64,
+}
+
+/// One tag's walk back through its incident hours.
+struct EvidenceScan {
+    /// The last row read, `(hour, incident)`: every row after it has been read.
+    cursor: Option<(i64, i64)>,
+    exhausted: bool,
+    /// Rows to read next time.
+    batch: usize,
+    seen: HashSet<i64>,
+    /// Incidents read but not yet placed, `(hour first read at, incident)` in reading order.
+    pending: VecDeque<(i64, i64)>,
+    /// `(first hour inside the window, incident)`, best first, at most `limit`.
+    best: Vec<(i64, i64)>,
+}
+
+enum EvidenceStep {
+    Read,
+    Place(Vec<i64>),
+    Done,
+}
+
+impl EvidenceScan {
+    fn next_step(&mut self, limit: usize) -> EvidenceStep {
+        // An incident starts inside the window no later than the hour it was first read at,
+        // so one read at or below the bar (the last of `limit` placed) cannot enter; nor can
+        // any still unread, all of which come before the cursor.
+        let bar = self.best.get(limit.saturating_sub(1)).filter(|_| self.best.len() >= limit).copied();
+        if let (Some(bar), Some(front)) = (bar, self.pending.front()) {
+            if *front <= bar {
+                self.pending.clear();
+            }
+        }
+        if !self.pending.is_empty() {
+            let n = self.pending.len().min(limit);
+            return EvidenceStep::Place(self.pending.drain(..n).map(|(_, id)| id).collect());
+        }
+        let passed = matches!((bar, self.cursor), (Some(bar), Some(cursor)) if cursor <= bar);
+        if self.exhausted || passed {
+            EvidenceStep::Done
+        } else {
+            EvidenceStep::Read
+        }
+    }
+}
+
+/// For each tag in `tag_ids`, the incidents it appeared on within `w`, most recent first:
+/// ordered by the first hour the tag was on the incident inside `w` (then the higher
+/// incident id), at most `limit` each. Each tag's hourly incident rows are read backwards
+/// from the end of `w`, and an incident's first hour inside `w` is looked up only while it
+/// can still make the list, so a tag with thousands of incidents costs about `limit` rows
+/// and lookups; every step is one statement for all the tags that need it.
+pub fn incidents_of_many(
+    conn: &mut DbConn,
+    tag_ids: &[i64],
+    w: Window,
+    limit: i64,
+) -> QueryResult<HashMap<i64, Vec<Evidence>>> {
+    let limit = limit.max(0) as usize;
+    let mut scans: BTreeMap<i64, EvidenceScan> = tag_ids
         .iter()
-        .filter_map(|f| {
-            let (key, title) = titles.get(&f.tag_id)?;
-            Some(Evidence { key: key.clone(), title: title.clone(), date: format_ms(f.n * HOUR_MS) })
+        .map(|t| {
+            let scan = EvidenceScan {
+                cursor: None,
+                exhausted: limit == 0,
+                batch: (2 * limit).max(32),
+                seen: HashSet::new(),
+                pending: VecDeque::new(),
+                best: Vec::new(),
+            };
+            (*t, scan)
+        })
+        .collect();
+    let (start, end) = (w.start_hour, w.end_hour);
+    loop {
+        let mut reads: Vec<(i64, String)> = Vec::new();
+        let mut places: Vec<String> = Vec::new();
+        for (t, scan) in scans.iter_mut() {
+            match scan.next_step(limit) {
+                EvidenceStep::Done => {}
+                EvidenceStep::Read => {
+                    let before = match scan.cursor {
+                        None => format!("hour < {end}"),
+                        Some((h, i)) => format!("hour <= {h} AND (hour < {h} OR incident_id < {i})"),
+                    };
+                    let arm = format!(
+                        "SELECT tag_id, incident_id, hour FROM tag_hour_incidents \
+                         WHERE tag_id = {t} AND hour >= {start} AND {before} \
+                         ORDER BY hour DESC, incident_id DESC LIMIT {}",
+                        scan.batch
+                    );
+                    reads.push((*t, arm));
+                }
+                EvidenceStep::Place(incidents) => places.push(format!(
+                    "SELECT tag_id, incident_id, MIN(hour) AS hour FROM tag_hour_incidents \
+                     WHERE tag_id = {t} AND incident_id IN ({}) AND hour >= {start} AND hour < {end} \
+                     GROUP BY tag_id, incident_id",
+                    sql::list(&incidents)
+                )),
+            }
+        }
+        if reads.is_empty() && places.is_empty() {
+            break;
+        }
+        for part in reads.chunks(UNION_ARMS) {
+            let arms: Vec<String> = part.iter().map(|(_, arm)| arm.clone()).collect();
+            let mut rows: Vec<TagIncidentHour> = sql::load(conn, &sql::union_all(&arms))?;
+            rows.sort_by(|a, b| (a.tag_id, b.hour, b.incident_id).cmp(&(b.tag_id, a.hour, a.incident_id)));
+            let mut read: HashMap<i64, usize> = HashMap::new();
+            for row in &rows {
+                let Some(scan) = scans.get_mut(&row.tag_id) else { continue };
+                *read.entry(row.tag_id).or_default() += 1;
+                scan.cursor = Some((row.hour, row.incident_id));
+                if scan.seen.insert(row.incident_id) {
+                    scan.pending.push_back((row.hour, row.incident_id));
+                }
+            }
+            for (t, _) in part {
+                if let Some(scan) = scans.get_mut(t) {
+                    scan.exhausted = read.get(t).copied().unwrap_or(0) < scan.batch;
+                    scan.batch = (scan.batch * 4).min(4096);
+                }
+            }
+        }
+        for part in places.chunks(UNION_ARMS) {
+            let rows: Vec<TagIncidentHour> = sql::load(conn, &part.join(" UNION ALL "))?;
+            for row in rows {
+                if let Some(scan) = scans.get_mut(&row.tag_id) {
+                    scan.best.push((row.hour, row.incident_id));
+                }
+            }
+        }
+        for scan in scans.values_mut() {
+            scan.best.sort_unstable_by(|a, b| b.cmp(a));
+            scan.best.truncate(limit);
+        }
+    }
+    let incident_ids: Vec<i64> = scans.values().flat_map(|s| s.best.iter().map(|b| b.1)).collect();
+    let titles: HashMap<i64, (String, String)> = if incident_ids.is_empty() {
+        HashMap::new()
+    } else {
+        incidents::table
+            .filter(incidents::id.eq_any(&incident_ids))
+            .select((incidents::id, incidents::key, incidents::title))
+            .load::<(i64, String, String)>(conn)?
+            .into_iter()
+            .map(|(id, key, title)| (id, (key, title)))
+            .collect()
+    };
+    Ok(scans
+        .into_iter()
+        .map(|(tag, scan)| {
+            let evidence = scan
+                .best
+                .iter()
+                .filter_map(|(hour, id)| {
+                    let (key, title) = titles.get(id)?;
+                    Some(Evidence { key: key.clone(), title: title.clone(), date: format_ms(hour * HOUR_MS) })
+                })
+                .collect();
+            (tag, evidence)
         })
         .collect())
 }
@@ -480,14 +911,18 @@ pub struct Related {
     pub items: Vec<RelatedTag>,
 }
 
-/// Pair counts within a window, optionally only pairs containing `tag_id`.
+/// Pair counts within a window: all pairs, or only the pairs containing `tag_id` (one arm per
+/// side of the pair, each a range of a covering `(tag, hour, other tag, posts)` index).
 fn pair_counts(conn: &mut DbConn, w: Window, tag_id: Option<i64>) -> QueryResult<Vec<PairCount>> {
     match tag_id {
         Some(id) => load_sql!(
             conn,
             "SELECT tag_a, tag_b, SUM(posts) AS n FROM tag_pair_hours \
-             WHERE (tag_a = ? OR tag_b = ?) AND hour >= ? AND hour < ? GROUP BY tag_a, tag_b",
-            [id, id, w.start_hour, w.end_hour]
+             WHERE tag_a = ? AND hour >= ? AND hour < ? GROUP BY tag_a, tag_b \
+             UNION ALL \
+             SELECT tag_a, tag_b, SUM(posts) AS n FROM tag_pair_hours \
+             WHERE tag_b = ? AND hour >= ? AND hour < ? GROUP BY tag_a, tag_b",
+            [id, w.start_hour, w.end_hour, id, w.start_hour, w.end_hour]
         ),
         None => load_sql!(
             conn,
@@ -496,6 +931,34 @@ fn pair_counts(conn: &mut DbConn, w: Window, tag_id: Option<i64>) -> QueryResult
         ),
     }
 }
+
+/// Counts of the given pairs within a window, each read from its own primary-key range.
+fn counts_of_pairs(
+    conn: &mut DbConn,
+    w: Window,
+    pairs: &[[i64; 2]],
+) -> QueryResult<HashMap<(i64, i64), i64>> {
+    let mut out = HashMap::new();
+    for part in pairs.chunks(BATCH_IDS) {
+        let rows: Vec<PairCount> = sql::load(
+            conn,
+            &format!(
+                "WITH k (a, b) AS (VALUES {}) \
+                 SELECT p.tag_a, p.tag_b, CAST(SUM(p.posts) AS BIGINT) AS n \
+                 FROM k JOIN tag_pair_hours p ON p.tag_a = k.a AND p.tag_b = k.b \
+                 WHERE p.hour >= {} AND p.hour < {} GROUP BY p.tag_a, p.tag_b",
+                sql::rows(part),
+                w.start_hour,
+                w.end_hour
+            ),
+        )?;
+        out.extend(rows.into_iter().map(|p| ((p.tag_a, p.tag_b), p.n)));
+    }
+    Ok(out)
+}
+
+/// Most ids (or pairs) written into one statement.
+const BATCH_IDS: usize = 1000;
 
 /// Tags that co-occur with `tag`, ranked by NPMI among pairs seen at least `min_together` times.
 pub fn related(
@@ -506,11 +969,13 @@ pub fn related(
     limit: usize,
 ) -> Result<Related, AppError> {
     let total = posts_total(conn, w)?;
-    let per_tag = posts_per_tag(conn, w)?;
-    let own = per_tag.get(&tag.id).copied().unwrap_or(0);
     let pairs = pair_counts(conn, w, Some(tag.id))?;
     let others: Vec<i64> = pairs.iter().map(|p| if p.tag_a == tag.id { p.tag_b } else { p.tag_a }).collect();
     let names = tags_by_id(conn, &others)?;
+    let mut wanted = others.clone();
+    wanted.push(tag.id);
+    let per_tag = posts_in(conn, w, Some(&wanted))?;
+    let own = per_tag.get(&tag.id).copied().unwrap_or(0);
     let mut items: Vec<RelatedTag> = pairs
         .iter()
         .filter(|p| p.n >= min_together)
@@ -561,16 +1026,16 @@ pub struct Pairs {
 /// windows before (seen at least `min_together` times now, at most once before).
 pub fn pairs(conn: &mut DbConn, w: Window, min_together: i64, limit: usize) -> Result<Pairs, AppError> {
     let total = posts_total(conn, w)?;
-    let per_tag = posts_per_tag(conn, w)?;
     let now: Vec<PairCount> =
         pair_counts(conn, w, None)?.into_iter().filter(|p| p.n >= min_together).collect();
     let before_window = Window { start_hour: w.start_hour - 4 * w.hours(), end_hour: w.start_hour };
-    let before: HashMap<(i64, i64), i64> =
-        pair_counts(conn, before_window, None)?.into_iter().map(|p| ((p.tag_a, p.tag_b), p.n)).collect();
+    let keys: Vec<[i64; 2]> = now.iter().map(|p| [p.tag_a, p.tag_b]).collect();
+    let before = counts_of_pairs(conn, before_window, &keys)?;
     let mut ids: Vec<i64> = now.iter().flat_map(|p| [p.tag_a, p.tag_b]).collect();
     ids.sort_unstable();
     ids.dedup();
     let names = tags_by_id(conn, &ids)?;
+    let per_tag = if ids.is_empty() { HashMap::new() } else { posts_in(conn, w, Some(&ids))? };
     let mut all: Vec<Pair> = now
         .iter()
         .filter_map(|p| {
@@ -694,7 +1159,7 @@ pub fn significant(
 /// All-time posts per tag key, and all posts (the background of distinctive tags).
 pub fn tag_background(conn: &mut DbConn) -> QueryResult<(HashMap<String, u64>, u64)> {
     let all = Window { start_hour: i64::MIN / 4, end_hour: i64::MAX / 4 };
-    let per_tag = posts_per_tag(conn, all)?;
+    let per_tag = posts_in(conn, all, None)?;
     let ids: Vec<i64> = per_tag.keys().copied().collect();
     let names = tags_by_id(conn, &ids)?;
     let by_key =

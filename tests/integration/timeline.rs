@@ -109,3 +109,120 @@ async fn bad_cursors_limits_and_parameters_are_4xx() {
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert!(page["next"].is_null());
 }
+
+/// Tag timelines walk the `post_tags` index from the cursor: with every filter shape, tied
+/// timestamps, deleted and re-tagged posts, the pages never skip or repeat a post and list
+/// exactly what a direct filter over the posts gives, in order.
+#[test]
+fn tag_timeline_pages_equal_a_direct_filter() {
+    use std::collections::BTreeMap;
+
+    use i2i::domain::posts::{create_post, delete_post, edit_post, PostInput};
+    use i2i::domain::rules::Role;
+    use i2i::domain::timeline::{load_page, TimelineRequest};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    let scratch = crate::helpers::ScratchDb::new();
+    let db = &scratch.db;
+    let pattern = regex::Regex::new(r"INC-\d+").unwrap();
+    let names = ["a", "b", "c", "d"];
+    // Per post id: created_at, author index, tags.
+    let mut truth: BTreeMap<i64, (i64, usize, Vec<&str>)> = BTreeMap::new();
+    db.write_blocking(|conn| {
+        let users: Vec<_> = ["ann", "ben"]
+            .iter()
+            .map(|n| i2i::domain::users::create_user(conn, n, None, Role::Responder, None))
+            .collect::<Result<_, _>>()?;
+        let mut rng = StdRng::seed_from_u64(11);
+        let base = 1_700_000_000_000i64;
+        for n in 0..240 {
+            let tags: Vec<&str> = names.iter().copied().filter(|_| rng.gen_bool(0.45)).collect();
+            let author = rng.gen_range(0..2);
+            let body =
+                format!("note {n} {}", tags.iter().map(|t| format!("#{t}")).collect::<Vec<_>>().join(" "));
+            // Few distinct times, so many posts tie on created_at.
+            let created_at = base + rng.gen_range(0..30) * 60_000;
+            let input = PostInput { body, created_at: Some(created_at), ..Default::default() };
+            if let Some(post) = create_post(conn, &pattern, &users[author], &input)? {
+                truth.insert(post.post.id, (created_at, author, tags));
+            }
+        }
+        let ids: Vec<i64> = truth.keys().copied().collect();
+        for id in ids.iter().step_by(7) {
+            let author = truth[id].1;
+            delete_post(conn, &users[author], *id)?;
+            truth.remove(id);
+        }
+        let edited: Vec<i64> =
+            ids.iter().skip(3).step_by(11).filter(|id| truth.contains_key(id)).copied().collect();
+        for id in &edited {
+            let author = truth[id].1;
+            let tags: Vec<&str> = names.iter().copied().filter(|_| rng.gen_bool(0.5)).collect();
+            let body =
+                format!("edited {id} {}", tags.iter().map(|t| format!("#{t}")).collect::<Vec<_>>().join(" "));
+            edit_post(conn, &pattern, &users[author], *id, &body)?;
+            if let Some(entry) = truth.get_mut(id) {
+                entry.2 = tags;
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+
+    type Case = (TimelineRequest, Box<dyn Fn(usize, &[&str]) -> bool>);
+    let request = |tags: &[&str], all: bool, not: &[&str]| TimelineRequest {
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        tags_all: all,
+        not_tags: not.iter().map(|t| t.to_string()).collect(),
+        limit: Some("7".into()),
+        ..Default::default()
+    };
+    let cases: Vec<Case> = vec![
+        (request(&["a"], false, &[]), Box::new(|_, t| t.contains(&"a"))),
+        (request(&["a", "b"], false, &[]), Box::new(|_, t| t.contains(&"a") || t.contains(&"b"))),
+        (request(&["a", "b"], true, &[]), Box::new(|_, t| t.contains(&"a") && t.contains(&"b"))),
+        (
+            request(&["a", "c", "d"], true, &[]),
+            Box::new(|_, t| t.contains(&"a") && t.contains(&"c") && t.contains(&"d")),
+        ),
+        (request(&["a"], false, &["b"]), Box::new(|_, t| t.contains(&"a") && !t.contains(&"b"))),
+        (
+            request(&["c", "d"], false, &["a", "b"]),
+            Box::new(|_, t| (t.contains(&"c") || t.contains(&"d")) && !t.contains(&"a") && !t.contains(&"b")),
+        ),
+        (
+            TimelineRequest { author: Some("ben".into()), ..request(&["b"], false, &[]) },
+            Box::new(|author, t| author == 1 && t.contains(&"b")),
+        ),
+        (request(&[], false, &["a"]), Box::new(|_, t| !t.contains(&"a"))),
+    ];
+    for oldest_first in [false, true] {
+        for (base_request, keep) in &cases {
+            let mut expected: Vec<(i64, i64)> = truth
+                .iter()
+                .filter(|(_, (_, author, tags))| keep(*author, tags))
+                .map(|(id, (created_at, _, _))| (*created_at, *id))
+                .collect();
+            expected.sort_unstable();
+            if !oldest_first {
+                expected.reverse();
+            }
+            let mut got: Vec<(i64, i64)> = Vec::new();
+            let mut before: Option<String> = None;
+            loop {
+                let request =
+                    TimelineRequest { before: before.clone(), oldest_first, ..base_request.clone() };
+                let page = db.read_blocking(|conn| load_page(conn, &request, None)).unwrap();
+                assert!(page.posts.len() <= 7);
+                got.extend(page.posts.iter().map(|p| (p.post.created_at, p.post.id)));
+                match page.next {
+                    Some(next) => before = Some(next.to_string()),
+                    None => break,
+                }
+            }
+            assert!(!expected.is_empty());
+            assert_eq!(got, expected, "{base_request:?} oldest_first={oldest_first}");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Trends: rollups stay equal to a rebuild, the views find injected bursts and recurring
 //! tags (and beat Mastodon's formula on that), and the per-tag views return exact counts.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use i2i::db::users::User;
 use i2i::db::Db;
@@ -41,7 +41,8 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let tags = proptest::collection::vec(0usize..6, 0..4);
     prop_oneof![
-        4 => (0usize..3, tags.clone(), proptest::option::of(0usize..3), 0i64..6)
+        // Hours that collide often, and hours spread over days and weeks (the coarse rollups).
+        4 => (0usize..3, tags.clone(), proptest::option::of(0usize..3), prop_oneof![0i64..6, 0i64..400])
             .prop_map(|(author, tags, incident, hour)| Op::Create { author, tags, incident, hour }),
         2 => (any::<usize>(), tags).prop_map(|(which, tags)| Op::Edit { which, tags }),
         1 => any::<usize>().prop_map(|which| Op::Delete { which }),
@@ -101,10 +102,96 @@ proptest! {
             }).unwrap();
         }
         let incremental = db.read_blocking(|conn| Ok(rollups::snapshot(conn)?)).unwrap();
+        prop_assert_eq!(coarse_from_hours(&incremental), coarse_of(&incremental));
         db.write_blocking(|conn| Ok(rollups::rebuild(conn)?)).unwrap();
         let rebuilt = db.read_blocking(|conn| Ok(rollups::snapshot(conn)?)).unwrap();
-        prop_assert_eq!(incremental, rebuilt);
+        prop_assert_eq!(&incremental, &rebuilt);
+        // The bulk path, a few posts per call on top of what the calls before wrote.
+        db.write_blocking(|conn| {
+            use diesel::prelude::*;
+            for table in ROLLUP_TABLES {
+                diesel::sql_query(format!("DELETE FROM {table}")).execute(conn)?;
+            }
+            for part in live_contributions(conn)?.chunks(3) {
+                rollups::add_many(conn, part)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let bulk = db.read_blocking(|conn| Ok(rollups::snapshot(conn)?)).unwrap();
+        prop_assert_eq!(bulk, rebuilt);
     }
+}
+
+const ROLLUP_TABLES: [&str; 9] = [
+    "post_hours",
+    "tag_hours",
+    "tag_hour_authors",
+    "tag_hour_incidents",
+    "tag_pair_hours",
+    "tag_authors",
+    "tag_incidents",
+    "tag_days",
+    "tag_weeks",
+];
+
+/// What each live post contributes, in id order.
+fn live_contributions(conn: &mut i2i::db::DbConn) -> diesel::QueryResult<Vec<rollups::Contribution>> {
+    use diesel::prelude::*;
+    use i2i::db::schema::{post_tags, posts};
+    let live: Vec<(i64, i64, i64, Option<i64>)> = posts::table
+        .filter(posts::deleted_at.is_null())
+        .order(posts::id)
+        .select((posts::id, posts::created_at, posts::author_id, posts::incident_id))
+        .load(conn)?;
+    let links: Vec<(i64, i64)> =
+        post_tags::table.select((post_tags::post_id, post_tags::tag_id)).load(conn)?;
+    Ok(live
+        .into_iter()
+        .map(|(id, created_at, author_id, incident_id)| rollups::Contribution {
+            hour: rollups::hour_of(created_at),
+            author_id,
+            incident_id,
+            tag_ids: links.iter().filter(|(p, _)| *p == id).map(|(_, t)| *t).collect(),
+        })
+        .collect())
+}
+
+type Spans = Vec<(i64, i64, i64, i64)>;
+type Periods = Vec<(i64, i64, i32, i32, i32)>;
+
+fn coarse_of(s: &rollups::Snapshot) -> (Spans, Spans, Periods, Periods) {
+    (s.author_spans.clone(), s.incident_spans.clone(), s.days.clone(), s.weeks.clone())
+}
+
+/// The coarse rollups as they follow from the hourly ones: each member's first and last
+/// hour, and per day and week the posts and the members last seen then.
+fn coarse_from_hours(s: &rollups::Snapshot) -> (Spans, Spans, Periods, Periods) {
+    use std::collections::BTreeMap;
+    let spans = |rows: &[(i64, i64, i64, i32)]| {
+        let mut out: BTreeMap<(i64, i64), (i64, i64)> = BTreeMap::new();
+        for (tag, hour, member, _) in rows {
+            let span = out.entry((*tag, *member)).or_insert((*hour, *hour));
+            *span = (span.0.min(*hour), span.1.max(*hour));
+        }
+        out.into_iter().map(|((t, m), (f, l))| (t, m, f, l)).collect::<Spans>()
+    };
+    let (authors, incidents) = (spans(&s.authors), spans(&s.incidents));
+    let periods = |length: i64| {
+        let mut out: BTreeMap<(i64, i64), (i32, i32, i32)> = BTreeMap::new();
+        for (tag, hour, posts) in &s.tag_hours {
+            out.entry((hour.div_euclid(length), *tag)).or_default().0 += posts;
+        }
+        for (tag, _, _, last) in &authors {
+            out.entry((last.div_euclid(length), *tag)).or_default().1 += 1;
+        }
+        for (tag, _, _, last) in &incidents {
+            out.entry((last.div_euclid(length), *tag)).or_default().2 += 1;
+        }
+        out.into_iter().map(|((p, t), (n, a, i))| (p, t, n, a, i)).collect::<Periods>()
+    };
+    let (days, weeks) = (periods(24), periods(24 * 7));
+    (authors, incidents, days, weeks)
 }
 
 /// The seeded corpus: ground truth for trending and recurring, with distractors.
@@ -454,4 +541,223 @@ async fn the_trends_and_tag_pages_show_the_views_as_charts() {
         assert!(html.contains(expected), "{expected} missing");
     }
     assert!(html.contains("<rect "), "bars are drawn");
+}
+
+/// One live post as the direct counts see it: tag key, author, incident, hour.
+type Seen = (String, i64, Option<i64>, i64);
+
+fn live_posts(db: &Db) -> (Vec<Seen>, HashMap<i64, String>, HashMap<String, i64>) {
+    use diesel::prelude::*;
+    use i2i::db::schema::{incidents, post_tags, posts, tags};
+    db.read_blocking(|conn| {
+        let rows: Vec<(String, i64, Option<i64>, i64)> = post_tags::table
+            .inner_join(posts::table)
+            .inner_join(tags::table)
+            .filter(posts::deleted_at.is_null())
+            .select((tags::key, posts::author_id, posts::incident_id, posts::created_at))
+            .load(conn)?;
+        let seen = rows.into_iter().map(|(t, a, i, c)| (t, a, i, c.div_euclid(HOUR))).collect();
+        let keys: HashMap<i64, String> =
+            incidents::table.select((incidents::id, incidents::key)).load(conn)?.into_iter().collect();
+        let ids: HashMap<String, i64> =
+            tags::table.select((tags::key, tags::id)).load(conn)?.into_iter().collect();
+        Ok((seen, keys, ids))
+    })
+    .unwrap()
+}
+
+/// Distinct authors and incidents, posts and the last hour per tag within `[start, end)`.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Direct {
+    authors: BTreeSet<i64>,
+    incidents: BTreeMap<i64, i64>,
+    posts: i64,
+    last: i64,
+}
+
+fn direct(posts: &[Seen], start: i64, end: i64) -> BTreeMap<String, Direct> {
+    let mut out: BTreeMap<String, Direct> = BTreeMap::new();
+    for (tag, author, incident, hour) in posts.iter().filter(|p| p.3 >= start && p.3 < end) {
+        let d = out.entry(tag.clone()).or_default();
+        d.authors.insert(*author);
+        if let Some(i) = incident {
+            let first = d.incidents.entry(*i).or_insert(*hour);
+            *first = (*first).min(*hour);
+        }
+        d.posts += 1;
+        d.last = d.last.max(*hour);
+    }
+    out
+}
+
+/// The distinct counts the views add up from "last seen" counters and the spans seen again
+/// later, the recurring list with its evidence, and the pruned trending list all equal
+/// counts taken straight from the posts, for windows aligned or not to days and weeks,
+/// ending now or in the past with activity after them.
+#[test]
+fn views_equal_direct_counts_over_many_windows() {
+    use i2i::trends::rollups::Member;
+    use i2i::trends::views;
+    use i2i::trends::windows::Window;
+
+    let scratch = ScratchDb::new();
+    let db = &scratch.db;
+    let corpus = corpus(db);
+    // Activity after `at` on incidents and tags seen before it: members seen again later.
+    let users = make_users(db, &["late0", "late1"]);
+    db.write_blocking(|conn| {
+        for k in 0..12i64 {
+            let input = PostInput {
+                body: format!("again {k} #steady-{:02} #burst-{}", k % 6, k % 3),
+                incident: Some(format!("GEN-{}", 1 + k % 9)),
+                created_at: Some(corpus.at + (k * 5 + 1) * HOUR),
+                ..Default::default()
+            };
+            create_post(conn, &pattern(), &users[(k % 2) as usize], &input)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let (posts, incident_keys, tag_ids) = live_posts(db);
+    let end = corpus.at / HOUR;
+    let windows = [
+        (end - 24, end),
+        (end - 24 * 7, end),
+        (end - 24 * 90, end),
+        (end - 24 * 13 - 5, end - 3),
+        (end - 24 * 20 - 7, end - 24 * 2 - 7),
+        (end - 24 * 3, end + 24 * 3),
+        (end - 24 * 36_500, end + 24 * 2),
+        (end - 300, end - 299),
+    ];
+    for (start, stop) in windows {
+        let w = Window { start_hour: start, end_hour: stop };
+        let expected = direct(&posts, start, stop);
+        let by_id = |counts: HashMap<i64, i64>| -> BTreeMap<String, i64> {
+            let names: HashMap<i64, &String> = tag_ids.iter().map(|(k, v)| (*v, k)).collect();
+            counts.into_iter().filter(|(_, n)| *n > 0).map(|(t, n)| (names[&t].clone(), n)).collect()
+        };
+        let (authors, incidents) = db
+            .read_blocking(|conn| {
+                Ok((
+                    views::members_in(conn, &[Member::Author], w, None)?,
+                    views::members_in(conn, &[Member::Incident], w, None)?,
+                ))
+            })
+            .unwrap();
+        let want_authors: BTreeMap<String, i64> =
+            expected.iter().map(|(t, d)| (t.clone(), d.authors.len() as i64)).collect();
+        let want_incidents: BTreeMap<String, i64> = expected
+            .iter()
+            .filter(|(_, d)| !d.incidents.is_empty())
+            .map(|(t, d)| (t.clone(), d.incidents.len() as i64))
+            .collect();
+        assert_eq!(by_id(authors), want_authors, "authors in {w:?}");
+        assert_eq!(by_id(incidents), want_incidents, "incidents in {w:?}");
+        // The other way to the same counts (taken when more happened after `w` than in it).
+        let some: Vec<i64> =
+            ["steady-03", "burst-1", "recurring-2", "chatty"].iter().map(|t| tag_ids[*t]).collect();
+        let (authors, incidents, few) = db
+            .read_blocking(|conn| {
+                Ok((
+                    views::distinct_in_hours(conn, Member::Author, w, None)?,
+                    views::distinct_in_hours(conn, Member::Incident, w, None)?,
+                    views::distinct_in_hours(conn, Member::Author, w, Some(&some))?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(by_id(authors), want_authors, "authors from hours in {w:?}");
+        assert_eq!(by_id(incidents), want_incidents, "incidents from hours in {w:?}");
+        let want_few: BTreeMap<String, i64> = want_authors
+            .iter()
+            .filter(|(t, _)| some.contains(&tag_ids[*t]))
+            .map(|(t, n)| (t.clone(), *n))
+            .collect();
+        assert_eq!(by_id(few), want_few, "some authors from hours in {w:?}");
+
+        let recurring = db.read_blocking(|conn| views::recurring(conn, w, 100)).unwrap();
+        let mut want: Vec<(&String, &Direct)> =
+            expected.iter().filter(|(_, d)| !d.incidents.is_empty()).collect();
+        want.sort_by(|a, b| {
+            (b.1.incidents.len(), b.1.authors.len(), b.1.last).cmp(&(
+                a.1.incidents.len(),
+                a.1.authors.len(),
+                a.1.last,
+            ))
+        });
+        assert_eq!(recurring.items.len(), want.len().min(100), "{w:?}");
+        for item in &recurring.items {
+            let d = &expected[&item.tag.name];
+            assert_eq!(item.incidents, d.incidents.len() as i64, "{} in {w:?}", item.tag.name);
+            assert_eq!(item.authors, d.authors.len() as i64, "{} in {w:?}", item.tag.name);
+            assert_eq!(item.posts, d.posts, "{} in {w:?}", item.tag.name);
+            assert_eq!(item.last_seen, i2i::domain::time::format_ms(d.last * HOUR));
+            let mut firsts: Vec<(i64, i64)> = d.incidents.iter().map(|(i, h)| (*h, *i)).collect();
+            firsts.sort_unstable_by(|a, b| b.cmp(a));
+            let evidence: Vec<(String, String)> = firsts
+                .iter()
+                .take(20)
+                .map(|(h, i)| (incident_keys[i].clone(), i2i::domain::time::format_ms(h * HOUR)))
+                .collect();
+            let got: Vec<(String, String)> =
+                item.evidence.iter().map(|e| (e.key.clone(), e.date.clone())).collect();
+            assert_eq!(got, evidence, "evidence of {} in {w:?}", item.tag.name);
+        }
+
+        // Trending without the pruning: every tag's windows counted directly.
+        let hours = stop - start;
+        let windows_back = (28 * 24 / hours).clamp(1, 28);
+        let slots: Vec<BTreeMap<String, Direct>> =
+            (0..=windows_back).map(|k| direct(&posts, start - k * hours, stop - k * hours)).collect();
+        let activity =
+            |d: Option<&Direct>| d.map(|d| (d.authors.len() + d.incidents.len()) as u64).unwrap_or(0);
+        let mut want: Vec<(String, f64, u64)> = slots[0]
+            .iter()
+            .filter_map(|(tag, d)| {
+                let baseline: Vec<u64> = slots[1..].iter().map(|s| activity(s.get(tag))).collect();
+                let score = i2i::trends::score::trend_score(activity(Some(d)), &baseline);
+                score.trending.then(|| (tag.clone(), score.score, score.observed))
+            })
+            .collect();
+        want.sort_by(|a, b| b.1.total_cmp(&a.1).then(tag_ids[&a.0].cmp(&tag_ids[&b.0])));
+        let trending = db.read_blocking(|conn| views::trending(conn, w, 100)).unwrap();
+        let got: Vec<(String, f64, u64)> =
+            trending.items.iter().map(|i| (i.tag.name.clone(), i.score.score, i.score.observed)).collect();
+        assert_eq!(got, want, "trending in {w:?}");
+        for item in &trending.items {
+            assert_eq!(item.posts, slots[0][&item.tag.name].posts);
+        }
+    }
+}
+
+/// The migration that adds the coarse rollups fills them, on a database that already has
+/// posts, with exactly what keeping them post by post gives.
+#[test]
+fn the_coarse_rollup_migration_fills_them_exactly() {
+    use diesel::connection::SimpleConnection;
+    use i2i::db::DbConn;
+
+    let scratch = ScratchDb::new();
+    let db = &scratch.db;
+    corpus(db);
+    let kept = db.read_blocking(|conn| Ok(rollups::snapshot(conn)?)).unwrap();
+    assert!(!kept.incident_spans.is_empty() && !kept.weeks.is_empty());
+    db.write_blocking(|conn| {
+        let (down, up) = match conn {
+            DbConn::Sqlite(_) => (
+                include_str!("../../migrations/sqlite/2026-11-21-000004_coarse_rollups/down.sql"),
+                include_str!("../../migrations/sqlite/2026-11-21-000004_coarse_rollups/up.sql"),
+            ),
+            DbConn::Pg(_) => (
+                include_str!("../../migrations/postgres/2026-11-21-000004_coarse_rollups/down.sql"),
+                include_str!("../../migrations/postgres/2026-11-21-000004_coarse_rollups/up.sql"),
+            ),
+        };
+        conn.batch_execute(down)?;
+        conn.batch_execute(up)?;
+        Ok(())
+    })
+    .unwrap();
+    let filled = db.read_blocking(|conn| Ok(rollups::snapshot(conn)?)).unwrap();
+    assert_eq!(filled, kept);
 }

@@ -149,12 +149,13 @@ pub fn fts5(dir: &Path, corpus: &Path, rounds: usize, after_ms: i64) -> anyhow::
 
     let statements: Vec<String> = QUERIES.iter().map(|q| fts5_sql(q, false)).collect();
     let connections = (0..CONCURRENCY).map(|_| open_sqlite(&path)).collect::<anyhow::Result<Vec<_>>>()?;
-    let search = threaded(connections, QUERIES.len() * rounds, PEER_BUDGET, |conn: &mut SqliteConnection, i| {
-        let k = i % QUERIES.len();
-        let _: Vec<Id> = fts5_bound(&statements[k], &QUERIES[k], after_ms).load(conn)?;
-        Ok(())
-    })?
-    .mix();
+    let search =
+        threaded(connections, QUERIES.len() * rounds, PEER_BUDGET, |conn: &mut SqliteConnection, i| {
+            let k = i % QUERIES.len();
+            let _: Vec<Id> = fts5_bound(&statements[k], &QUERIES[k], after_ms).load(conn)?;
+            Ok(())
+        })?
+        .mix();
     Ok(json!({"load": load, "search_c8": search, "hits": hits_json(&counts)}))
 }
 

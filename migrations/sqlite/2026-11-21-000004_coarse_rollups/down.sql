@@ -1,0 +1,14 @@
+DROP INDEX tag_pair_hours_hour;
+CREATE INDEX tag_pair_hours_hour ON tag_pair_hours(hour);
+DROP INDEX tag_pair_hours_b;
+DROP INDEX tag_pair_hours_a;
+DROP INDEX tag_hour_incidents_member;
+DROP INDEX tag_hour_authors_member;
+DROP INDEX tag_hour_incidents_hour;
+CREATE INDEX tag_hour_incidents_hour ON tag_hour_incidents(hour, tag_id);
+DROP INDEX tag_hour_authors_hour;
+CREATE INDEX tag_hour_authors_hour ON tag_hour_authors(hour, tag_id);
+DROP TABLE tag_weeks;
+DROP TABLE tag_days;
+DROP TABLE tag_incidents;
+DROP TABLE tag_authors;
