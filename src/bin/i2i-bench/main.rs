@@ -172,6 +172,7 @@ async fn load_and_start(
         "per_second": report.imported as f64 / load.as_secs_f64()}),
     );
     drop(db);
+    resources::reset_peak_rss();
 
     let config = i2i::config::Config {
         data_dir: dir.to_path_buf(),

@@ -252,7 +252,7 @@ fn print_loads(r: &Value) {
         }
     }
     println!(
-        "\nstartup: {} s · peak RSS (i2i phase): {} MB",
+        "\nstartup: {} s · peak RSS (server start to the end of the i2i phase, load generator included): {} MB",
         num(figure(r, "startup_seconds"), 2),
         num(figure(r, "peak_rss_mb"), 0),
     );

@@ -35,6 +35,14 @@ pub fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+/// Starts the peak-RSS count afresh (Linux: writing 5 to `clear_refs` resets VmHWM), so the
+/// bulk loader's memory, which is gone before the server starts, is not charged to it.
+pub fn reset_peak_rss() {
+    if let Err(err) = std::fs::write("/proc/self/clear_refs", "5") {
+        eprintln!("could not reset the peak RSS ({err}); it will include the bulk load");
+    }
+}
+
 /// The process's peak resident set so far (VmHWM), in MB.
 pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
