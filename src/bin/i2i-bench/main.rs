@@ -122,6 +122,7 @@ async fn measure(posts: usize, quick: bool, json_path: PathBuf) -> anyhow::Resul
     results.insert("search".into(), search_mix(&target, &search, rounds).await?);
     results.insert("views".into(), views(&target, quick).await?);
     results.insert("peak_rss_mb".into(), json!(resources::peak_rss_mb()));
+    results.insert("rss_now_mb".into(), resources::rss_split_mb());
 
     // The HTTP floor, with the same client, concurrency and request count as the search mix.
     let mut floor_results = serde_json::Map::new();

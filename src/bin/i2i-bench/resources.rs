@@ -43,6 +43,22 @@ pub fn reset_peak_rss() {
     }
 }
 
+/// The resident set now, split into memory the process allocated (`RssAnon`) and file pages
+/// it has mapped (`RssFile`: mostly the tantivy index, which the kernel can drop and re-read
+/// at will), in MB.
+pub fn rss_split_mb() -> serde_json::Value {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    };
+    serde_json::json!({"anon": field("RssAnon:"), "file": field("RssFile:")})
+}
+
 /// The process's peak resident set so far (VmHWM), in MB.
 pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
