@@ -122,6 +122,7 @@ impl clap::ValueEnum for Role {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    crate::memory::limit_malloc_arenas();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod memory;
 pub mod search;
 pub mod startup;
 pub mod telemetry;
