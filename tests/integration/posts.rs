@@ -171,3 +171,23 @@ async fn reactions_are_one_per_user_and_idempotent() {
     expect_error(app.post("/api/v1/posts/4242/reactions", &bob, &json!({})).await, StatusCode::NOT_FOUND)
         .await;
 }
+
+#[tokio::test]
+async fn the_created_post_is_exactly_what_reading_it_back_shows() {
+    // The 201 body is built from what the write already knows (no read-back); it must not
+    // drift from the stored post: tag order, display forms, mentions, the thread's incident.
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin().await;
+    app.user(&admin, "bob", "responder").await;
+    let root =
+        app.create_post(&admin, json!({"body": "#Zebra first #alpha @bob", "incident": "INC-4"})).await;
+    let reply = app.create_post(&admin, json!({"body": "reply #beta", "reply_to": root["id"]})).await;
+    assert_eq!(reply["incident"], "INC-4", "a reply joins its thread's incident");
+    for created in [root, reply] {
+        let stored = app.get_json(&format!("/api/v1/posts/{}", created["id"]), &admin).await;
+        let mut stored_now = stored.clone();
+        // Creating a reply bumps the root's reply count after its 201 was sent.
+        stored_now["replies_count"] = created["replies_count"].clone();
+        assert_eq!(created, stored_now);
+    }
+}
