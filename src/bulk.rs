@@ -208,27 +208,7 @@ fn write_chunk(conn: &mut DbConn, mut parsed: Vec<Parsed>) -> Result<(usize, usi
         }
     }
 
-    // Posts, with their ids back.
-    let mut post_ids: Vec<i64> = Vec::with_capacity(parsed.len());
-    for part in parsed.chunks(ROWS) {
-        let rows: Vec<NewPost> = part
-            .iter()
-            .map(|p| NewPost {
-                author_id: user_ids[&p.username],
-                body: &p.body,
-                incident_id: p.incident.as_ref().and_then(|k| incident_ids.get(k).copied()),
-                reply_to: None,
-                created_at: p.created_at,
-                import_key: Some(&p.key),
-            })
-            .collect();
-        let ids: Vec<(i64, Option<String>)> = crate::on_backend!(conn, c => diesel::insert_into(posts::table)
-            .values(&rows)
-            .returning((posts::id, posts::import_key))
-            .get_results(c))?;
-        let by_key: HashMap<String, i64> = ids.into_iter().filter_map(|(id, k)| Some((k?, id))).collect();
-        post_ids.extend(part.iter().map(|p| by_key[&p.key]));
-    }
+    let post_ids = insert_posts(conn, &parsed, &user_ids, &incident_ids)?;
 
     // Links, mentions, the change feed and the rollups.
     let mut links = Vec::new();
@@ -280,6 +260,72 @@ fn write_chunk(conn: &mut DbConn, mut parsed: Vec<Parsed>) -> Result<(usize, usi
     }
     crate::trends::rollups::add_many(conn, &contributions)?;
     Ok((parsed.len(), duplicates))
+}
+
+/// Inserts the chunk's posts in order and returns their ids.
+///
+/// On SQLite the writer holds the write lock, so ids can be numbered from the current maximum
+/// and every column bound explicitly: that makes each 1,000 posts one multi-row statement.
+/// Left to diesel, rows with a default (a `None` field, the id) go one statement each inside
+/// a savepoint, and closing each statement then costs time in the savepoint's journal.
+/// PostgreSQL numbers them from its sequence and hands them back with `RETURNING`.
+fn insert_posts(
+    conn: &mut DbConn,
+    parsed: &[Parsed],
+    user_ids: &HashMap<String, i64>,
+    incident_ids: &HashMap<String, i64>,
+) -> QueryResult<Vec<i64>> {
+    let incident_of = |p: &Parsed| p.incident.as_ref().and_then(|k| incident_ids.get(k).copied());
+    match conn {
+        DbConn::Sqlite(c) => {
+            let last: Option<i64> = posts::table.select(diesel::dsl::max(posts::id)).first(c)?;
+            let first = last.unwrap_or(0) + 1;
+            let ids: Vec<i64> = (first..).take(parsed.len()).collect();
+            for (part, part_ids) in parsed.chunks(ROWS).zip(ids.chunks(ROWS)) {
+                let rows: Vec<_> = part
+                    .iter()
+                    .zip(part_ids)
+                    .map(|(p, id)| {
+                        (
+                            posts::id.eq(*id),
+                            posts::author_id.eq(user_ids[&p.username]),
+                            posts::body.eq(&p.body),
+                            posts::incident_id.eq(incident_of(p)),
+                            posts::reply_to.eq(None::<i64>),
+                            posts::created_at.eq(p.created_at),
+                            posts::import_key.eq(Some(&p.key)),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(posts::table).values(&rows).execute(c)?;
+            }
+            Ok(ids)
+        }
+        DbConn::Pg(c) => {
+            let mut ids = Vec::with_capacity(parsed.len());
+            for part in parsed.chunks(ROWS) {
+                let rows: Vec<NewPost> = part
+                    .iter()
+                    .map(|p| NewPost {
+                        author_id: user_ids[&p.username],
+                        body: &p.body,
+                        incident_id: incident_of(p),
+                        reply_to: None,
+                        created_at: p.created_at,
+                        import_key: Some(&p.key),
+                    })
+                    .collect();
+                let returned: Vec<(i64, Option<String>)> = diesel::insert_into(posts::table)
+                    .values(&rows)
+                    .returning((posts::id, posts::import_key))
+                    .get_results(c)?;
+                let by_key: HashMap<String, i64> =
+                    returned.into_iter().filter_map(|(id, k)| Some((k?, id))).collect();
+                ids.extend(part.iter().map(|p| by_key[&p.key]));
+            }
+            Ok(ids)
+        }
+    }
 }
 
 fn user_ids_existing(conn: &mut DbConn, names: &[String]) -> QueryResult<HashMap<String, i64>> {
