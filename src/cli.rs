@@ -10,20 +10,25 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::domain::audit::Actor;
 use crate::domain::rules::{self, Role};
 use crate::domain::users;
 
 const SETTINGS_HELP: &str = "\
 Settings (defaults → i2i.toml → I2I_* environment → flags):
-  data_dir           I2I_DATA_DIR           ./i2i-data  SQLite file, index, generated secret
-  database_url       I2I_DATABASE_URL       sqlite://<data_dir>/i2i.db  or postgres://user@host/db
-  listen             I2I_LISTEN             127.0.0.1:8080
-  jwt_secret         I2I_JWT_SECRET         generated once into <data_dir>/jwt-secret (0600)
-  token_ttl_hours    I2I_TOKEN_TTL_HOURS    168  lifetime of a login token
-  incident_pattern   I2I_INCIDENT_PATTERN   INC-\\d+  incident keys recognised in post text
-  max_request_bytes  I2I_MAX_REQUEST_BYTES  65536  largest accepted request body
-  secure_cookies     I2I_SECURE_COOKIES     false  set true when served over HTTPS
-  log                I2I_LOG                info  log filter (RUST_LOG wins)";
+  data_dir                   I2I_DATA_DIR                   ./i2i-data  SQLite file, index, generated secret
+  database_url               I2I_DATABASE_URL               sqlite://<data_dir>/i2i.db  or postgres://user@host/db
+  listen                     I2I_LISTEN                     127.0.0.1:8080
+  jwt_secret                 I2I_JWT_SECRET                 generated once into <data_dir>/jwt-secret (0600)
+  token_ttl_hours            I2I_TOKEN_TTL_HOURS            168  lifetime of a login token
+  incident_pattern           I2I_INCIDENT_PATTERN           INC-\\d+  incident keys recognised in post text
+  max_request_bytes          I2I_MAX_REQUEST_BYTES          65536  largest accepted request body
+  secure_cookies             I2I_SECURE_COOKIES             false  set true when served over HTTPS
+  log                        I2I_LOG                        info  log filter (RUST_LOG wins)
+  login_per_minute           I2I_LOGIN_PER_MINUTE           30  login attempts per client address (0 = no limit)
+  login_failures_per_minute  I2I_LOGIN_FAILURES_PER_MINUTE  5  failed logins per username (0 = no limit)
+  posts_per_minute           I2I_POSTS_PER_MINUTE           600  new posts per user (0 = no limit)
+  trust_forwarded_for        I2I_TRUST_FORWARDED_FOR        false  client address from X-Forwarded-For (behind a proxy only)";
 
 #[derive(Debug, Parser)]
 #[command(name = "i2i", version, about = "Incident to Insight: an insight feed for IT operations", after_help = SETTINGS_HELP)]
@@ -224,7 +229,7 @@ fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
             rules::check_password(&password)?;
             let hash = crate::auth::password::hash(&password)?;
             let user = db.write_blocking(|conn| {
-                users::create_user(conn, &name, display_name.as_deref(), role, Some(&hash))
+                users::create_account(conn, &Actor::cli(), &name, display_name.as_deref(), role, &hash)
             })?;
             println!("created {} ({})", user.username, user.role);
         }
@@ -241,27 +246,22 @@ fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::SetRole { name, role } => {
-            let user = db.write_blocking(|conn| users::set_role(conn, &name, role))?;
+            let user = db.write_blocking(|conn| users::set_role(conn, &Actor::cli(), &name, role))?;
             println!("{} is now {}", user.username, user.role);
         }
         UserCommand::Disable { name } => {
-            let user = db.write_blocking(|conn| users::set_disabled(conn, &name, true))?;
+            let user = db.write_blocking(|conn| users::set_disabled(conn, &Actor::cli(), &name, true))?;
             println!("{} is disabled and logged out", user.username);
         }
         UserCommand::Enable { name } => {
-            let user = db.write_blocking(|conn| users::set_disabled(conn, &name, false))?;
+            let user = db.write_blocking(|conn| users::set_disabled(conn, &Actor::cli(), &name, false))?;
             println!("{} is enabled", user.username);
         }
         UserCommand::SetPassword { name, password_stdin } => {
             let password = read_password(password_stdin)?;
             rules::check_password(&password)?;
             let hash = crate::auth::password::hash(&password)?;
-            db.write_blocking(|conn| {
-                let user = users::require(conn, &name)?;
-                crate::db::users::set_password_hash(conn, user.id, &hash)?;
-                crate::db::sessions::revoke_all_of(conn, user.id, crate::db::now_ms())?;
-                Ok(())
-            })?;
+            db.write_blocking(|conn| users::set_password(conn, &Actor::cli(), &name, &hash))?;
             println!("password changed; existing sessions revoked");
         }
     }

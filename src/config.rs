@@ -30,6 +30,16 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Log filter, e.g. `info` or `i2i=debug,actix_web=info`.
     pub log: String,
+    /// Login attempts (successful or not) per client address per minute; 0 = no limit.
+    pub login_per_minute: u32,
+    /// Failed logins per username per minute, from any address; 0 = no limit.
+    pub login_failures_per_minute: u32,
+    /// New posts (and replies) per user per minute; 0 = no limit.
+    pub posts_per_minute: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry (the one the reverse
+    /// proxy in front of i2i appended) instead of the connection's peer. Only set this
+    /// behind such a proxy: otherwise any client can claim any address.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Config {
@@ -44,6 +54,10 @@ impl Default for Config {
             max_request_bytes: 64 * 1024,
             secure_cookies: false,
             log: "info,tantivy=warn".to_string(),
+            login_per_minute: 30,
+            login_failures_per_minute: 5,
+            posts_per_minute: 600,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -59,6 +73,10 @@ pub const SETTINGS: &[&str] = &[
     "max_request_bytes",
     "secure_cookies",
     "log",
+    "login_per_minute",
+    "login_failures_per_minute",
+    "posts_per_minute",
+    "trust_forwarded_for",
 ];
 
 impl Config {

@@ -3,7 +3,8 @@
 //!
 //! A request flows one way: [`http`] (extract, authorise, map errors) → [`domain`] (rules,
 //! parsing, operations) → [`db`] and [`search`], the tantivy index the database feeds. [`startup`] wires them into a server; [`cli`] is the
-//! command line; [`transfer`] imports and exports JSON lines.
+//! command line; [`transfer`] imports and exports JSON lines; [`limits`] holds the per-node
+//! rate limits on logins and posts.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -16,6 +17,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod memory;
 pub mod search;
 pub mod startup;

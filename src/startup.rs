@@ -12,6 +12,7 @@ use rust_embed::RustEmbed;
 use crate::auth::Keys;
 use crate::config::Config;
 use crate::db::Db;
+use crate::limits::RateLimits;
 use crate::search::SearchIndex;
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub struct AppState {
     pub keys: Keys,
     pub templates: Handlebars<'static>,
     pub incident_pattern: Regex,
+    pub limits: RateLimits,
 }
 
 impl AppState {
@@ -42,7 +44,8 @@ impl AppState {
         let keys = Keys::new(&config.jwt_secret()?);
         let incident_pattern = Regex::new(&config.incident_pattern).context("incident_pattern")?;
         let search = SearchIndex::new(&config.data_dir);
-        Ok(AppState { db, search, config, keys, templates: load_templates()?, incident_pattern })
+        let limits = RateLimits::new(&config);
+        Ok(AppState { db, search, config, keys, templates: load_templates()?, incident_pattern, limits })
     }
 }
 

@@ -12,11 +12,14 @@ pub use tokens::Keys;
 pub const SESSION_COOKIE: &str = "i2i_session";
 
 use actix_web::web;
+use serde_json::json;
 
 use crate::db::now_ms;
 use crate::db::sessions::{self, Session};
 use crate::db::users::User;
+use crate::domain::audit::{self, user_target, Action, Actor};
 use crate::error::AppError;
+use crate::http::client::ClientAddr;
 use crate::startup::AppState;
 
 /// A token just issued for a user.
@@ -26,19 +29,38 @@ pub struct IssuedToken {
     pub user: User,
 }
 
-/// Checks credentials and opens a session, returning its signed token.
+/// Checks credentials and opens a session, returning its signed token. Rate-limited per
+/// client address and (failures only) per username; both outcomes go to the audit log.
 pub async fn log_in(
     state: &web::Data<AppState>,
+    client: ClientAddr,
     username: String,
     password: String,
 ) -> Result<IssuedToken, AppError> {
-    let user =
-        state.db.read(move |conn| crate::domain::users::authenticate(conn, &username, &password)).await?;
-    open_session(state, user).await
+    state.limits.login_attempt(client.0, &username)?;
+    let name = username.clone();
+    let verdict =
+        state.db.read(move |conn| crate::domain::users::check_credentials(conn, &name, &password)).await?;
+    match verdict {
+        Ok(user) => open_session(state, client, user).await,
+        Err(refusal) => {
+            state.limits.login_failed(&username);
+            let actor = Actor::anonymous(client.text());
+            state
+                .db
+                .write(move |conn| audit::record_failed_login(conn, &actor, &username, refusal.as_str()))
+                .await?;
+            Err(AppError::Unauthorized("wrong username or password".into()))
+        }
+    }
 }
 
-/// Opens a session for an already authenticated user.
-pub async fn open_session(state: &web::Data<AppState>, user: User) -> Result<IssuedToken, AppError> {
+/// Opens a session for an already authenticated user, recording the login.
+pub async fn open_session(
+    state: &web::Data<AppState>,
+    client: ClientAddr,
+    user: User,
+) -> Result<IssuedToken, AppError> {
     let now = now_ms();
     let ttl_ms =
         i64::try_from(state.config.token_ttl_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX / 2);
@@ -58,12 +80,32 @@ pub async fn open_session(state: &web::Data<AppState>, user: User) -> Result<Iss
     };
     let token = state.keys.sign(&claims)?;
     let expires_at = session.expires_at;
-    state.db.write(move |conn| Ok(sessions::insert(conn, &session)?)).await?;
+    let actor = Actor::user(&user, client.text());
+    let target = user_target(&user.username);
+    state
+        .db
+        .write(move |conn| {
+            sessions::insert(conn, &session)?;
+            audit::record(conn, &actor, Action::Login, &target, json!({}))
+        })
+        .await?;
     Ok(IssuedToken { token, expires_at, user })
 }
 
-/// Revokes a session so its token stops working at once.
-pub async fn log_out(state: &web::Data<AppState>, session_id: String) -> Result<(), AppError> {
-    state.db.write(move |conn| Ok(sessions::revoke(conn, &session_id, now_ms())?)).await?;
+/// Revokes the session of `auth` so its token stops working at once, recording the logout.
+pub async fn log_out(
+    state: &web::Data<AppState>,
+    client: ClientAddr,
+    auth: AuthUser,
+) -> Result<(), AppError> {
+    let actor = Actor::user(&auth.user, client.text());
+    let target = user_target(&auth.user.username);
+    state
+        .db
+        .write(move |conn| {
+            sessions::revoke(conn, &auth.session.id, now_ms())?;
+            audit::record(conn, &actor, Action::Logout, &target, json!({}))
+        })
+        .await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! `QueryResult`; callers in async code go through [`Db::read`] / [`Db::write`], which run
 //! them on the blocking thread pool.
 
+pub mod audit;
 pub mod changes;
 pub mod follows;
 pub mod incidents;

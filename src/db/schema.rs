@@ -201,7 +201,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor_id -> Nullable<BigInt>,
+        action -> Text,
+        target -> Text,
+        ip -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(audit_events -> users (actor_id));
 diesel::joinable!(follows -> tags (tag_id));
 diesel::joinable!(posts -> users (author_id));
 diesel::joinable!(posts -> incidents (incident_id));
@@ -234,4 +247,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     tag_weeks,
     follows,
     feed_tokens,
+    audit_events,
 );

@@ -3,6 +3,7 @@
 //! storage. Pure parsing lives in `text`, `rules` and `time`; `posts`, `incidents` and
 //! `users` orchestrate a change inside one write transaction.
 
+pub mod audit;
 pub mod digest;
 pub mod incidents;
 pub mod posts;

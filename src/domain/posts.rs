@@ -9,6 +9,7 @@ use crate::db::posts::{self, NewPost, Post, PostDetails};
 use crate::db::tags::Tag;
 use crate::db::users::User;
 use crate::db::{now_ms, tags, users, DbConn};
+use crate::domain::audit::{self, Action, Actor};
 use crate::domain::rules::IncidentStatus;
 use crate::domain::{incidents, rules, text};
 use crate::error::{invalid, not_found, AppError};
@@ -196,9 +197,15 @@ pub fn edit_post(
     Ok(edited)
 }
 
-/// Soft-deletes a post: the row stays as a tombstone the change feed carries.
-pub fn delete_post(conn: &mut DbConn, actor: &User, post_id: i64) -> Result<(), AppError> {
+/// Soft-deletes a post: the row stays as a tombstone the change feed carries. Deleting
+/// someone else's post (only admins may) goes to the audit log, recorded as done `by`.
+pub fn delete_post(conn: &mut DbConn, actor: &User, by: &Actor, post_id: i64) -> Result<(), AppError> {
     let post = editable(conn, actor, post_id)?;
+    if post.author_id != actor.id {
+        let author = users::by_id(conn, post.author_id)?;
+        let detail = serde_json::json!({"author": author.username});
+        audit::record(conn, by, Action::PostDeleted, &format!("post:{}", post.id), detail)?;
+    }
     let now = now_ms();
     let old_tags = linked_tags(conn, post.id)?;
     rollups::remove(conn, &contribution(&post, old_tags))?;

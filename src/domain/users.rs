@@ -1,13 +1,18 @@
 //! User operations: creating accounts, checking passwords at login, and the admin-only
 //! changes (role, disable) with the rule that the last active admin cannot lock everyone out.
+//! Account changes record themselves in the audit log, in the caller's transaction.
+
+use serde_json::json;
 
 use crate::auth::password;
 use crate::db::users::{self, NewUser, User};
 use crate::db::{now_ms, sessions, DbConn};
+use crate::domain::audit::{self, user_target, Action, Actor};
 use crate::domain::rules::{self, Role};
 use crate::error::{not_found, AppError};
 
-/// A new account; `password_hash` is computed by the caller off the write connection.
+/// A new user row, unaudited: for authors an import names (they cannot log in). Accounts
+/// made by people go through [`create_account`].
 pub fn create_user(
     conn: &mut DbConn,
     username: &str,
@@ -32,53 +37,122 @@ pub fn create_user(
     )?)
 }
 
+/// A new account someone made (an admin, the command line); recorded in the audit log.
+/// `password_hash` is computed by the caller off the write connection.
+pub fn create_account(
+    conn: &mut DbConn,
+    by: &Actor,
+    username: &str,
+    display_name: Option<&str>,
+    role: Role,
+    password_hash: &str,
+) -> Result<User, AppError> {
+    let user = create_user(conn, username, display_name, role, Some(password_hash))?;
+    audit::record(conn, by, Action::UserCreated, &user_target(&user.username), json!({"role": user.role}))?;
+    Ok(user)
+}
+
 /// Finds a user by name or fails with 404.
 pub fn require(conn: &mut DbConn, username: &str) -> Result<User, AppError> {
     let name = username.trim().to_lowercase();
     users::by_username(conn, &name)?.ok_or_else(|| not_found(format!("user {name} not found")))
 }
 
-/// Checks credentials. The same message for every failure, so it does not reveal which
-/// usernames exist; disabled and password-less (imported) accounts cannot log in.
-pub fn authenticate(conn: &mut DbConn, username: &str, password_text: &str) -> Result<User, AppError> {
-    let denied = || AppError::Unauthorized("wrong username or password".into());
+/// Why a login was refused: for the audit log only. The client always hears the same
+/// "wrong username or password", so it cannot learn which usernames exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRefusal {
+    UnknownUser,
+    /// An imported author, who has no password.
+    NoPassword,
+    WrongPassword,
+    Disabled,
+}
+
+impl LoginRefusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginRefusal::UnknownUser => "unknown_user",
+            LoginRefusal::NoPassword => "no_password",
+            LoginRefusal::WrongPassword => "wrong_password",
+            LoginRefusal::Disabled => "disabled",
+        }
+    }
+}
+
+/// Checks credentials: the user, or why they were refused (the outer error is a fault).
+/// Disabled and password-less (imported) accounts cannot log in.
+pub fn check_credentials(
+    conn: &mut DbConn,
+    username: &str,
+    password_text: &str,
+) -> Result<Result<User, LoginRefusal>, AppError> {
     let name = username.trim().to_lowercase();
     let Some(user) = users::by_username(conn, &name)? else {
         // Spend the same time as a real check so timing does not reveal the username.
         password::verify(password_text, password::DUMMY_HASH);
-        return Err(denied());
+        return Ok(Err(LoginRefusal::UnknownUser));
     };
     let Some(hash) = user.password_hash.as_deref() else {
-        return Err(denied());
+        return Ok(Err(LoginRefusal::NoPassword));
     };
-    if !password::verify(password_text, hash) || user.is_disabled() {
-        return Err(denied());
+    if !password::verify(password_text, hash) {
+        return Ok(Err(LoginRefusal::WrongPassword));
     }
-    Ok(user)
+    if user.is_disabled() {
+        return Ok(Err(LoginRefusal::Disabled));
+    }
+    Ok(Ok(user))
 }
 
 /// Changes a user's role, refusing to demote the last active admin.
-pub fn set_role(conn: &mut DbConn, username: &str, role: Role) -> Result<User, AppError> {
+pub fn set_role(conn: &mut DbConn, by: &Actor, username: &str, role: Role) -> Result<User, AppError> {
     let user = require(conn, username)?;
+    if user.role == role.as_str() {
+        return Ok(user);
+    }
     if user.is_admin() && role != Role::Admin && !user.is_disabled() && users::active_admins(conn)? <= 1 {
         return Err(AppError::Conflict("cannot demote the last active admin".into()));
     }
     users::set_role(conn, user.id, role.as_str())?;
+    let detail = json!({"from": user.role, "to": role.as_str()});
+    audit::record(conn, by, Action::RoleChanged, &user_target(&user.username), detail)?;
     Ok(users::by_id(conn, user.id)?)
 }
 
 /// Disables (and logs out everywhere) or re-enables a user.
-pub fn set_disabled(conn: &mut DbConn, username: &str, disabled: bool) -> Result<User, AppError> {
+pub fn set_disabled(conn: &mut DbConn, by: &Actor, username: &str, disabled: bool) -> Result<User, AppError> {
     let user = require(conn, username)?;
+    if user.is_disabled() == disabled {
+        return Ok(user);
+    }
     let now = now_ms();
+    let target = user_target(&user.username);
     if disabled {
-        if user.is_admin() && !user.is_disabled() && users::active_admins(conn)? <= 1 {
+        if user.is_admin() && users::active_admins(conn)? <= 1 {
             return Err(AppError::Conflict("cannot disable the last active admin".into()));
         }
-        users::set_disabled_at(conn, user.id, Some(user.disabled_at.unwrap_or(now)))?;
-        sessions::revoke_all_of(conn, user.id, now)?;
+        users::set_disabled_at(conn, user.id, Some(now))?;
+        let revoked = sessions::revoke_all_of(conn, user.id, now)?;
+        audit::record(conn, by, Action::UserDisabled, &target, json!({"sessions_revoked": revoked}))?;
     } else {
         users::set_disabled_at(conn, user.id, None)?;
+        audit::record(conn, by, Action::UserEnabled, &target, json!({}))?;
     }
     Ok(users::by_id(conn, user.id)?)
+}
+
+/// Sets a user's password and revokes their sessions, so a leaked token stops working.
+pub fn set_password(
+    conn: &mut DbConn,
+    by: &Actor,
+    username: &str,
+    password_hash: &str,
+) -> Result<User, AppError> {
+    let user = require(conn, username)?;
+    users::set_password_hash(conn, user.id, password_hash)?;
+    let revoked = sessions::revoke_all_of(conn, user.id, now_ms())?;
+    let detail = json!({"sessions_revoked": revoked});
+    audit::record(conn, by, Action::PasswordChanged, &user_target(&user.username), detail)?;
+    Ok(user)
 }

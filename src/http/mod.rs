@@ -2,6 +2,7 @@
 //! Handlers are short: extract and authorise, call `domain`, map the result to a view.
 
 pub mod api;
+pub mod client;
 pub mod openapi;
 pub mod pages;
 pub mod query;
@@ -13,7 +14,7 @@ use crate::error::{bad_request, json_error, AppError};
 
 /// Every route of i2i.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use api::{auth, health, incidents, me, posts, search, stream, tags, trends, users};
+    use api::{admin, auth, health, incidents, me, posts, search, stream, tags, trends, users};
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/api/openapi.json", web::get().to(openapi::document))
@@ -26,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/users", web::get().to(users::list))
                 .route("/users", web::post().to(users::create))
                 .route("/users/{username}", web::patch().to(users::update))
+                .route("/admin/audit", web::get().to(admin::audit))
                 .route("/posts", web::post().to(posts::create))
                 .route("/posts/{id}", web::get().to(posts::get))
                 .route("/posts/{id}", web::patch().to(posts::edit))
@@ -71,6 +73,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/trends", web::get().to(pages::trends::show))
         .route("/admin/users", web::get().to(pages::admin::users))
         .route("/admin/users", web::post().to(pages::admin::add_user))
+        .route("/admin/audit", web::get().to(pages::admin::audit))
         .route("/my", web::get().to(pages::my::show))
         .route("/my/feed-token", web::post().to(pages::my::rotate_token))
         .route("/digest", web::get().to(pages::my::digest))

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::api::{auth, health, incidents, me, posts, search, stream, tags, trends, users};
+use crate::http::api::{admin, auth, health, incidents, me, posts, search, stream, tags, trends, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,7 +13,7 @@ use crate::http::api::{auth, health, incidents, me, posts, search, stream, tags,
     paths(
         health::healthz, health::readyz,
         auth::login, auth::logout,
-        users::setup, users::me, users::list, users::create, users::update,
+        users::setup, users::me, users::list, users::create, users::update, admin::audit,
         posts::create, posts::get, posts::edit, posts::delete, posts::thread, posts::react, posts::unreact,
         posts::timeline,
         incidents::create, incidents::list, incidents::get, incidents::update,

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::db::audit::AuditEvent;
 use crate::db::incidents::Incident;
 use crate::db::posts::PostDetails;
 use crate::db::tags::{Tag, TagStats};
@@ -182,4 +183,45 @@ pub struct LoginView {
     pub token: String,
     pub expires_at: String,
     pub user: UserView,
+}
+
+/// One audit log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: i64,
+    pub at: String,
+    /// Username of whoever acted; null for a failed login or the command line.
+    pub actor: Option<String>,
+    /// e.g. `login`, `login_failed`, `role_changed`, `post_deleted`.
+    pub action: String,
+    /// What was acted on, e.g. `user:alice` or `post:42`.
+    pub target: String,
+    /// Client address, when the action came over HTTP.
+    pub ip: Option<String>,
+    /// Details of the action (a JSON object, e.g. `{"from": "responder", "to": "admin"}`).
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+impl From<&(AuditEvent, Option<String>)> for AuditEventView {
+    fn from((event, actor): &(AuditEvent, Option<String>)) -> Self {
+        AuditEventView {
+            id: event.id,
+            at: format_ms(event.at),
+            actor: actor.clone(),
+            action: event.action.clone(),
+            target: event.target.clone(),
+            ip: event.ip.clone(),
+            // Written by `domain::audit::record`, so it parses; a hand-edited row still shows.
+            detail: serde_json::from_str(&event.detail)
+                .unwrap_or_else(|_| serde_json::Value::String(event.detail.clone())),
+        }
+    }
+}
+
+/// A page of the audit log, newest first; pass `next` as `before` to get the following page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPageView {
+    pub items: Vec<AuditEventView>,
+    pub next: Option<String>,
 }

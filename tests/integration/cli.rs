@@ -54,6 +54,19 @@ async fn users_are_managed_from_the_command_line() {
     );
     stdout(&i2i(&app, &["user", "disable", "carol"], ""));
     assert_eq!(app.login("carol", "carol-password").await.status(), StatusCode::UNAUTHORIZED);
+    // The command line's changes are in the audit log too, marked as such.
+    i2i(&app, &["user", "add", "root", "--role", "admin", "--password-stdin"], "root-password\n");
+    let root = expect_json(app.login("root", "root-password").await, StatusCode::OK).await;
+    let admin = root["token"].as_str().unwrap();
+    let log = app.get_json("/api/v1/admin/audit?limit=200", admin).await;
+    let cli_actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == "user:carol" && e["detail"]["via"] == "cli")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(cli_actions, ["user_disabled", "role_changed", "user_created"]);
 
     let short = i2i(&app, &["user", "add", "dave", "--password-stdin"], "short\n");
     assert!(!short.status.success());

@@ -82,8 +82,10 @@ async fn health_readiness_and_the_openapi_document() {
         "/api/v1/incidents",
         "/api/v1/incidents/{key}",
         "/api/v1/tags/{name}",
+        "/api/v1/admin/audit",
     ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
     assert!(doc["components"]["schemas"].get("PostView").is_some());
+    assert!(doc["components"]["schemas"].get("AuditPageView").is_some());
 }

@@ -4,12 +4,14 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
 mod cli;
 mod durability;
 mod errors;
 mod experience;
 mod incidents;
+mod limits;
 mod pages;
 mod posts;
 mod search;

@@ -117,6 +117,7 @@ async fn bad_cursors_limits_and_parameters_are_4xx() {
 fn tag_timeline_pages_equal_a_direct_filter() {
     use std::collections::BTreeMap;
 
+    use i2i::domain::audit::Actor;
     use i2i::domain::posts::{create_post, delete_post, edit_post, PostInput};
     use i2i::domain::rules::Role;
     use i2i::domain::timeline::{load_page, TimelineRequest};
@@ -151,7 +152,7 @@ fn tag_timeline_pages_equal_a_direct_filter() {
         let ids: Vec<i64> = truth.keys().copied().collect();
         for id in ids.iter().step_by(7) {
             let author = truth[id].1;
-            delete_post(conn, &users[author], *id)?;
+            delete_post(conn, &users[author], &Actor::default(), *id)?;
             truth.remove(id);
         }
         let edited: Vec<i64> =

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use i2i::db::users::User;
 use i2i::db::Db;
+use i2i::domain::audit::Actor;
 use i2i::domain::posts::{create_post, delete_post, edit_post, PostInput};
 use i2i::domain::rules::Role;
 use i2i::trends::rollups;
@@ -94,7 +95,7 @@ proptest! {
                         // Only the author may delete; use each post's author.
                         let post = i2i::domain::posts::require_live(conn, id)?;
                         let author = users.iter().find(|u| u.id == post.author_id).unwrap_or(admin);
-                        delete_post(conn, author, id)?;
+                        delete_post(conn, author, &Actor::default(), id)?;
                     }
                     _ => {}
                 }

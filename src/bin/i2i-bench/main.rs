@@ -183,6 +183,9 @@ async fn load_and_start(
         listen: "127.0.0.1:0".into(),
         jwt_secret: Some("benchmark-secret-0123456789".into()),
         log: "warn".into(),
+        // One user posts thousands a second here: the ingest figures measure the server,
+        // not the per-user posting limit.
+        posts_per_minute: 0,
         ..Default::default()
     };
     i2i::telemetry::init("warn");

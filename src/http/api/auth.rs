@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use crate::auth::AuthUser;
 use crate::domain::time::format_ms;
 use crate::error::{AppError, ErrorBody};
+use crate::http::client::ClientAddr;
 use crate::http::views::{LoginView, UserView};
 use crate::startup::AppState;
 
@@ -17,15 +18,18 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-/// Exchange a username and password for a token.
+/// Exchange a username and password for a token. Too many attempts from one address, or
+/// too many failures for one username, answer 429 with `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
-    responses((status = 200, body = LoginView), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = LoginView), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 pub async fn login(
     state: web::Data<AppState>,
+    client: ClientAddr,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, AppError> {
     let LoginRequest { username, password } = body.into_inner();
-    let issued = crate::auth::log_in(&state, username, password).await?;
+    let issued = crate::auth::log_in(&state, client, username, password).await?;
     Ok(HttpResponse::Ok().json(LoginView {
         token: issued.token,
         expires_at: format_ms(issued.expires_at),
@@ -35,7 +39,11 @@ pub async fn login(
 
 /// Revoke the token of this request.
 #[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204), (status = 401, body = ErrorBody)))]
-pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
-    crate::auth::log_out(&state, auth.session.id).await?;
+pub async fn logout(
+    state: web::Data<AppState>,
+    client: ClientAddr,
+    auth: AuthUser,
+) -> Result<HttpResponse, AppError> {
+    crate::auth::log_out(&state, client, auth).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,5 +1,6 @@
 //! JSON handlers under `/api/v1`, one file per resource.
 
+pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod incidents;

@@ -7,9 +7,11 @@ use utoipa::ToSchema;
 use crate::auth::AuthUser;
 use crate::db::posts::{self, Post};
 use crate::db::DbConn;
+use crate::domain::audit::Actor;
 use crate::domain::posts::{create_post, delete_post, edit_post, require_live, set_reaction, PostInput};
 use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::error::{bad_request, not_found, AppError, ErrorBody};
+use crate::http::client::ClientAddr;
 use crate::http::query::QueryPairs;
 use crate::http::views::{PostPage, PostView, ThreadView};
 use crate::startup::AppState;
@@ -45,14 +47,16 @@ pub fn view_of(conn: &mut DbConn, post: Post, viewer: i64) -> Result<PostView, A
     details.first().map(PostView::from).ok_or_else(|| not_found("post not found"))
 }
 
-/// Create a post.
+/// Create a post. Posting faster than `posts_per_minute` answers 429 with `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/posts", request_body = CreatePost,
-    responses((status = 201, body = PostView), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = PostView), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 pub async fn create(
     state: web::Data<AppState>,
     auth: AuthUser,
     body: web::Json<CreatePost>,
 ) -> Result<HttpResponse, AppError> {
+    state.limits.post(auth.user.id)?;
     let CreatePost { body, incident, reply_to } = body.into_inner();
     let input = PostInput { body, incident, reply_to, ..Default::default() };
     let app = state.clone();
@@ -112,11 +116,13 @@ pub async fn edit(
 #[utoipa::path(delete, path = "/api/v1/posts/{id}", responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     state: web::Data<AppState>,
+    client: ClientAddr,
     auth: AuthUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&id)?;
-    state.db.write(move |conn| delete_post(conn, &auth.user, id)).await?;
+    let by = Actor::user(&auth.user, client.text());
+    state.db.write(move |conn| delete_post(conn, &auth.user, &by, id)).await?;
     state.changed();
     Ok(HttpResponse::NoContent().finish())
 }

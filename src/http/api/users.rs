@@ -6,10 +6,12 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthUser;
 use crate::db::users;
+use crate::domain::audit::{self, user_target, Action, Actor};
 use crate::domain::rules::{check_password, parse_display_name, Role};
 use crate::domain::time::format_ms;
-use crate::domain::users::{create_user, require, set_disabled, set_role};
+use crate::domain::users::{create_account, create_user, require, set_disabled, set_role};
 use crate::error::{AppError, ErrorBody};
+use crate::http::client::ClientAddr;
 use crate::http::views::{LoginView, UserList, UserView};
 use crate::startup::AppState;
 
@@ -37,9 +39,11 @@ pub async fn hash_password(password: String) -> Result<String, AppError> {
     Ok(tokio::task::spawn_blocking(move || crate::auth::password::hash(&password)).await??)
 }
 
-/// Creates the first admin while no user exists, and logs them in.
+/// Creates the first admin while no user exists, and logs them in. The audit log records
+/// the new admin as the one who made the account.
 pub async fn create_first_admin(
     state: &web::Data<AppState>,
+    client: ClientAddr,
     username: String,
     password: String,
     display_name: Option<String>,
@@ -58,18 +62,24 @@ pub async fn create_first_admin(
             }
             // An imported author of the same name (no password) is claimed, not duplicated.
             let name = crate::domain::rules::parse_username(&username)?;
-            if let Some(imported) = users::by_username(conn, &name)? {
-                users::set_password_hash(conn, imported.id, &hash)?;
-                users::set_role(conn, imported.id, Role::Admin.as_str())?;
-                if let Some(display) = display_name.as_deref() {
-                    users::set_display_name(conn, imported.id, &parse_display_name(display)?)?;
+            let (user, claimed) = match users::by_username(conn, &name)? {
+                Some(imported) => {
+                    users::set_password_hash(conn, imported.id, &hash)?;
+                    users::set_role(conn, imported.id, Role::Admin.as_str())?;
+                    if let Some(display) = display_name.as_deref() {
+                        users::set_display_name(conn, imported.id, &parse_display_name(display)?)?;
+                    }
+                    (users::by_id(conn, imported.id)?, true)
                 }
-                return Ok(users::by_id(conn, imported.id)?);
-            }
-            create_user(conn, &name, display_name.as_deref(), Role::Admin, Some(&hash))
+                None => (create_user(conn, &name, display_name.as_deref(), Role::Admin, Some(&hash))?, false),
+            };
+            let actor = Actor::user(&user, client.text());
+            let detail = serde_json::json!({"role": user.role, "setup": true, "claimed_import": claimed});
+            audit::record(conn, &actor, Action::UserCreated, &user_target(&user.username), detail)?;
+            Ok(user)
         })
         .await?;
-    crate::auth::open_session(state, user).await
+    crate::auth::open_session(state, client, user).await
 }
 
 /// Create the first admin account; only works while there are no users.
@@ -77,10 +87,11 @@ pub async fn create_first_admin(
     responses((status = 201, body = LoginView), (status = 403, body = ErrorBody)))]
 pub async fn setup(
     state: web::Data<AppState>,
+    client: ClientAddr,
     body: web::Json<NewUserRequest>,
 ) -> Result<HttpResponse, AppError> {
     let NewUserRequest { username, password, display_name, .. } = body.into_inner();
-    let issued = create_first_admin(&state, username, password, display_name).await?;
+    let issued = create_first_admin(&state, client, username, password, display_name).await?;
     Ok(HttpResponse::Created().json(LoginView {
         token: issued.token,
         expires_at: format_ms(issued.expires_at),
@@ -107,6 +118,7 @@ pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResp
     responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
+    client: ClientAddr,
     auth: AuthUser,
     body: web::Json<NewUserRequest>,
 ) -> Result<HttpResponse, AppError> {
@@ -114,9 +126,10 @@ pub async fn create(
     let NewUserRequest { username, password, display_name, role } = body.into_inner();
     let role = role.as_deref().map(str::parse::<Role>).transpose()?.unwrap_or(Role::Responder);
     let hash = hash_password(password).await?;
+    let by = Actor::user(&auth.user, client.text());
     let user = state
         .db
-        .write(move |conn| create_user(conn, &username, display_name.as_deref(), role, Some(&hash)))
+        .write(move |conn| create_account(conn, &by, &username, display_name.as_deref(), role, &hash))
         .await?;
     Ok(HttpResponse::Created().json(UserView::from(&user)))
 }
@@ -126,11 +139,13 @@ pub async fn create(
     responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
+    client: ClientAddr,
     auth: AuthUser,
     username: web::Path<String>,
     body: web::Json<UpdateUserRequest>,
 ) -> Result<HttpResponse, AppError> {
     auth.require_admin()?;
+    let by = Actor::user(&auth.user, client.text());
     let username = username.into_inner();
     let body = body.into_inner();
     let role = body.role.as_deref().map(str::parse::<Role>).transpose()?;
@@ -143,10 +158,10 @@ pub async fn update(
                 users::set_display_name(conn, user.id, name)?;
             }
             if let Some(role) = role {
-                user = set_role(conn, &user.username, role)?;
+                user = set_role(conn, &by, &user.username, role)?;
             }
             if let Some(disabled) = body.disabled {
-                user = set_disabled(conn, &user.username, disabled)?;
+                user = set_disabled(conn, &by, &user.username, disabled)?;
             }
             Ok(users::by_id(conn, user.id)?)
         })

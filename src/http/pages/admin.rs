@@ -1,4 +1,5 @@
-//! The admin's user page: everyone with their role and status, and a form to add a user.
+//! The admin pages: users (everyone with their role and status, and a form to add a user)
+//! and the audit log.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -7,12 +8,20 @@ use serde_json::json;
 use super::{check_csrf, redirect, render, viewer};
 use crate::auth::AuthUser;
 use crate::db::users;
+use crate::domain::audit::{load_page, Action, Actor, AuditRequest};
 use crate::domain::rules::Role;
-use crate::domain::users::create_user;
+use crate::domain::users::create_account;
 use crate::error::AppError;
 use crate::http::api::users::hash_password;
-use crate::http::views::UserView;
+use crate::http::client::ClientAddr;
+use crate::http::views::{AuditEventView, UserView};
 use crate::startup::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    pub action: Option<String>,
+    pub before: Option<String>,
+}
 
 #[derive(Debug, Deserialize)]
 pub struct NewUserForm {
@@ -50,6 +59,7 @@ pub async fn users(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRes
 /// `POST /admin/users`: adds a user; a mistake shows the page again with the reason.
 pub async fn add_user(
     state: web::Data<AppState>,
+    client: ClientAddr,
     auth: AuthUser,
     form: web::Form<NewUserForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -61,7 +71,8 @@ pub async fn add_user(
         let hash = hash_password(form.password.clone()).await?;
         let display = form.display_name.clone().filter(|d| !d.trim().is_empty());
         let name = form.username.clone();
-        state.db.write(move |conn| create_user(conn, &name, display.as_deref(), role, Some(&hash))).await
+        let by = Actor::user(&auth.user, client.text());
+        state.db.write(move |conn| create_account(conn, &by, &name, display.as_deref(), role, &hash)).await
     }
     .await;
     match outcome {
@@ -73,4 +84,48 @@ pub async fn add_user(
         }
         Err(other) => Err(other),
     }
+}
+
+/// `GET /admin/audit`: the audit log, newest first, filtered by action.
+pub async fn audit(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AppError> {
+    auth.require_admin()?;
+    // The form sends `action=` for "all".
+    let action = query.action.clone().filter(|a| !a.is_empty());
+    let request = AuditRequest { action: action.clone(), before: query.before.clone(), limit: None };
+    let page = state.db.read(move |conn| load_page(conn, &request)).await?;
+    // The detail object is shown as its JSON text.
+    let events: Vec<_> = page
+        .events
+        .iter()
+        .map(AuditEventView::from)
+        .map(|view| {
+            let detail = view.detail.to_string();
+            let mut row = json!(view);
+            row["detail"] = json!(detail);
+            row
+        })
+        .collect();
+    let older = page.next.map(|id| {
+        let mut url = form_urlencoded::Serializer::new(String::from("/admin/audit?"));
+        if let Some(action) = &action {
+            url.append_pair("action", action);
+        }
+        url.append_pair("before", &id.to_string()).finish()
+    });
+    let actions: Vec<_> = Action::ALL
+        .iter()
+        .map(|a| json!({"name": a.as_str(), "selected": action.as_deref() == Some(a.as_str())}))
+        .collect();
+    let context = json!({
+        "title": "Audit log",
+        "viewer": viewer(Some(&auth)),
+        "events": events,
+        "actions": actions,
+        "older": older,
+    });
+    render(&state, "pages/admin_audit", &context)
 }

@@ -123,6 +123,11 @@ pub async fn html_errors(
     let html = state
         .and_then(|s| s.templates.render("pages/error", &context).ok())
         .unwrap_or_else(|| format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")));
-    let page = HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html);
+    let mut page = HttpResponse::build(status);
+    // A 429 keeps its Retry-After, so a browser (or a script posting forms) knows how long to wait.
+    if let Some(retry_after) = res.response().headers().get(header::RETRY_AFTER) {
+        page.insert_header((header::RETRY_AFTER, retry_after.clone()));
+    }
+    let page = page.content_type("text/html; charset=utf-8").body(html);
     Ok(res.into_response(page).map_into_boxed_body())
 }

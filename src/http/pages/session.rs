@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{check_csrf, redirect, render, safe_next};
 use crate::auth::{AuthUser, IssuedToken, MaybeUser, SESSION_COOKIE};
 use crate::error::AppError;
+use crate::http::client::ClientAddr;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -83,10 +84,14 @@ pub async fn login_form(
 }
 
 /// `POST /login`.
-pub async fn login(state: web::Data<AppState>, form: web::Form<LoginForm>) -> Result<HttpResponse, AppError> {
+pub async fn login(
+    state: web::Data<AppState>,
+    client: ClientAddr,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, AppError> {
     let LoginForm { username, password, next } = form.into_inner();
     let next = safe_next(next.as_deref());
-    match crate::auth::log_in(&state, username.clone(), password).await {
+    match crate::auth::log_in(&state, client, username.clone(), password).await {
         Ok(issued) => Ok(HttpResponse::SeeOther()
             .cookie(session_cookie(&state, &issued))
             .insert_header(("Location", next))
@@ -103,11 +108,12 @@ pub async fn login(state: web::Data<AppState>, form: web::Form<LoginForm>) -> Re
 /// `POST /logout`: revokes the session and clears the cookie.
 pub async fn logout(
     state: web::Data<AppState>,
+    client: ClientAddr,
     auth: AuthUser,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&auth, &form.csrf)?;
-    crate::auth::log_out(&state, auth.session.id).await?;
+    crate::auth::log_out(&state, client, auth).await?;
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();
     Ok(HttpResponse::SeeOther().cookie(gone).insert_header(("Location", "/login")).finish())
@@ -130,7 +136,11 @@ pub async fn setup_form(state: web::Data<AppState>) -> Result<HttpResponse, AppE
 }
 
 /// `POST /setup`: creates the first admin and logs them in.
-pub async fn setup(state: web::Data<AppState>, form: web::Form<SetupForm>) -> Result<HttpResponse, AppError> {
+pub async fn setup(
+    state: web::Data<AppState>,
+    client: ClientAddr,
+    form: web::Form<SetupForm>,
+) -> Result<HttpResponse, AppError> {
     let SetupForm { username, display_name, password, password_again } = form.into_inner();
     if !no_users_yet(&state).await? {
         return Ok(redirect("/login"));
@@ -139,7 +149,14 @@ pub async fn setup(state: web::Data<AppState>, form: web::Form<SetupForm>) -> Re
         return setup_page(&state, Some("the two passwords differ"), &username);
     }
     let display_name = display_name.filter(|name| !name.trim().is_empty());
-    match crate::http::api::users::create_first_admin(&state, username.clone(), password, display_name).await
+    match crate::http::api::users::create_first_admin(
+        &state,
+        client,
+        username.clone(),
+        password,
+        display_name,
+    )
+    .await
     {
         Ok(issued) => Ok(HttpResponse::SeeOther()
             .cookie(session_cookie(&state, &issued))

@@ -95,6 +95,7 @@ pub async fn compose_post(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     check_csrf(&auth, &form.csrf)?;
+    state.limits.post(auth.user.id)?;
     let reply_to = match form.reply_to.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(id) => Some(id.parse::<i64>().map_err(|_| invalid("reply_to", "reply_to must be a post id"))?),

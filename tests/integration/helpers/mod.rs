@@ -146,6 +146,17 @@ impl TestApp {
         }
     }
 
+    /// A client whose connections come from another loopback address (e.g. `127.0.0.2`),
+    /// so the server sees a different peer: Linux routes all of 127.0.0.0/8 to `lo`.
+    pub fn client_from(&self, address: &str) -> Client {
+        Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
+            .local_address(address.parse::<std::net::IpAddr>().expect("an IP address"))
+            .build()
+            .expect("client")
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.config.data_dir.clone()
     }

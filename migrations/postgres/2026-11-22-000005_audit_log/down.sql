@@ -1,0 +1,2 @@
+DROP INDEX audit_events_action;
+DROP TABLE audit_events;
