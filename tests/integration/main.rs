@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod backup;
 mod cli;
 mod durability;
 mod errors;
