@@ -126,6 +126,8 @@ pub struct Acked {
 /// went away); every 201 is recorded.
 pub struct Ingest {
     acked: Arc<Mutex<Vec<Acked>>>,
+    /// How each writer that stopped on its own ended (the error or the status it got).
+    endings: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -136,10 +138,12 @@ impl Ingest {
         // A timeout so a writer whose node died mid-request cannot hang the test.
         let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
         let acked = Arc::new(Mutex::new(Vec::new()));
+        let endings = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let tasks = (0..writers)
             .map(|writer| {
                 let (client, acked, stop) = (client.clone(), acked.clone(), stop.clone());
+                let endings = endings.clone();
                 let (url, token) = (format!("{base}/api/v1/posts"), token.to_string());
                 let (label, tag) = (label.to_string(), tag.to_string());
                 tokio::spawn(async move {
@@ -149,18 +153,34 @@ impl Ingest {
                         let body = format!("{label}-{writer}-{n} note from writer {writer} #{tag}");
                         let sent =
                             client.post(&url).bearer_auth(&token).json(&json!({"body": body})).send().await;
-                        let Ok(response) = sent else { break };
-                        if response.status() != StatusCode::CREATED {
-                            break;
-                        }
-                        let Ok(post) = response.json::<Value>().await else { break };
+                        let response = match sent {
+                            Ok(response) if response.status() == StatusCode::CREATED => response,
+                            Ok(response) => {
+                                endings.lock().unwrap().push(format!("status {}", response.status()));
+                                break;
+                            }
+                            Err(err) => {
+                                endings.lock().unwrap().push(describe(&err));
+                                break;
+                            }
+                        };
+                        let post = match response.json::<Value>().await {
+                            Ok(post) => post,
+                            Err(err) => {
+                                endings
+                                    .lock()
+                                    .unwrap()
+                                    .push(format!("201 without its body: {}", describe(&err)));
+                                break;
+                            }
+                        };
                         let id = post["id"].as_i64().unwrap();
                         acked.lock().unwrap().push(Acked { id, body });
                     }
                 })
             })
             .collect();
-        Ingest { acked, stop, tasks }
+        Ingest { acked, endings, stop, tasks }
     }
 
     pub fn count(&self) -> usize {
@@ -183,13 +203,39 @@ impl Ingest {
 
     /// Stops the writers and returns every acknowledged post.
     pub async fn finish(self) -> Vec<Acked> {
+        self.finish_with_endings().await.0
+    }
+
+    /// Stops the writers; returns every acknowledged post, and how the writers that stopped
+    /// by themselves ended, e.g. `connect: …` (the node was gone before the request was sent)
+    /// or `request: …` (cut off mid-request).
+    pub async fn finish_with_endings(self) -> (Vec<Acked>, Vec<String>) {
         self.stop.store(true, Ordering::SeqCst);
         for task in self.tasks {
             task.await.unwrap();
         }
         let acked = self.acked.lock().unwrap().clone();
-        acked
+        let endings = self.endings.lock().unwrap().clone();
+        (acked, endings)
     }
+}
+
+/// A request error's kind and its innermost cause.
+fn describe(err: &reqwest::Error) -> String {
+    let kind = if err.is_connect() {
+        "connect"
+    } else if err.is_timeout() {
+        "timeout"
+    } else if err.is_body() || err.is_decode() {
+        "body"
+    } else {
+        "request"
+    };
+    let mut cause: &dyn std::error::Error = err;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    format!("{kind}: {cause}")
 }
 
 /// Every post id the index returns for the empty query (through the JSON-lines export);
