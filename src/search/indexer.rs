@@ -3,7 +3,7 @@
 //! twice is harmless), commits at most every [`COMMIT_EVERY`] with the feed position in the
 //! commit payload, and reloads the reader so searches see the commit at once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -228,18 +228,40 @@ impl Session {
     }
 
     /// The last act on shutdown: applies every change already committed (the HTTP server
-    /// has stopped, so this process adds none) and commits, so the stored checkpoint is the
-    /// head of the feed and a restart has nothing to replay. Bounded by [`FINISH_WITHIN`].
+    /// has stopped, so this process adds none) and commits, so the stored checkpoint covers
+    /// every change made before the stop and a restart has nothing to replay. Bounded by
+    /// [`FINISH_WITHIN`].
     fn finish(&mut self, search: &SearchIndex, db: &Db, mut dirty: bool) -> anyhow::Result<()> {
         let deadline = Instant::now() + FINISH_WITHIN;
+        // On PostgreSQL a committed change stays unreadable while an older transaction
+        // anywhere in the cluster runs; these are the ones to wait for. Later ones (other
+        // nodes keep writing) are left to the next start.
+        let position = self.position;
+        let mut waiting: HashSet<i64> =
+            db.read_blocking(|conn| Ok(changes::visible_after(conn, position)?))?.into_iter().collect();
         loop {
             let batch = db.read_blocking(|conn| Ok(changes::after(conn, self.position, BATCH)?))?;
-            let Some(last) = batch.last() else { break };
-            self.apply(search, db, &batch)?;
-            self.position = last.position();
-            dirty = true;
-            if (batch.len() as i64) < BATCH || Instant::now() > deadline {
+            if let Some(last) = batch.last() {
+                self.apply(search, db, &batch)?;
+                self.position = last.position();
+                dirty = true;
+                for change in &batch {
+                    waiting.remove(&change.seq);
+                }
+            }
+            let more = batch.len() as i64 == BATCH || !waiting.is_empty();
+            if !more {
                 break;
+            }
+            if Instant::now() > deadline {
+                tracing::warn!(
+                    unread = waiting.len(),
+                    "changes still unreadable at shutdown; the next start applies them"
+                );
+                break;
+            }
+            if (batch.len() as i64) < BATCH {
+                std::thread::sleep(Duration::from_millis(20));
             }
         }
         if dirty {
