@@ -46,11 +46,22 @@ pub struct Node {
 impl Node {
     /// Starts a node and waits until it answers `/healthz`.
     pub async fn start(database_url: Option<&str>, data_dir: &Path, port: u16) -> Node {
-        let child = i2i_command(database_url, data_dir)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start i2i");
+        Node::start_logging(database_url, data_dir, port, None).await
+    }
+
+    /// Starts a node whose log (standard error) goes to `log` when given.
+    pub async fn start_logging(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        port: u16,
+        log: Option<&Path>,
+    ) -> Node {
+        let mut command = i2i_command(database_url, data_dir);
+        command.args(["--listen", &format!("127.0.0.1:{port}")]).stdout(Stdio::null());
+        if let Some(log) = log {
+            command.stderr(std::fs::File::create(log).expect("node log"));
+        }
+        let child = command.spawn().expect("start i2i");
         let node = Node { child, base: format!("http://127.0.0.1:{port}") };
         wait_healthy(&reqwest::Client::new(), &node.base).await;
         node
