@@ -1,5 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `user …`, `import`, `export`.
-//! Flags override the configuration file and environment.
+//! The command line: `serve` (default), `migrate`, `user …`, `import`, `export`, `reindex`,
+//! `backup`, `restore`. Flags override the configuration file and environment.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -9,10 +9,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::domain::audit::Actor;
 use crate::domain::rules::{self, Role};
 use crate::domain::users;
+use crate::lock::DataDirLock;
 
 const SETTINGS_HELP: &str = "\
 Settings (defaults → i2i.toml → I2I_* environment → flags):
@@ -78,6 +79,24 @@ enum Command {
         /// Output file (standard output when omitted).
         #[arg(long, short)]
         output: Option<PathBuf>,
+    },
+    /// Write a consistent copy of the SQLite database, safe while the server runs
+    /// (on PostgreSQL: prints the pg_dump command to use instead).
+    Backup {
+        /// The backup file to write.
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Put a backup in place of the SQLite database, with the server stopped; the search index
+    /// is rebuilt on the next start (on PostgreSQL: prints the pg_restore command instead).
+    Restore {
+        /// The backup file (written by `i2i backup`).
+        file: PathBuf,
+        /// Replace the existing database.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -150,8 +169,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         config.listen = listen;
     }
     crate::telemetry::init(&config.log);
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    // Everything that opens the data directory (or, on SQLite, the database in it) holds its
+    // lock shared, so a restore cannot swap the files underneath. The server takes its own
+    // in `startup`; a restore takes it exclusively.
+    let uses_data_dir = match command {
+        Command::Serve | Command::Restore { .. } => false,
+        Command::Reindex => true,
+        _ => Backend::of_url(&config.database_url())? == Backend::Sqlite,
+    };
+    let _lock = if uses_data_dir { Some(DataDirLock::shared(&config.data_dir)?) } else { None };
+    match command {
         Command::Serve => serve(config),
+        Command::Backup { file, force } => {
+            let started = std::time::Instant::now();
+            let summary = crate::backup::backup(&config, &file, force)?;
+            println!("backed up to {summary} in {:.1}s", started.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Command::Restore { file, force } => {
+            let summary = crate::backup::restore(&config, &file, force)?;
+            println!(
+                "restored {} into {summary}; the search index is rebuilt from it on the next start",
+                file.display()
+            );
+            Ok(())
+        }
         Command::Migrate => {
             let db = Db::connect_for_tool(&config.database_url())?;
             println!(
@@ -202,11 +245,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn serve(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         let app = crate::startup::Application::build(config).await?;
         app.run_until_stopped().await?;
         Ok(())
-    })
+    });
+    // Dropping a runtime waits for every blocking task without limit; a request stuck in
+    // one must not keep a stopping process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    outcome
 }
 
 /// Reads a password from stdin's first line, or prompts twice on a terminal.

@@ -1,5 +1,9 @@
 //! Builds the application: opens the database (running migrations), loads the embedded
 //! templates and binds the HTTP server. Tests use the same [`Application`] on port 0.
+//!
+//! Shutdown (SIGTERM or SIGINT, handled by actix): the server stops accepting, lets requests
+//! in flight finish (at most [`SHUTDOWN_TIMEOUT`]), then the indexer applies what is committed
+//! and stores its checkpoint (at most [`INDEXER_STOP_WITHIN`]) before the process exits.
 
 use std::net::TcpListener;
 
@@ -13,8 +17,17 @@ use crate::auth::Keys;
 use crate::config::Config;
 use crate::db::Db;
 use crate::limits::RateLimits;
+use crate::lock::DataDirLock;
 use crate::search::SearchIndex;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest the server waits for requests in flight when asked to stop.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest it then waits for the indexer's final commit. With [`SHUTDOWN_TIMEOUT`] this
+/// bounds a graceful stop well under ten seconds; a slower indexer is simply replayed from
+/// the feed on the next start.
+pub const INDEXER_STOP_WITHIN: Duration = Duration::from_secs(4);
 
 /// Handlebars templates, embedded so the binary runs from any directory.
 #[derive(RustEmbed)]
@@ -72,12 +85,15 @@ pub struct Application {
     server: Server,
     port: u16,
     search: Arc<SearchIndex>,
+    /// Held while serving, so `i2i restore` cannot replace the files underneath.
+    _lock: DataDirLock,
 }
 
 impl Application {
     /// Opens everything and binds `config.listen` (port 0 picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let listen = config.listen.clone();
+        let lock = DataDirLock::shared(&config.data_dir)?;
         let state = tokio::task::spawn_blocking(move || AppState::open(config)).await??;
         let state = web::Data::new(state);
         let search = state.search.clone();
@@ -99,9 +115,9 @@ impl Application {
                 .configure(crate::http::routes)
         })
         .listen(listener)?
-        .shutdown_timeout(5)
+        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
         .run();
-        Ok(Application { server, port, search })
+        Ok(Application { server, port, search, _lock: lock })
     }
 
     pub fn port(&self) -> u16 {
@@ -113,9 +129,19 @@ impl Application {
         self.search.clone()
     }
 
+    /// Serves until the server is stopped (a signal), then stops the indexer and waits for
+    /// its final commit, so a restart has nothing to replay.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        tracing::info!("server stopped; committing the search index");
         self.search.shutdown();
+        let search = self.search.clone();
+        let stopped = tokio::task::spawn_blocking(move || search.wait_stopped(INDEXER_STOP_WITHIN))
+            .await
+            .unwrap_or(false);
+        if !stopped {
+            tracing::warn!("the indexer did not finish in time; the next start replays the rest of the feed");
+        }
         result
     }
 }

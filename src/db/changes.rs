@@ -124,6 +124,23 @@ pub fn safe_head(conn: &mut DbConn) -> QueryResult<FeedPosition> {
     }
 }
 
+/// Whether `position` lies beyond anything this database's feed has handed out, which no
+/// index built from this database can have stored: its checkpoint then comes from another
+/// database (a restored backup, a copied data directory) and must not be resumed from.
+pub fn is_beyond_feed(conn: &mut DbConn, position: FeedPosition) -> QueryResult<bool> {
+    match conn {
+        // `seq` is AUTOINCREMENT and the feed is never pruned: its maximum is the high-water mark.
+        DbConn::Sqlite(_) => Ok(position.seq > head(conn)?),
+        DbConn::Pg(c) => {
+            // Every transaction id this cluster has handed out is below `xmax`.
+            let xmax: Head =
+                diesel::sql_query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS value")
+                    .get_result(c)?;
+            Ok(position.txid >= xmax.value)
+        }
+    }
+}
+
 /// Number of changes after `from` that are committed (how far an indexer lags).
 pub fn count_after(conn: &mut DbConn, from: FeedPosition) -> QueryResult<i64> {
     use diesel::sql_types::BigInt;

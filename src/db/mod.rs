@@ -238,6 +238,15 @@ impl Db {
     }
 }
 
+/// The versions of the SQLite migrations this binary carries, as diesel records them in
+/// `__diesel_schema_migrations`; a database that has applied others is not ours.
+pub fn sqlite_migration_versions() -> anyhow::Result<Vec<String>> {
+    let migrations =
+        diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+            .map_err(|err| anyhow::anyhow!("listing migrations: {err}"))?;
+    Ok(migrations.iter().map(|migration| migration.name().version().to_string()).collect())
+}
+
 /// Runs `f` in a transaction that takes the write lock up front. On SQLite a deferred
 /// transaction that later upgrades to a writer fails with SQLITE_BUSY at once, ignoring
 /// busy_timeout, so writes always `BEGIN IMMEDIATE`.

@@ -3,7 +3,7 @@
 //! twice is harmless), commits at most every [`COMMIT_EVERY`] with the feed position in the
 //! commit payload, and reloads the reader so searches see the commit at once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,9 @@ pub const COMMIT_EVERY: Duration = Duration::from_millis(400);
 const POLL_EVERY: Duration = Duration::from_millis(200);
 /// Changes read per round trip.
 const BATCH: i64 = 1000;
+/// Longest the final catch-up on shutdown may take; whatever it leaves is replayed from the
+/// feed on the next start, so this only bounds how long stopping takes.
+const FINISH_WITHIN: Duration = Duration::from_secs(3);
 /// Indexing memory budget of the long-lived writer.
 const WRITER_BYTES: usize = 50_000_000;
 
@@ -47,17 +50,33 @@ pub fn start(search: Arc<SearchIndex>, db: Db) -> anyhow::Result<()> {
 /// backs off and starts over from the last commit, which the payload makes safe.
 fn run(search: &Arc<SearchIndex>, db: &Db) {
     search.set_indexer_thread(std::thread::current());
+    // Signals `wait_stopped` however this thread ends, a panic included.
+    let _stopped = StoppedOnDrop(search);
     let mut backoff = Duration::from_millis(250);
     while !search.is_stopping() {
         let outcome = open(search, db).and_then(|mut session| session.follow(search, db));
         match outcome {
             Ok(()) => backoff = Duration::from_millis(250),
+            Err(_) if search.is_stopping() => {
+                tracing::info!(
+                    "indexer stopped before finishing; the next start resumes from its last commit"
+                )
+            }
             Err(err) => {
                 tracing::warn!(error = format!("{err:#}"), "indexer failed; retrying");
                 std::thread::park_timeout(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         }
+    }
+}
+
+/// Marks the indexer stopped when the thread's `run` returns or unwinds.
+struct StoppedOnDrop<'a>(&'a SearchIndex);
+
+impl Drop for StoppedOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set_stopped();
     }
 }
 
@@ -79,7 +98,18 @@ fn open(search: &Arc<SearchIndex>, db: &Db) -> anyhow::Result<Session> {
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     if let Some(number) = current_number(&root) {
         if let Some((generation, checkpoint)) = open_generation(&root, number) {
-            if checkpoint.complete {
+            // A checkpoint beyond the database's feed comes from another database (a restored
+            // backup, a copied data directory): resuming from it would skip every change up
+            // to it and leave the index silently diverged, so rebuild instead.
+            let beyond = db.read_blocking(|conn| Ok(changes::is_beyond_feed(conn, checkpoint.position)?))?;
+            if beyond {
+                tracing::warn!(
+                    generation = number,
+                    position = ?checkpoint.position,
+                    "search index is ahead of the database; rebuilding"
+                );
+            }
+            if checkpoint.complete && !beyond {
                 let writer = writer_of(&generation)?;
                 search.install(generation.clone());
                 search.set_position(checkpoint.position);
@@ -125,6 +155,9 @@ pub fn rebuild(
             let rows = posts::page_for_export(conn, after_id, 1000)?;
             Ok(posts::details(conn, rows, None)?)
         })?;
+        // A server shutting down must not wait for a long rebuild; the generation is not
+        // marked complete, so the next start rebuilds it.
+        anyhow::ensure!(!search.is_stopping(), "stopping in the middle of a rebuild");
         let Some(last) = page.last() else { break };
         after_id = last.post.id;
         for details in &page {
@@ -166,7 +199,10 @@ impl Session {
         let mut dirty = false;
         let mut last_commit = Instant::now() - COMMIT_EVERY;
         loop {
-            if search.is_stopping() || current_number(&root) != Some(self.generation.number) {
+            if search.is_stopping() {
+                return self.finish(search, db, dirty);
+            }
+            if current_number(&root) != Some(self.generation.number) {
                 if dirty {
                     self.commit(search)?;
                 }
@@ -189,6 +225,50 @@ impl Session {
                 std::thread::park_timeout(wait.max(Duration::from_millis(5)));
             }
         }
+    }
+
+    /// The last act on shutdown: applies every change already committed (the HTTP server
+    /// has stopped, so this process adds none) and commits, so the stored checkpoint covers
+    /// every change made before the stop and a restart has nothing to replay. Bounded by
+    /// [`FINISH_WITHIN`].
+    fn finish(&mut self, search: &SearchIndex, db: &Db, mut dirty: bool) -> anyhow::Result<()> {
+        let deadline = Instant::now() + FINISH_WITHIN;
+        // On PostgreSQL a committed change stays unreadable while an older transaction
+        // anywhere in the cluster runs; these are the ones to wait for. Later ones (other
+        // nodes keep writing) are left to the next start.
+        let position = self.position;
+        let mut waiting: HashSet<i64> =
+            db.read_blocking(|conn| Ok(changes::visible_after(conn, position)?))?.into_iter().collect();
+        loop {
+            let batch = db.read_blocking(|conn| Ok(changes::after(conn, self.position, BATCH)?))?;
+            if let Some(last) = batch.last() {
+                self.apply(search, db, &batch)?;
+                self.position = last.position();
+                dirty = true;
+                for change in &batch {
+                    waiting.remove(&change.seq);
+                }
+            }
+            let more = batch.len() as i64 == BATCH || !waiting.is_empty();
+            if !more {
+                break;
+            }
+            if Instant::now() > deadline {
+                tracing::warn!(
+                    unread = waiting.len(),
+                    "changes still unreadable at shutdown; the next start applies them"
+                );
+                break;
+            }
+            if (batch.len() as i64) < BATCH {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if dirty {
+            self.commit(search)?;
+        }
+        tracing::info!(position = ?self.position, "indexer committed and stopped");
+        Ok(())
     }
 
     /// Replaces the documents of every post a batch touches by its current state.

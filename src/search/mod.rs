@@ -19,8 +19,9 @@ pub mod searcher;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::Thread;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,8 @@ pub struct SearchIndex {
     position: Mutex<FeedPosition>,
     indexer: Mutex<Option<Thread>>,
     stopping: AtomicBool,
+    /// Set by the indexer thread as it exits, so shutdown can wait for its final commit.
+    stopped: (Mutex<bool>, Condvar),
 }
 
 impl SearchIndex {
@@ -86,6 +89,7 @@ impl SearchIndex {
             position: Mutex::new(FeedPosition::default()),
             indexer: Mutex::new(None),
             stopping: AtomicBool::new(false),
+            stopped: (Mutex::new(false), Condvar::new()),
         })
     }
 
@@ -103,10 +107,34 @@ impl SearchIndex {
         }
     }
 
-    /// Asks the indexer to commit what it has and stop.
+    /// Asks the indexer to apply what is committed, commit it and stop; does not wait.
     pub fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.nudge();
+    }
+
+    /// Waits until the indexer thread has exited (after its final commit), at most `within`.
+    /// True when it has, or when no indexer was ever started.
+    pub fn wait_stopped(&self, within: Duration) -> bool {
+        let started = self.indexer.lock().map(|guard| guard.is_some()).unwrap_or(false);
+        if !started {
+            return true;
+        }
+        let (lock, condvar) = &self.stopped;
+        let Ok(guard) = lock.lock() else { return false };
+        match condvar.wait_timeout_while(guard, within, |stopped| !*stopped) {
+            Ok((guard, _)) => *guard,
+            Err(_) => false,
+        }
+    }
+
+    /// Called by the indexer thread as its last act.
+    pub(crate) fn set_stopped(&self) {
+        let (lock, condvar) = &self.stopped;
+        if let Ok(mut guard) = lock.lock() {
+            *guard = true;
+        }
+        condvar.notify_all();
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -152,9 +180,12 @@ impl SearchIndex {
     }
 }
 
+/// The file in the index root that names the live generation.
+pub const CURRENT_FILE: &str = "CURRENT";
+
 /// The generation number named by `CURRENT`, if any.
 pub fn current_number(root: &Path) -> Option<u64> {
-    std::fs::read_to_string(root.join("CURRENT")).ok()?.trim().parse().ok()
+    std::fs::read_to_string(root.join(CURRENT_FILE)).ok()?.trim().parse().ok()
 }
 
 pub fn generation_dir(root: &Path, number: u64) -> PathBuf {
@@ -165,7 +196,7 @@ pub fn generation_dir(root: &Path, number: u64) -> PathBuf {
 pub fn set_current(root: &Path, number: u64) -> anyhow::Result<()> {
     let tmp = root.join("CURRENT.tmp");
     std::fs::write(&tmp, format!("{number}\n")).context("writing CURRENT.tmp")?;
-    std::fs::rename(&tmp, root.join("CURRENT")).context("replacing CURRENT")?;
+    std::fs::rename(&tmp, root.join(CURRENT_FILE)).context("replacing CURRENT")?;
     Ok(())
 }
 

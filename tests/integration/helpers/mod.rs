@@ -2,6 +2,8 @@
 //! database — a SQLite file, or a fresh PostgreSQL database when `I2I_TEST_POSTGRES_URL`
 //! is set (dropped again when the test ends).
 
+pub mod node;
+
 use std::path::PathBuf;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
