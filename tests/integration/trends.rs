@@ -391,7 +391,7 @@ async fn per_tag_views_return_exact_counts() {
     .unwrap();
     let to = "2024-03-18T00:00:00Z";
     // Distinctive terms compare with the search index's counts: let it catch up first.
-    app.search_until(&admin, "", std::time::Duration::from_secs(5), |a| a["total"] == 5).await;
+    app.search_until(&admin, "", std::time::Duration::from_secs(30), |a| a["total"] == 5).await;
 
     let history = app
         .get_json(&format!("/api/v1/tags/sso/history?interval=day&from=2024-03-04T00:00:00Z&to={to}"), &admin)

@@ -118,12 +118,13 @@ async fn measure(posts: usize, quick: bool, json_path: PathBuf) -> anyhow::Resul
     let rounds = if quick { 20 } else { 200 };
 
     // i2i first, alone in the process, so its latencies and peak RSS are its own.
-    let (url, search, target) = load_and_start(dir.path(), &corpus, &mut results).await?;
+    let (url, search, target, sampler) = load_and_start(dir.path(), &corpus, &mut results).await?;
     results.insert("ingest".into(), ingest(&target, quick).await?);
     results.insert("time_to_searchable".into(), time_to_searchable(&target, quick).await?);
     results.insert("search".into(), search_mix(&target, &search, rounds).await?);
     results.insert("views".into(), views(&target, quick).await?);
     results.insert("peak_rss_mb".into(), json!(resources::peak_rss_mb()));
+    results.insert("peak_rss_split_mb".into(), sampler.finish());
     results.insert("rss_now_mb".into(), resources::rss_split_mb());
 
     // The HTTP floor, with the same client, concurrency and request count as the search mix.
@@ -155,12 +156,13 @@ async fn measure(posts: usize, quick: bool, json_path: PathBuf) -> anyhow::Resul
 
 /// Bulk-loads the corpus into a fresh SQLite database, starts the server on it and waits for
 /// its indexer to catch up; records load, startup, catch-up and on-disk sizes. Returns the
-/// database URL, the server's search index and a logged-in client.
+/// database URL, the server's search index, a logged-in client and the resident-set sampler
+/// started with the server.
 async fn load_and_start(
     dir: &Path,
     corpus: &Path,
     results: &mut serde_json::Map<String, Value>,
-) -> anyhow::Result<(String, Arc<i2i::search::SearchIndex>, Arc<Target>)> {
+) -> anyhow::Result<(String, Arc<i2i::search::SearchIndex>, Arc<Target>, resources::RssSampler)> {
     let db_path = dir.join("i2i.db");
     let url = format!("sqlite://{}", db_path.display());
     let db = i2i::db::Db::connect_for_tool(&url)?;
@@ -176,6 +178,7 @@ async fn load_and_start(
     );
     drop(db);
     resources::reset_peak_rss();
+    let sampler = resources::RssSampler::start();
 
     let config = i2i::config::Config {
         data_dir: dir.to_path_buf(),
@@ -226,7 +229,7 @@ async fn load_and_start(
             "index_bytes": dir_bytes(&dir.join("index")),
         }),
     );
-    Ok((url, search, target))
+    Ok((url, search, target, sampler))
 }
 
 /// Posting over HTTP at concurrency 1, 8 and 64.

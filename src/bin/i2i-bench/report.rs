@@ -253,9 +253,11 @@ fn print_loads(r: &Value) {
     }
     println!(
         "\nstartup: {} s · peak RSS (server start to the end of the i2i phase, load generator included): {} MB \
-         · RSS then: {} MB allocated + {} MB mapped files (the index)",
+         · peaks of its parts: {} MB allocated, {} MB mapped files (the index) · at the end: {} MB + {} MB",
         num(figure(r, "startup_seconds"), 2),
         num(figure(r, "peak_rss_mb"), 0),
+        num(r["peak_rss_split_mb"]["anon"].as_f64(), 0),
+        num(r["peak_rss_split_mb"]["file"].as_f64(), 0),
         num(r["rss_now_mb"]["anon"].as_f64(), 0),
         num(r["rss_now_mb"]["file"].as_f64(), 0),
     );

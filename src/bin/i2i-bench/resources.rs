@@ -47,6 +47,12 @@ pub fn reset_peak_rss() {
 /// it has mapped (`RssFile`: mostly the tantivy index, which the kernel can drop and re-read
 /// at will), in MB.
 pub fn rss_split_mb() -> serde_json::Value {
+    let (anon, file) = rss_parts_mb();
+    serde_json::json!({"anon": anon, "file": file})
+}
+
+/// `(RssAnon, RssFile)` now, in MB.
+fn rss_parts_mb() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -56,7 +62,40 @@ pub fn rss_split_mb() -> serde_json::Value {
             .map(|kb| kb / 1024.0)
             .unwrap_or(0.0)
     };
-    serde_json::json!({"anon": field("RssAnon:"), "file": field("RssFile:")})
+    (field("RssAnon:"), field("RssFile:"))
+}
+
+/// Samples the two parts of the resident set every 20 ms on a thread of its own and keeps
+/// their peaks: the kernel keeps only the peak of the sum (VmHWM), and the sum mixes memory
+/// the process allocated with index pages it merely maps and the kernel can drop.
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(f64, f64)>,
+}
+
+impl RssSampler {
+    pub fn start() -> RssSampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut anon, mut file) = (0.0f64, 0.0f64);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let (a, f) = rss_parts_mb();
+                anon = anon.max(a);
+                file = file.max(f);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            (anon, file)
+        });
+        RssSampler { stop, thread }
+    }
+
+    /// Stops sampling; `{anon, file}`: the peak of each part, in MB.
+    pub fn finish(self) -> serde_json::Value {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (anon, file) = self.thread.join().unwrap_or((0.0, 0.0));
+        serde_json::json!({"anon": anon, "file": file})
+    }
 }
 
 /// The process's peak resident set so far (VmHWM), in MB.
