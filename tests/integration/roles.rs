@@ -14,7 +14,8 @@ const ROLES: [&str; 5] = ["anonymous", "responder", "designer", "analyst", "admi
 
 /// Outcome classes, one letter per role:
 /// `o` allowed (2xx, 3xx other than to the login page, or 404 for something missing),
-/// `u` 401, `f` 403, `l` a redirect to `/login` (pages, for a visitor not logged in).
+/// `u` 401, `f` 403, `l` a redirect to `/login` (pages, for a visitor not logged in; also
+/// where logging out and the finished setup lead, so those rows are `l` throughout).
 ///
 /// Placeholders: `{role}` becomes the role's name (so creating rows do not collide),
 /// `{csrf}` the session's form token, `{feed}` the user's feed token.
@@ -97,6 +98,7 @@ const TABLE: &[Row] = &[
     row("GET", "/", "/", "", "loooo"),
     row("GET", "/login", "/login", "", "ooooo"),
     row("POST", "/login", "/login", "Fusername=admin&password=admin-password-1&next=/", "ooooo"),
+    // Setup is over: everyone is sent to the login page.
     row("GET", "/setup", "/setup", "", "lllll"),
     row("POST", "/setup", "/setup", "Fusername=late&password=late-password&password_again=late-password", "lllll"),
     row("POST", "/compose", "/compose", "Fbody=a+form+note+by+{role}&back=/&_csrf={csrf}", "loooo"),
@@ -126,7 +128,7 @@ const TABLE: &[Row] = &[
     fresh("POST", "/api/v1/me/feed-token", "/api/v1/me/feed-token", "", "uoooo"),
     fresh("POST", "/my/feed-token", "/my/feed-token", "F_csrf={csrf}", "loooo"),
     fresh("POST", "/api/v1/auth/logout", "/api/v1/auth/logout", "", "uoooo"),
-    fresh("POST", "/logout", "/logout", "F_csrf={csrf}", "loooo"),
+    fresh("POST", "/logout", "/logout", "F_csrf={csrf}", "lllll"),
 ];
 
 /// What one role brings to a request.

@@ -23,9 +23,7 @@ fn unsafe_findings(what: &str, body: &str) -> Vec<String> {
     let mut found: Vec<String> =
         PAYLOADS.iter().filter(|p| body.contains(*p)).map(|p| format!("{what}: raw {p:?}")).collect();
     let lower = body.to_lowercase();
-    for attribute in
-        ["href=\"javascript:", "href='javascript:", "src=\"javascript:"]
-    {
+    for attribute in ["href=\"javascript:", "href='javascript:", "src=\"javascript:"] {
         if lower.contains(attribute) {
             found.push(format!("{what}: {attribute}"));
         }
