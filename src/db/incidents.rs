@@ -83,6 +83,10 @@ pub fn list(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Vec<Incid
         query = query.filter(incidents::status.eq(status.clone()));
     }
     if let Some(service) = &filter.service {
+        // A service name never holds a NUL (and PostgreSQL refuses one in a query).
+        if service.contains('\0') {
+            return Ok(Vec::new());
+        }
         query = query.filter(incidents::service.eq(service.clone()));
     }
     if filter.open_only {
