@@ -38,4 +38,10 @@ mod tests {
         assert!(!verify("x", "not a hash"));
         assert!(!verify("anything", DUMMY_HASH));
     }
+
+    #[test]
+    fn dummy_hash_parses_so_checking_it_costs_a_real_hash() {
+        let parsed = PasswordHash::new(DUMMY_HASH).expect("a well-formed PHC string");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+    }
 }

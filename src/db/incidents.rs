@@ -51,7 +51,11 @@ pub fn insert(conn: &mut DbConn, new_incident: &NewIncident) -> QueryResult<Inci
     by_key(conn, new_incident.key)?.ok_or(diesel::result::Error::NotFound)
 }
 
+/// No stored key holds a NUL, and PostgreSQL refuses one in a query: such a name finds nothing.
 pub fn by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<Incident>> {
+    if key.contains('\0') {
+        return Ok(None);
+    }
     incidents::table.filter(incidents::key.eq(key)).select(Incident::as_select()).first(conn).optional()
 }
 
@@ -79,6 +83,10 @@ pub fn list(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Vec<Incid
         query = query.filter(incidents::status.eq(status.clone()));
     }
     if let Some(service) = &filter.service {
+        // A service name never holds a NUL (and PostgreSQL refuses one in a query).
+        if service.contains('\0') {
+            return Ok(Vec::new());
+        }
         query = query.filter(incidents::service.eq(service.clone()));
     }
     if filter.open_only {

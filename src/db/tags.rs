@@ -47,7 +47,11 @@ pub fn by_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<Vec<Tag>> {
     tags::table.filter(tags::key.eq_any(keys)).select(Tag::as_select()).load(conn)
 }
 
+/// No stored key holds a NUL, and PostgreSQL refuses one in a query: such a name finds nothing.
 pub fn by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<Tag>> {
+    if key.contains('\0') {
+        return Ok(None);
+    }
     tags::table.filter(tags::key.eq(key)).select(Tag::as_select()).first(conn).optional()
 }
 

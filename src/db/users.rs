@@ -58,7 +58,11 @@ pub fn by_id(conn: &mut DbConn, id: i64) -> QueryResult<User> {
     users::table.find(id).select(User::as_select()).first(conn)
 }
 
+/// No stored username holds a NUL, and PostgreSQL refuses one in a query: such a name finds nothing.
 pub fn by_username(conn: &mut DbConn, username: &str) -> QueryResult<Option<User>> {
+    if username.contains('\0') {
+        return Ok(None);
+    }
     users::table.filter(users::username.eq(username)).select(User::as_select()).first(conn).optional()
 }
 

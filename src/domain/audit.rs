@@ -130,7 +130,14 @@ pub fn record_failed_login(
     username_tried: &str,
     reason: &str,
 ) -> Result<(), AppError> {
-    let name: String = username_tried.trim().to_lowercase().chars().take(MAX_TRIED_NAME_CHARS).collect();
+    // Control characters (a NUL above all, which PostgreSQL cannot store) are shown escaped.
+    let name: String = username_tried
+        .trim()
+        .to_lowercase()
+        .chars()
+        .take(MAX_TRIED_NAME_CHARS)
+        .flat_map(|c| if c.is_control() { c.escape_unicode().collect::<Vec<_>>() } else { vec![c] })
+        .collect();
     record(conn, actor, Action::LoginFailed, &user_target(&name), json!({"reason": reason}))
 }
 

@@ -24,6 +24,14 @@ pub fn parse_body(raw: &str) -> Result<String, AppError> {
     if chars > MAX_BODY_CHARS {
         return Err(invalid("body", format!("body is longer than {MAX_BODY_CHARS} characters ({chars})")));
     }
+    // Line breaks and tabs are text; other control characters (NUL above all, which
+    // PostgreSQL cannot store) are not.
+    if body.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(invalid(
+            "body",
+            "body must not contain control characters other than line breaks and tabs",
+        ));
+    }
     Ok(body.to_string())
 }
 

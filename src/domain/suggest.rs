@@ -37,7 +37,8 @@ pub fn suggest(
             out.push(Suggestion { name: name.to_string(), display: display.to_string(), posts, reason });
         }
     };
-    if !prefix_key.is_empty() {
+    // A tag key never holds a NUL (and PostgreSQL refuses one in a query).
+    if !prefix_key.is_empty() && !prefix_key.contains('\0') {
         for (tag, posts) in tags::with_prefix(conn, &prefix_key, limit as i64)? {
             push(&mut out, &tag.key, &tag.display, posts, "prefix");
         }

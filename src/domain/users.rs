@@ -94,6 +94,8 @@ pub fn check_credentials(
         return Ok(Err(LoginRefusal::UnknownUser));
     };
     let Some(hash) = user.password_hash.as_deref() else {
+        // Likewise for an imported author, or timing would tell which names were imported.
+        password::verify(password_text, password::DUMMY_HASH);
         return Ok(Err(LoginRefusal::NoPassword));
     };
     if !password::verify(password_text, hash) {

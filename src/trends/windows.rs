@@ -87,7 +87,9 @@ fn push_range(ranges: &mut Vec<(i64, i64)>, start: i64, end: i64) {
 /// Parses a window length like `24h`, `7d`, `90d` (at most a century) into hours.
 pub fn parse_length(raw: &str) -> Result<i64, AppError> {
     let text = raw.trim();
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    // Split before the last character, not the last byte: it may be multi-byte (`7é`).
+    let unit_at = text.char_indices().last().map_or(0, |(at, _)| at);
+    let (number, unit) = text.split_at(unit_at);
     let hours = match (number.parse::<i64>(), unit) {
         (Ok(n), "h") => n,
         (Ok(n), "d") => n.saturating_mul(24),
@@ -123,7 +125,7 @@ mod tests {
         assert_eq!(parse_length("24h").unwrap(), 24);
         assert_eq!(parse_length("7d").unwrap(), 168);
         assert_eq!(parse_length("2w").unwrap(), 336);
-        for bad in ["", "d", "7x", "-1d", "0h", "99999d"] {
+        for bad in ["", "d", "7x", "-1d", "0h", "99999d", "7é", "€", "\u{fffd}\u{fffd}"] {
             assert!(parse_length(bad).is_err(), "{bad:?}");
         }
         let at = parse_at(Some("2024-03-01T10:45:00Z")).unwrap();

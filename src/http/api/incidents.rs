@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthUser;
 use crate::db::incidents::{self, IncidentFilter};
-use crate::domain::incidents::{create_incident, update_incident, IncidentInput, IncidentPatch};
+use crate::domain::incidents::{create_incident, update_incident_as, IncidentInput, IncidentPatch};
 use crate::domain::rules::{IncidentStatus, Severity};
 use crate::domain::time::parse_timestamp;
 use crate::error::{AppError, ErrorBody};
@@ -116,12 +116,12 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(IncidentView::from(&incident)))
 }
 
-/// Change title, severity, status or service.
+/// Change title, severity, status or service: the incident's responders (who posted on it) or an admin.
 #[utoipa::path(patch, path = "/api/v1/incidents/{key}", request_body = UpdateIncident,
-    responses((status = 200, body = IncidentView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = IncidentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
-    _auth: AuthUser,
+    auth: AuthUser,
     key: web::Path<String>,
     body: web::Json<UpdateIncident>,
 ) -> Result<HttpResponse, AppError> {
@@ -133,7 +133,8 @@ pub async fn update(
         status: body.status.as_deref().map(str::parse::<IncidentStatus>).transpose()?,
         service: body.service,
     };
-    let incident = state.db.write(move |conn| update_incident(conn, &key, &patch)).await?;
+    let user = auth.user;
+    let incident = state.db.write(move |conn| update_incident_as(conn, &user, &key, &patch)).await?;
     state.changed();
     Ok(HttpResponse::Ok().json(IncidentView::from(&incident)))
 }

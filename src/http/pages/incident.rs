@@ -10,7 +10,7 @@ use super::{check_csrf, redirect};
 use super::{render, viewer};
 use crate::auth::AuthUser;
 use crate::db::incidents::{self, IncidentFilter};
-use crate::domain::incidents::{update_incident, IncidentPatch};
+use crate::domain::incidents::{may_update, update_incident_as, IncidentPatch};
 use crate::domain::rules::{IncidentStatus, Severity};
 use crate::domain::time::human_ms;
 use crate::domain::timeline::{load_page, TimelineRequest};
@@ -42,23 +42,6 @@ pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResp
         "pages/incidents",
         &json!({"title": "Incidents", "viewer": viewer(Some(&auth)), "rows": rows}),
     )
-}
-
-/// Whether `user` may change the incident: an admin, or a responder who posted on it.
-fn may_update(
-    conn: &mut crate::db::DbConn,
-    user: &crate::db::users::User,
-    incident_id: i64,
-) -> Result<bool, AppError> {
-    use crate::db::schema::posts;
-    use diesel::prelude::*;
-    if user.is_admin() {
-        return Ok(true);
-    }
-    Ok(diesel::select(diesel::dsl::exists(
-        posts::table.filter(posts::incident_id.eq(incident_id)).filter(posts::author_id.eq(user.id)),
-    ))
-    .get_result(conn)?)
 }
 
 /// `GET /incidents/{key}`: details, the incident's tags, and notes in time order with
@@ -160,18 +143,8 @@ pub async fn update(
         ..Default::default()
     };
     let user = auth.user.clone();
-    let changed_key = state
-        .db
-        .write(move |conn| {
-            let incident = crate::domain::incidents::require(conn, &key)?;
-            if !may_update(conn, &user, incident.id)? {
-                return Err(AppError::Forbidden(
-                    "only the incident's responders (or an admin) may change it".into(),
-                ));
-            }
-            Ok(update_incident(conn, &incident.key, &patch)?.key)
-        })
-        .await?;
+    let changed_key =
+        state.db.write(move |conn| Ok(update_incident_as(conn, &user, &key, &patch)?.key)).await?;
     state.changed();
     Ok(redirect(&format!("/incidents/{}", encode_segment(&changed_key))))
 }

@@ -314,3 +314,43 @@ pub fn shared_data() -> Option<PathBuf> {
     eprintln!("skipping: {} is not here", path.display());
     None
 }
+
+/// The CSRF token of the session behind `token`, as the pages put it in their forms.
+pub async fn csrf_of(app: &TestApp, token: &str) -> String {
+    let page = app.client.get(app.url("/my")).bearer_auth(token).send().await.expect("GET /my");
+    let html = page.text().await.expect("body");
+    let start =
+        html.find("name=\"_csrf\" value=\"").unwrap_or_else(|| panic!("no _csrf field in /my: {html}"));
+    let rest = &html[start + "name=\"_csrf\" value=\"".len()..];
+    rest[..rest.find('"').expect("closing quote")].to_string()
+}
+
+/// A fresh session (token and form token) for an existing user.
+pub async fn session_of(app: &TestApp, username: &str, password: &str) -> (String, String) {
+    let login = expect_json(app.login(username, password).await, StatusCode::OK).await;
+    let token = login["token"].as_str().expect("token").to_string();
+    let csrf = csrf_of(app, &token).await;
+    (token, csrf)
+}
+
+/// The route table of `src/http/mod.rs` as `(METHOD, path template)`, parsed from the
+/// source so a route added there is seen by the tests that must cover every route.
+pub fn declared_routes() -> Vec<(String, String)> {
+    let source = include_str!("../../../src/http/mod.rs");
+    let route = regex::Regex::new(r#"\.route\("([^"]*)",\s*web::(get|post|patch|delete|put)\(\)"#).unwrap();
+    let mut routes = Vec::new();
+    let mut prefix = "";
+    for line in source.lines() {
+        if line.contains("web::scope(\"/api/v1\")") {
+            prefix = "/api/v1";
+        }
+        if let Some(found) = route.captures(line) {
+            routes.push((found[2].to_uppercase(), format!("{prefix}{}", &found[1])));
+        }
+        if line.contains(".default_service(") {
+            prefix = "";
+        }
+    }
+    assert!(routes.len() > 50, "parsed only {} routes from src/http/mod.rs", routes.len());
+    routes
+}
