@@ -160,6 +160,16 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 AppError::Conflict(format!("already exists ({})", info.message()))
             }
+            // The database went away mid-request (a restart, a network cut): the client may
+            // retry, and the pool replaces the broken connection.
+            lost @ (Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )
+            | Error::BrokenTransactionManager) => {
+                tracing::error!(error = %lost, "lost the database connection");
+                AppError::Unavailable("the database is not reachable".to_string())
+            }
             other => AppError::Internal(anyhow::Error::new(other).context("database")),
         }
     }

@@ -146,11 +146,18 @@ impl Db {
             (Backend::Postgres, false) => (2, 2),
         };
         let min_idle = if server { 1 } else { 0 };
+        // How long a request waits for a connection. A server on PostgreSQL answers 503 within
+        // 3 s while the database is unreachable instead of holding requests for half a minute;
+        // SQLite's pools only ever wait for each other, which can take longer under load.
+        let wait = match (backend, server) {
+            (Backend::Postgres, true) => Duration::from_secs(3),
+            _ => Duration::from_secs(30),
+        };
         let build = |size: u32, cache_kib: i64| {
             Pool::builder()
                 .max_size(size)
                 .min_idle(Some(min_idle))
-                .connection_timeout(Duration::from_secs(30))
+                .connection_timeout(wait)
                 .connection_customizer(Box::new(SqlitePragmas { cache_kib }))
                 .build(ConnectionManager::<DbConn>::new(conn_url.clone()))
         };

@@ -15,6 +15,7 @@ mod hostile;
 mod incidents;
 mod limits;
 mod logs;
+mod outage;
 mod pages;
 mod posts;
 mod roles;
