@@ -170,13 +170,39 @@ fn import_batch(
     Ok(())
 }
 
-/// Imports one line; `Ok(false)` when it was imported before.
-fn import_line(
-    conn: &mut DbConn,
-    pattern: &Regex,
-    authors: &mut HashMap<String, User>,
-    text: &str,
-) -> Result<bool, AppError> {
+/// One exchange line after validation, before anything touches the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedLine {
+    /// Lower-cased, valid username.
+    pub username: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// NFC-normalised, trimmed body within the length limit.
+    pub body: String,
+    /// Incident key, if the line names one.
+    pub incident: Option<String>,
+}
+
+impl ParsedLine {
+    /// The line in exchange form again (what `export` writes); parsing it yields `self`.
+    pub fn to_exchange(&self) -> ExchangeLine {
+        ExchangeLine {
+            author: self.username.clone(),
+            body: self.body.clone(),
+            incident: self.incident.clone(),
+            created_at: time::format_ms(self.created_at),
+        }
+    }
+
+    /// The import key this line is stored under.
+    pub fn import_key(&self) -> String {
+        import_key(&self.username, self.created_at, self.incident.as_deref(), &self.body)
+    }
+}
+
+/// Parses and validates one line of the exchange format. Pure, so the fuzz target and the
+/// property tests exercise exactly what `import` applies.
+pub fn parse_line(text: &str) -> Result<ParsedLine, AppError> {
     let line: ExchangeLine = serde_json::from_str(text)
         .map_err(|err| AppError::Validation { field: None, message: format!("not a post: {err}") })?;
     let username = rules::parse_username(&line.author)?;
@@ -186,6 +212,17 @@ fn import_line(
         Some("") | None => None,
         Some(key) => Some(rules::parse_incident_key(key)?),
     };
+    Ok(ParsedLine { username, created_at, body, incident })
+}
+
+/// Imports one line; `Ok(false)` when it was imported before.
+fn import_line(
+    conn: &mut DbConn,
+    pattern: &Regex,
+    authors: &mut HashMap<String, User>,
+    text: &str,
+) -> Result<bool, AppError> {
+    let ParsedLine { username, created_at, body, incident } = parse_line(text)?;
     let author = match authors.get(&username) {
         Some(user) => user.clone(),
         None => {

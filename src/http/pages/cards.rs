@@ -59,6 +59,12 @@ fn segment_view(segment: Segment, mentions: &[String]) -> SegmentView {
     }
 }
 
+/// The segments a card shows for `body`; `mentions` are the usernames that exist (only those
+/// become links). Public so the rendering fuzz target drives exactly what pages use.
+pub fn body_segments(body: &str, incident_pattern: &Regex, mentions: &[String]) -> Vec<SegmentView> {
+    segments(body, incident_pattern).into_iter().map(|s| segment_view(s, mentions)).collect()
+}
+
 /// Builds the card of a post.
 pub fn card(details: &PostDetails, incident_pattern: &Regex, focus_id: Option<i64>) -> CardView {
     let post = &details.post;
@@ -66,10 +72,7 @@ pub fn card(details: &PostDetails, incident_pattern: &Regex, focus_id: Option<i6
         id: post.id,
         author_username: details.author.username.clone(),
         author_name: details.author.display_name.clone(),
-        segments: segments(&post.body, incident_pattern)
-            .into_iter()
-            .map(|s| segment_view(s, &details.mentions))
-            .collect(),
+        segments: body_segments(&post.body, incident_pattern, &details.mentions),
         incident: details.incident.as_ref().map(|i| i.key.clone()),
         incident_href: details
             .incident
