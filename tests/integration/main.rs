@@ -7,6 +7,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod cli;
+mod degraded;
 mod durability;
 mod errors;
 mod experience;
