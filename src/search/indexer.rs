@@ -72,6 +72,11 @@ fn run(search: &Arc<SearchIndex>, db: &Db) {
         });
         match outcome {
             Ok(()) => backoff = Duration::from_millis(250),
+            // A failure while shutting down (the data directory may already be going away)
+            // is not a degraded index.
+            Err(err) if search.is_stopping() => {
+                tracing::debug!(error = format!("{err:#}"), "indexer stopped with an error");
+            }
             Err(err) => {
                 let error = format!("{err:#}");
                 search.set_state(IndexState::Degraded { error: error.clone() });

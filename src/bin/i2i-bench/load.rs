@@ -78,6 +78,9 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<Value> {
     let tokens = Arc::new(accounts(&client, &base).await?);
     let figures = drive(&client, &base, tokens, &spec).await;
     search.shutdown();
+    // The indexer makes a last commit on shutdown; let it land before the data directory
+    // is deleted under it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     figures
 }
 

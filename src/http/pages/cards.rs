@@ -94,3 +94,55 @@ pub fn card(details: &PostDetails, incident_pattern: &Regex, focus_id: Option<i6
 pub fn cards(posts: &[PostDetails], incident_pattern: &Regex) -> Vec<CardView> {
     posts.iter().map(|p| card(p, incident_pattern, None)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn card_with(segments: Vec<SegmentView>) -> CardView {
+        CardView {
+            id: 1,
+            author_username: "alice".into(),
+            author_name: "Alice".into(),
+            segments,
+            incident: None,
+            incident_href: String::new(),
+            reply_to: None,
+            created_iso: "2024-03-01T12:00:00Z".into(),
+            created_human: "2024-03-01 12:00 UTC".into(),
+            edited: false,
+            replies_count: 0,
+            reactions_count: 0,
+            reacted: false,
+            focus: false,
+        }
+    }
+
+    /// Counts of the characters that make markup.
+    fn markup(html: &str) -> [usize; 3] {
+        [html.matches('<').count(), html.matches('>').count(), html.matches('"').count()]
+    }
+
+    /// Loading every template takes a while in a debug build: once for all cases.
+    static TEMPLATES: std::sync::LazyLock<handlebars::Handlebars<'static>> =
+        std::sync::LazyLock::new(|| crate::startup::load_templates().unwrap());
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Whatever a body holds, the card has exactly the template's markup plus one
+        /// `<a …>…</a>` (two quoted attributes) per link: nothing from the body is unescaped.
+        #[test]
+        fn bodies_never_add_markup(body in prop_oneof!["\\PC{0,60}", "[<>\"'&#@a-z: /INC0-9-]{0,60}"]) {
+            let templates = &*TEMPLATES;
+            let pattern = Regex::new(r"INC-\d+").unwrap();
+            let users: Vec<String> = crate::domain::text::mentions(&body).into_iter().map(|m| m.username).collect();
+            let segments = body_segments(&body, &pattern, &users);
+            let links = segments.iter().filter(|s| s.kind != "text").count();
+            let base = markup(&templates.render("partials/post_card", &card_with(Vec::new())).unwrap());
+            let html = templates.render("partials/post_card", &card_with(segments)).unwrap();
+            prop_assert_eq!(markup(&html), [base[0] + 2 * links, base[1] + 2 * links, base[2] + 4 * links]);
+        }
+    }
+}
