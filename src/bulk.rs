@@ -16,9 +16,9 @@ use crate::db::schema::{incidents, post_changes, post_mentions, post_tags, posts
 use crate::db::users::NewUser;
 use crate::db::{now_ms, tags, Db, DbConn};
 use crate::domain::rules::{self, IncidentStatus, Role};
-use crate::domain::{text, time};
+use crate::domain::text;
 use crate::error::AppError;
-use crate::transfer::{import_key, ExchangeLine, ImportReport};
+use crate::transfer::{parse_line, ImportReport, ParsedLine};
 use crate::trends::rollups::{hour_of, Contribution};
 
 /// Lines per transaction.
@@ -38,16 +38,10 @@ struct Parsed {
 }
 
 fn parse(text: &str, pattern: &Regex) -> Result<Parsed, AppError> {
-    let line: ExchangeLine = serde_json::from_str(text)
-        .map_err(|err| AppError::Validation { field: None, message: format!("not a post: {err}") })?;
-    let username = rules::parse_username(&line.author)?;
-    let created_at = time::parse_timestamp("created_at", &line.created_at)?;
-    let body = rules::parse_body(&line.body)?;
-    let explicit = match line.incident.as_deref().map(str::trim) {
-        Some("") | None => None,
-        Some(key) => Some(rules::parse_incident_key(key)?),
-    };
-    let key = import_key(&username, created_at, explicit.as_deref(), &body);
+    // The same validation as the ordinary path, so both accept exactly the same lines.
+    let line = parse_line(text)?;
+    let key = line.import_key();
+    let ParsedLine { username, created_at, body, incident: explicit } = line;
     // As in the ordinary path: an explicit incident wins, else a key written in the text.
     let incident = match explicit {
         Some(key) => Some(key),

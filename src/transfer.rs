@@ -170,13 +170,39 @@ fn import_batch(
     Ok(())
 }
 
-/// Imports one line; `Ok(false)` when it was imported before.
-fn import_line(
-    conn: &mut DbConn,
-    pattern: &Regex,
-    authors: &mut HashMap<String, User>,
-    text: &str,
-) -> Result<bool, AppError> {
+/// One exchange line after validation, before anything touches the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedLine {
+    /// Lower-cased, valid username.
+    pub username: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// NFC-normalised, trimmed body within the length limit.
+    pub body: String,
+    /// Incident key, if the line names one.
+    pub incident: Option<String>,
+}
+
+impl ParsedLine {
+    /// The line in exchange form again (what `export` writes); parsing it yields `self`.
+    pub fn to_exchange(&self) -> ExchangeLine {
+        ExchangeLine {
+            author: self.username.clone(),
+            body: self.body.clone(),
+            incident: self.incident.clone(),
+            created_at: time::format_ms(self.created_at),
+        }
+    }
+
+    /// The import key this line is stored under.
+    pub fn import_key(&self) -> String {
+        import_key(&self.username, self.created_at, self.incident.as_deref(), &self.body)
+    }
+}
+
+/// Parses and validates one line of the exchange format. Pure, so the fuzz target and the
+/// property tests exercise exactly what `import` applies.
+pub fn parse_line(text: &str) -> Result<ParsedLine, AppError> {
     let line: ExchangeLine = serde_json::from_str(text)
         .map_err(|err| AppError::Validation { field: None, message: format!("not a post: {err}") })?;
     let username = rules::parse_username(&line.author)?;
@@ -186,6 +212,17 @@ fn import_line(
         Some("") | None => None,
         Some(key) => Some(rules::parse_incident_key(key)?),
     };
+    Ok(ParsedLine { username, created_at, body, incident })
+}
+
+/// Imports one line; `Ok(false)` when it was imported before.
+fn import_line(
+    conn: &mut DbConn,
+    pattern: &Regex,
+    authors: &mut HashMap<String, User>,
+    text: &str,
+) -> Result<bool, AppError> {
+    let ParsedLine { username, created_at, body, incident } = parse_line(text)?;
     let author = match authors.get(&username) {
         Some(user) => user.clone(),
         None => {
@@ -249,6 +286,47 @@ pub fn export<W: Write>(db: &Db, mut out: W) -> anyhow::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Lines that are mostly well-formed JSON with awkward field values, plus raw noise.
+    fn any_line() -> impl Strategy<Value = String> {
+        let field = prop_oneof!["\\PC{0,40}", "[ a-zA-Z0-9_.:-]{0,12}", Just(String::new())];
+        let stamp = prop_oneof![
+            (-62_000_000_000_000i64..250_000_000_000_000i64).prop_map(time::format_ms),
+            "\\PC{0,30}",
+            Just("2024-03-01".to_string()),
+        ];
+        let json_line = (field.clone(), field.clone(), proptest::option::of(field), stamp).prop_map(
+            |(author, body, incident, created_at)| {
+                serde_json::to_string(&ExchangeLine { author, body, incident, created_at }).unwrap()
+            },
+        );
+        prop_oneof![json_line, "\\PC{0,80}"]
+    }
+
+    proptest! {
+        #[test]
+        fn parsed_lines_pass_the_rules_again_and_export_round_trips(line in any_line()) {
+            let Ok(parsed) = parse_line(&line) else { return Ok(()) };
+            prop_assert_eq!(rules::parse_username(&parsed.username).unwrap(), parsed.username.clone());
+            prop_assert_eq!(rules::parse_body(&parsed.body).unwrap(), parsed.body.clone());
+            let exported = serde_json::to_string(&parsed.to_exchange()).unwrap();
+            let again = parse_line(&exported).unwrap();
+            prop_assert_eq!(again.import_key(), parsed.import_key());
+            prop_assert_eq!(again, parsed);
+        }
+    }
+
+    #[test]
+    fn a_valid_line_parses() {
+        let line = r#"{"author":"Alice","body":"  hi #sso ","incident":" INC-1 ","created_at":"2024-03-01T12:00:00Z"}"#;
+        let parsed = parse_line(line).unwrap();
+        assert_eq!(parsed.username, "alice");
+        assert_eq!(parsed.body, "hi #sso");
+        assert_eq!(parsed.incident.as_deref(), Some("INC-1"));
+        assert_eq!(parsed.created_at, 1_709_294_400_000);
+        assert!(parse_line(r#"{"author":"a","body":"","created_at":"2024-03-01"}"#).is_err());
+    }
 
     #[test]
     fn import_key_depends_on_every_part() {

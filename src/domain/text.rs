@@ -136,6 +136,18 @@ fn normalise_tag(display: &str) -> String {
     display.nfkc().collect::<String>().to_lowercase()
 }
 
+/// The tag at the start of `rest`: its byte length and its key. Some spellings
+/// are valid but normalise into something that is not a tag (NFKC turns
+/// U+FE70 into a space plus a mark, "½" into "1⁄2", "ﷺ" into 18 letters), or
+/// into a key that would normalise again differently; those yield no tag, so
+/// every stored key is itself a valid tag that is its own key (found by fuzzing).
+fn parse_tag_at(rest: &str) -> Option<(usize, String)> {
+    let len = tag_len(rest)?;
+    let key = normalise_tag(&rest[..len]);
+    let stable = tag_len(&key) == Some(key.len()) && normalise_tag(&key) == key;
+    stable.then_some((len, key))
+}
+
 /// All hashtags in order of appearance (duplicates kept; callers dedup by key).
 pub fn hashtags(body: &str) -> Vec<Hashtag> {
     let mut out = Vec::new();
@@ -144,13 +156,9 @@ pub fn hashtags(body: &str) -> Vec<Hashtag> {
             continue;
         }
         let start = hash + 1;
-        if let Some(len) = tag_len(&body[start..]) {
+        if let Some((len, key)) = parse_tag_at(&body[start..]) {
             let display = &body[start..start + len];
-            out.push(Hashtag {
-                key: normalise_tag(display),
-                display: display.to_owned(),
-                span: hash..start + len,
-            });
+            out.push(Hashtag { key, display: display.to_owned(), span: hash..start + len });
         }
     }
     out
@@ -169,8 +177,8 @@ pub fn distinct_hashtags(body: &str) -> Vec<Hashtag> {
 /// trimmed: callers that want trimming do it first).
 pub fn tag_key(name: &str) -> Option<String> {
     let rest = name.strip_prefix('#').unwrap_or(name);
-    match tag_len(rest) {
-        Some(len) if len == rest.len() => Some(normalise_tag(rest)),
+    match parse_tag_at(rest) {
+        Some((len, key)) if len == rest.len() => Some(key),
         _ => None,
     }
 }
@@ -697,6 +705,14 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn spellings_whose_key_is_not_a_tag_are_not_tags() {
+        // NFKC maps U+FE70 to a space plus a combining mark, and "½" to "1⁄2".
+        assert!(hashtags("#\u{FE70}a").is_empty());
+        assert_eq!(tag_key("a½"), None);
+        assert_eq!(tag_key("#ＳＳＯ"), Some("sso".to_owned()));
+    }
+
     proptest! {
         #[test]
         fn never_panics(body in any_body()) {
@@ -715,6 +731,22 @@ mod tests {
                 let inner = &body[t.span.start + 1..t.span.end];
                 prop_assert_eq!(&t.display, inner);
                 prop_assert_eq!(&t.key, &inner.nfkc().collect::<String>().to_lowercase());
+            }
+        }
+
+        #[test]
+        fn tag_keys_are_their_own_keys(body in any_body()) {
+            for t in hashtags(&body) {
+                prop_assert_eq!(tag_key(&t.key), Some(t.key.clone()), "{:?}", t);
+                prop_assert!(t.key.chars().count() <= MAX_TAG_CHARS);
+            }
+        }
+
+        #[test]
+        fn mentions_are_lowercase_usernames_in_the_body(body in any_body()) {
+            for m in mentions(&body) {
+                prop_assert_eq!(&body[m.span.start + 1..m.span.end].to_ascii_lowercase(), &m.username);
+                prop_assert!(m.username.bytes().all(|b| is_username_byte(b) && !b.is_ascii_uppercase()));
             }
         }
 

@@ -46,26 +46,72 @@ pub fn start(search: Arc<SearchIndex>, db: Db) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens (or rebuilds) the live generation, then follows the feed; on any failure it logs,
-/// backs off and starts over from the last commit, which the payload makes safe.
+/// Longest wait between two attempts while the index cannot be written; short enough that
+/// the index catches up within seconds of the directory becoming writable again.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Shortest time between two log lines about the same continuing failure: an operator needs
+/// one clear line, not one per retry.
+const LOG_FAILURE_EVERY: Duration = Duration::from_secs(60);
+
+/// Opens (or rebuilds) the live generation, then follows the feed; on any failure it marks
+/// the index degraded, logs (rate-limited), backs off and starts over from the last commit,
+/// which the payload makes safe. Posting never waits for this thread, so a broken index
+/// directory stops search from updating but not people from writing.
 fn run(search: &Arc<SearchIndex>, db: &Db) {
     search.set_indexer_thread(std::thread::current());
     // Signals `wait_stopped` however this thread ends, a panic included.
     let _stopped = StoppedOnDrop(search);
     let mut backoff = Duration::from_millis(250);
+    // When the current run of failures began and when it was last logged.
+    let mut failing: Option<(Instant, Instant)> = None;
     while !search.is_stopping() {
-        let outcome = open(search, db).and_then(|mut session| session.follow(search, db));
+        let outcome = open(search, db).and_then(|mut session| {
+            if let Some((since, _)) = failing.take() {
+                tracing::info!(
+                    seconds = since.elapsed().as_secs(),
+                    path = %search.root().display(),
+                    "search index writable again; catching up"
+                );
+            }
+            session.follow(search, db)
+        });
         match outcome {
             Ok(()) => backoff = Duration::from_millis(250),
-            Err(_) if search.is_stopping() => {
+            // A failure while shutting down (the data directory may already be going away)
+            // is not a degraded index; the next start resumes from the last commit.
+            Err(err) if search.is_stopping() => {
                 tracing::info!(
+                    error = format!("{err:#}"),
                     "indexer stopped before finishing; the next start resumes from its last commit"
                 )
             }
             Err(err) => {
-                tracing::warn!(error = format!("{err:#}"), "indexer failed; retrying");
+                let error = format!("{err:#}");
+                search.set_state(IndexState::Degraded { error: error.clone() });
+                let now = Instant::now();
+                match &mut failing {
+                    None => {
+                        tracing::error!(
+                            error,
+                            path = %search.root().display(),
+                            "search index cannot be written; posts are still saved and will be \
+                             indexed once it can (check the directory's permissions and free space)"
+                        );
+                        failing = Some((now, now));
+                    }
+                    Some((since, logged)) if logged.elapsed() >= LOG_FAILURE_EVERY => {
+                        tracing::warn!(
+                            error,
+                            seconds = since.elapsed().as_secs(),
+                            path = %search.root().display(),
+                            "search index still cannot be written"
+                        );
+                        *logged = now;
+                    }
+                    Some(_) => {}
+                }
                 std::thread::park_timeout(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }

@@ -62,6 +62,12 @@ pub enum IndexState {
     Ready,
     /// Rebuilding from the posts table: results are incomplete until it ends.
     Rebuilding { indexed: u64, total: u64 },
+    /// The index cannot be written (directory unwritable, missing or full): posting goes on,
+    /// searches show what was last committed, and the indexer retries and catches up.
+    Degraded {
+        /// What failed, for operators (`/readyz`) and search responses.
+        error: String,
+    },
 }
 
 /// The search side of the app state, shared by request handlers and the indexer thread.

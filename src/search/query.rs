@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate, NaiveTime};
+use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Utc};
+
+use crate::domain::text;
 
 /// Longest accepted query, in characters; bounds the work done per request.
 const MAX_INPUT_CHARS: usize = 2000;
@@ -110,6 +112,120 @@ pub fn has_text(node: &Node) -> bool {
         // Excluded text contributes nothing to a document's score.
         Node::Not(_) => false,
         _ => false,
+    }
+}
+
+/// Writes a query back in the query language such that `parse(&render(node)) == Ok(Some(node))`
+/// for every node `parse` returns (the fuzz target and property tests check this), with the
+/// fewest parentheses. Used to show analysts the query as understood.
+pub fn render(node: &Node) -> String {
+    let mut out = String::new();
+    render_into(node, &mut out);
+    out
+}
+
+fn render_into(node: &Node, out: &mut String) {
+    match node {
+        Node::Word(word) => out.push_str(word),
+        Node::Phrase(phrase) => {
+            out.push('"');
+            out.push_str(phrase);
+            out.push('"');
+        }
+        Node::Tag(tag) => {
+            out.push('#');
+            out.push_str(tag);
+        }
+        Node::Author(user) => {
+            out.push('@');
+            out.push_str(user);
+        }
+        Node::Incident(key) => {
+            out.push_str("incident:");
+            out.push_str(key);
+        }
+        Node::Service(name) => {
+            out.push_str("service:");
+            out.push_str(name);
+        }
+        Node::Severity(value) => {
+            out.push_str("severity:");
+            out.push_str(value);
+        }
+        Node::Status(value) => {
+            out.push_str("status:");
+            out.push_str(value);
+        }
+        Node::IsReply => out.push_str("is:reply"),
+        Node::HasIncident => out.push_str("has:incident"),
+        Node::Created { start_ms, end_ms } => render_created(*start_ms, *end_ms, out),
+        Node::Not(inner) => {
+            out.push('-');
+            render_child(inner, matches!(**inner, Node::And(_) | Node::Or(_)), out);
+        }
+        Node::And(children) => {
+            for (i, child) in children.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                // AND binds tighter than OR, so only an Or child needs its parentheses.
+                render_child(child, matches!(child, Node::Or(_)), out);
+            }
+        }
+        Node::Or(children) => {
+            for (i, child) in children.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(" OR ");
+                }
+                render_child(child, matches!(child, Node::Or(_)), out);
+            }
+        }
+    }
+}
+
+fn render_child(node: &Node, parens: bool, out: &mut String) {
+    if parens {
+        out.push('(');
+    }
+    render_into(node, out);
+    if parens {
+        out.push(')');
+    }
+}
+
+/// `during:` for a calendar period (the only way both bounds arise), else `after:`/`before:`.
+fn render_created(start_ms: Option<i64>, end_ms: Option<i64>, out: &mut String) {
+    let stamp = |ms: i64| {
+        DateTime::<Utc>::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .unwrap_or_else(|| ms.to_string())
+    };
+    match (start_ms, end_ms) {
+        (Some(start), Some(end)) => {
+            let during = DateTime::<Utc>::from_timestamp_millis(start).and_then(|t| {
+                let date = t.date_naive();
+                [
+                    date.format("%Y").to_string(),
+                    date.format("%Y-%m").to_string(),
+                    date.format("%Y-%m-%d").to_string(),
+                ]
+                .into_iter()
+                .find(|text| period(text) == Some((start, end)))
+            });
+            match during {
+                Some(text) => {
+                    out.push_str("during:");
+                    out.push_str(&text);
+                }
+                None => {
+                    out.push_str(&format!("(after:{} before:{})", stamp(start), stamp(end)));
+                }
+            }
+        }
+        (Some(start), None) => out.push_str(&format!("after:{}", stamp(start))),
+        (None, Some(end)) => out.push_str(&format!("before:{}", stamp(end))),
+        // Not produced by the parser; an always-true range has no spelling of its own.
+        (None, None) => out.push_str("after:0000-01-01"),
     }
 }
 
@@ -241,21 +357,20 @@ fn classify(word: &str, pos: usize) -> Result<Node, ParseError> {
     Ok(Node::Word(word.to_owned()))
 }
 
+/// Tags go through the body parser's own normalisation ([`text::tag_key`]), so `#ＳＳＯ` or a
+/// decomposed accent find the posts whose bodies spell the tag that way; a bare lower-casing
+/// disagreed with stored keys (found by the query fuzz target).
 fn parse_tag(tag: &str, pos: usize) -> Result<Node, ParseError> {
-    let len = tag.chars().count();
-    let valid = (1..=MAX_NAME_CHARS).contains(&len)
-        && tag.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-        && tag.chars().any(char::is_alphabetic);
-    if !valid {
-        return Err(ParseError::new(
+    match text::tag_key(tag) {
+        Some(key) => Ok(Node::Tag(key)),
+        None => Err(ParseError::new(
             format!(
                 "invalid tag \"#{tag}\": use 1-{MAX_NAME_CHARS} letters, digits, '_' or '-', \
-                 including at least one letter"
+                 including at least one letter and not ending in '-'"
             ),
             pos,
-        ));
+        )),
     }
-    Ok(Node::Tag(tag.to_lowercase()))
 }
 
 fn parse_username(user: &str, pos: usize) -> Result<Node, ParseError> {
@@ -1104,6 +1219,14 @@ mod tests {
         #[test]
         fn token_soup_never_panics(input in token_soup()) {
             check(&input);
+        }
+
+        #[test]
+        fn parsed_queries_re_render(input in prop_oneof![token_soup(), "\\PC{0,80}".prop_map(String::from)]) {
+            if let Ok(Some(node)) = parse(&input) {
+                let text = render(&node);
+                prop_assert_eq!(parse(&text), Ok(Some(node)), "rendered as {:?}", text);
+            }
         }
 
         #[test]

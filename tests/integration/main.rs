@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod backup;
 mod cli;
+mod degraded;
 mod durability;
 mod errors;
 mod experience;

@@ -8,6 +8,7 @@
 
 mod drive;
 mod floors;
+mod load;
 mod mix;
 mod peers;
 mod report;
@@ -58,6 +59,21 @@ enum Command {
         #[arg(long, default_value = "bench-results.json")]
         json: PathBuf,
     },
+    /// Run a mixed workload (posting, timelines, search, trends, tag pages) against a fresh
+    /// server on 127.0.0.1 for a bounded time and request count; fails on any 5xx or
+    /// connection error.
+    Load {
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Stop after this many requests even if time remains.
+        #[arg(long, default_value_t = 1_000_000)]
+        max_requests: usize,
+        /// Where to write the JSON figures, if anywhere.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -79,6 +95,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {posts} posts to {}", out.display());
             println!("bursts (last day): {}", truth.bursts.join(" "));
             println!("recurring (whole range): {}", truth.recurring.join(" "));
+            Ok(())
+        }
+        Command::Load { seconds, concurrency, max_requests, json } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let figures =
+                runtime.block_on(load::run(load::LoadSpec { seconds, concurrency, max_requests }))?;
+            load::print(&figures);
+            if let Some(path) = json {
+                std::fs::write(path, serde_json::to_string_pretty(&figures)?)?;
+            }
+            let failed = figures["server_errors"].as_u64().unwrap_or(1)
+                + figures["connection_errors"].as_u64().unwrap_or(1);
+            anyhow::ensure!(failed == 0, "{failed} requests failed with a 5xx or a connection error");
             Ok(())
         }
         Command::Run { posts, quick, json } => {

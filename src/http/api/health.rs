@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use diesel::RunQueryDsl;
 
 use crate::error::AppError;
+use crate::search::IndexState;
 use crate::startup::AppState;
 
 /// The process is up.
@@ -12,7 +13,9 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// The database answers.
+/// Ready when the database answers and the search index can be written. A degraded index
+/// (unwritable or full directory) answers 503 with `{"status": "degraded", "index": {…}}`:
+/// posting still works, but a load balancer or operator should know search is falling behind.
 #[utoipa::path(get, path = "/readyz", responses((status = 200), (status = 503)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     state
@@ -24,5 +27,10 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError
             })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+    let index = state.search.state();
+    if let IndexState::Degraded { .. } = index {
+        return Ok(HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "degraded", "database": "ok", "index": index})));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready", "database": "ok", "index": index})))
 }

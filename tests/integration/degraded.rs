@@ -1,0 +1,75 @@
+//! A search index that cannot be written must not stop posting: posts still succeed, `/readyz`
+//! says the index is degraded, and once the directory is back the index catches up.
+//!
+//! The fault is real, not injected: the index directory is moved away and a plain file put in
+//! its place, so every write below it fails with "not a directory". `chmod 0500` would be the
+//! obvious fault, but the tests run as root, which ignores permission bits.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{hit_ids, TestApp};
+
+/// Generous for a loaded 2-core machine; the loops return as soon as the condition holds.
+const WITHIN: Duration = Duration::from_secs(60);
+
+/// Polls `/readyz` until it answers `status`, returning the body.
+async fn readyz_until(app: &TestApp, status: StatusCode) -> Value {
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        let response = app.client.get(app.url("/readyz")).send().await.expect("readyz answers");
+        let code = response.status();
+        let body: Value = response.json().await.expect("readyz is JSON");
+        if code == status {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "/readyz stayed {code} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn post_id(app: &TestApp, token: &str, body: &str) -> i64 {
+    app.create_post(token, json!({ "body": body })).await["id"].as_i64().expect("post id")
+}
+
+#[tokio::test]
+async fn an_unwritable_index_degrades_readiness_but_not_posting() {
+    let app = TestApp::spawn().await;
+    let token = app.setup_admin().await;
+    let mut ids = vec![post_id(&app, &token, "before the fault #degraded").await];
+    let answer = app.search_until(&token, "#degraded", WITHIN, |a| hit_ids(a).len() == 1).await;
+    assert_eq!(hit_ids(&answer), ids);
+    let ready = readyz_until(&app, StatusCode::OK).await;
+    assert_eq!(ready["index"]["state"], "ready");
+
+    let index = app.data_dir().join("index");
+    let moved = app.data_dir().join("index.moved");
+    std::fs::rename(&index, &moved).unwrap();
+    std::fs::write(&index, b"not a directory").unwrap();
+
+    // Posting keeps working (201 each) while the index cannot commit.
+    for n in 0..3 {
+        ids.push(post_id(&app, &token, &format!("during the fault {n} #degraded")).await);
+    }
+    let degraded = readyz_until(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(degraded["status"], "degraded", "{degraded}");
+    assert_eq!(degraded["database"], "ok", "{degraded}");
+    assert_eq!(degraded["index"]["state"], "degraded", "{degraded}");
+    assert!(!degraded["index"]["error"].as_str().unwrap_or("").is_empty(), "{degraded}");
+    ids.push(post_id(&app, &token, "still during the fault #degraded").await);
+
+    std::fs::remove_file(&index).unwrap();
+    std::fs::rename(&moved, &index).unwrap();
+    // A post wakes the indexer at once rather than after its back-off.
+    ids.push(post_id(&app, &token, "after the fault #degraded").await);
+    let ready = readyz_until(&app, StatusCode::OK).await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+
+    let answer = app.search_until(&token, "#degraded", WITHIN, |a| hit_ids(a).len() == ids.len()).await;
+    let mut found = hit_ids(&answer);
+    found.sort_unstable();
+    ids.sort_unstable();
+    assert_eq!(found, ids, "every post is searchable after the index recovers");
+}
