@@ -9,6 +9,11 @@ fuzz_target!(|input: &str| {
     match parse(input) {
         Ok(Some(node)) => {
             let text = render(&node);
+            // Rendering may add spaces, so a query near the length limit can render past it;
+            // such text is refused for its length, which says nothing about the round trip.
+            if text.chars().count() > 2000 {
+                return;
+            }
             assert_eq!(parse(&text), Ok(Some(node)), "{input:?} rendered as {text:?}");
         }
         Ok(None) => assert!(input.trim().is_empty()),
