@@ -209,8 +209,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let db = Db::connect_for_tool(&config.database_url())?;
             let pattern = regex::Regex::new(&config.incident_pattern)?;
             let started = std::time::Instant::now();
-            let report = crate::transfer::import_file(&db, &pattern, &file, bulk)?;
+            let report = crate::transfer::import_file(&db, &pattern, &file, bulk, &config.data_dir)?;
             eprintln!("took {:.1}s", started.elapsed().as_secs_f64());
+            for (phase, seconds) in &report.phases {
+                eprintln!("  {phase}: {seconds:.1}s");
+            }
             println!("{report}");
             Ok(())
         }

@@ -43,6 +43,8 @@ pub struct ImportReport {
     pub duplicates: usize,
     /// `(line number, reason)` of every rejected line.
     pub rejected: Vec<(usize, String)>,
+    /// Where the time went, `(phase, seconds)`, for the paths that measure it.
+    pub phases: Vec<(&'static str, f64)>,
 }
 
 impl fmt::Display for ImportReport {
@@ -58,7 +60,13 @@ impl fmt::Display for ImportReport {
 }
 
 /// Imports a file ("-" for stdin) with a progress bar on stderr.
-pub fn import_file(db: &Db, pattern: &Regex, path: &Path, bulk: bool) -> anyhow::Result<ImportReport> {
+pub fn import_file(
+    db: &Db,
+    pattern: &Regex,
+    path: &Path,
+    bulk: bool,
+    data_dir: &Path,
+) -> anyhow::Result<ImportReport> {
     let (reader, size): (Box<dyn Read>, u64) = if path == Path::new("-") {
         (Box::new(std::io::stdin()), 0)
     } else {
@@ -76,7 +84,7 @@ pub fn import_file(db: &Db, pattern: &Regex, path: &Path, bulk: bool) -> anyhow:
         progress.set_message(format!("{} imported, {} rejected", report.imported, report.rejected.len()));
     };
     let report = if bulk {
-        crate::bulk::import(db, pattern, BufReader::new(reader), on_progress)?
+        crate::bulk::import(db, pattern, BufReader::new(reader), Some(data_dir), on_progress)?
     } else {
         import(db, pattern, BufReader::new(reader), on_progress)?
     };

@@ -69,7 +69,7 @@ impl Backend {
 /// Page cache of the one SQLite writer connection. SQLite's default (2 MiB) is far smaller
 /// than the indexes a write touches (the import key index alone is ~70 bytes a post), so
 /// with it every commit spills and re-reads pages: ~50 `pwrite`s a post in a bulk import.
-const WRITER_CACHE_KIB: i64 = 64 * 1024;
+pub const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Page cache of each SQLite reader; reads also go through the OS page cache.
 const READER_CACHE_KIB: i64 = 16 * 1024;
 

@@ -261,10 +261,23 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
     // The coarse rollups follow from the hourly ones: derived once at the end (as the
     // migration that added them does), which is both quicker than keeping them page by
     // page and a check of that upkeep independent of it.
+    fill_coarse(conn)?;
+    Ok(counted)
+}
+
+/// Fills rollups that are empty (an instance without posts) from every post's
+/// contribution at once: the hourly sums, then the coarse rollups derived from them, as
+/// [`rebuild`] does. The bulk load into an empty instance uses it.
+pub fn fill_empty(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResult<()> {
+    add_hourly(conn, contributions)?;
+    fill_coarse(conn)
+}
+
+fn fill_coarse(conn: &mut DbConn) -> QueryResult<()> {
     for statement in FILL_COARSE {
         sql::execute(conn, statement)?;
     }
-    Ok(counted)
+    Ok(())
 }
 
 /// Fills the (empty) coarse rollups from the hourly ones; the same statements as the

@@ -213,34 +213,79 @@ async fn the_bulk_import_gives_what_the_ordinary_import_gives() {
     // Edge cases: first spellings, a key in the text, a duplicate line, a bad line.
     lines.push(json!({"author": "ann", "body": "first #MixedCase seen INC-77", "incident": null, "created_at": "2025-01-01T00:00:00Z"}).to_string());
     lines.push(json!({"author": "ann", "body": "later #mixedcase", "incident": "X-1", "created_at": "2025-01-02T00:00:00Z"}).to_string());
+    lines.push(json!({"author": "bob", "body": "ask @ann about #MIXEDCASE", "incident": "X-1", "created_at": "2025-01-03T00:00:00Z"}).to_string());
     lines.push(lines[0].clone());
     lines.push("{not json".to_string());
     std::fs::write(&file, lines.join("\n")).unwrap();
+    // The first 700 lines alone, for an instance that is not empty when the rest arrives.
+    let head = dir.path().join("head.jsonl");
+    std::fs::write(&head, lines[..700].join("\n")).unwrap();
 
     let ordinary = TestApp::spawn().await;
+    // Empty, so on SQLite its first bulk import is the fresh load (index built beside it).
     let bulk = TestApp::spawn().await;
+    // Not empty when the whole file comes: the chunked path, merging with existing rows.
+    let split = TestApp::spawn().await;
     let first = stdout(&i2i(&ordinary, &["import", file.to_str().unwrap()], ""));
     let second = stdout(&i2i(&bulk, &["import", "--bulk", file.to_str().unwrap()], ""));
-    assert!(first.contains("imported 1502 posts, skipped 1 already imported, rejected 1 lines"), "{first}");
+    assert!(first.contains("imported 1503 posts, skipped 1 already imported, rejected 1 lines"), "{first}");
     assert_eq!(first, second);
     let again = stdout(&i2i(&bulk, &["import", "--bulk", file.to_str().unwrap()], ""));
-    assert!(again.contains("imported 0 posts, skipped 1503 already imported"), "{again}");
+    assert!(again.contains("imported 0 posts, skipped 1504 already imported"), "{again}");
+    let part = stdout(&i2i(&split, &["import", "--bulk", head.to_str().unwrap()], ""));
+    assert!(part.contains("imported 700 posts"), "{part}");
+    let rest = stdout(&i2i(&split, &["import", "--bulk", file.to_str().unwrap()], ""));
+    assert!(rest.contains("imported 803 posts, skipped 701 already imported"), "{rest}");
 
     let export = |app: &TestApp| {
         let mut out: Vec<String> = stdout(&i2i(app, &["export"], "")).lines().map(String::from).collect();
         out.sort();
         out
     };
-    assert_eq!(export(&ordinary), export(&bulk));
-    assert_eq!(catalogue(&ordinary), catalogue(&bulk));
-    // The rollups the bulk path wrote equal a rebuild from its posts.
-    let db = bulk.db();
-    let written = db.read_blocking(|conn| Ok(i2i::trends::rollups::snapshot(conn)?)).unwrap();
-    db.write_blocking(|conn| Ok(i2i::trends::rollups::rebuild(conn)?)).unwrap();
-    assert_eq!(written, db.read_blocking(|conn| Ok(i2i::trends::rollups::snapshot(conn)?)).unwrap());
-    // And search finds them all.
-    let admin = bulk.setup_admin().await;
-    let answer =
-        bulk.search_until(&admin, "", std::time::Duration::from_secs(20), |a| a["total"] == 1502).await;
-    assert_eq!(answer["total"], 1502);
+    for other in [&bulk, &split] {
+        assert_eq!(export(&ordinary), export(other));
+        assert_eq!(catalogue(&ordinary), catalogue(other));
+        assert_eq!(mentions(&ordinary), mentions(other));
+        assert!(!mentions(other).is_empty());
+        // The rollups the bulk paths wrote equal a rebuild from their posts.
+        let db = other.db();
+        let written = db.read_blocking(|conn| Ok(i2i::trends::rollups::snapshot(conn)?)).unwrap();
+        db.write_blocking(|conn| Ok(i2i::trends::rollups::rebuild(conn)?)).unwrap();
+        assert_eq!(written, db.read_blocking(|conn| Ok(i2i::trends::rollups::snapshot(conn)?)).unwrap());
+    }
+    // And search finds the same posts in all three, whoever built the index.
+    let soon = std::time::Duration::from_secs(30);
+    let mut found = Vec::new();
+    for app in [&ordinary, &bulk, &split] {
+        let admin = app.setup_admin().await;
+        let all = app.search_until(&admin, "", soon, |a| a["total"] == 1503).await;
+        assert_eq!(all["total"], 1503);
+        let mut answers = Vec::new();
+        for q in ["%23mixedcase", "ask%20%23mixedcase", "%23mixedcase%20incident%3AX-1"] {
+            let answer = app.get_json(&format!("/api/v1/search?q={q}"), &admin).await;
+            let ids: Vec<String> =
+                answer["posts"].as_array().unwrap().iter().map(|p| p["body"].to_string()).collect();
+            answers.push((answer["total"].clone(), ids));
+        }
+        found.push(answers);
+    }
+    assert_eq!(found[0], found[1]);
+    assert_eq!(found[0], found[2]);
+    assert_eq!(found[0][0].0, 3, "{:?}", found[0]);
+}
+
+/// `(post body, mentioned username)` pairs, sorted.
+fn mentions(app: &TestApp) -> Vec<(String, String)> {
+    app.db()
+        .read_blocking(|conn| {
+            use diesel::prelude::*;
+            use i2i::db::schema::{post_mentions, posts, users};
+            Ok(post_mentions::table
+                .inner_join(posts::table)
+                .inner_join(users::table.on(users::id.eq(post_mentions::user_id)))
+                .select((posts::body, users::username))
+                .order((posts::body, users::username))
+                .load(conn)?)
+        })
+        .unwrap()
 }

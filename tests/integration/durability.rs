@@ -186,7 +186,7 @@ async fn a_reindex_killed_midway_leaves_the_live_index_in_use_and_a_rerun_conver
         for (n, chunk) in lines.chunks(500).enumerate() {
             let file = dir.join(format!("seed-{n}.jsonl"));
             std::fs::write(&file, chunk.join("\n")).unwrap();
-            i2i::transfer::import_file(&db, &pattern, &file, true).unwrap();
+            i2i::transfer::import_file(&db, &pattern, &file, true, &dir).unwrap();
         }
     })
     .await

@@ -147,3 +147,45 @@ pub fn insert(dir: &Path, corpus: &Path) -> anyhow::Result<Value> {
         "bytes": crate::resources::sqlite_bytes(&path),
     }))
 }
+
+/// The index-build floor: the corpus's documents (i2i's schema and document builder, no
+/// incident fields) indexed straight into a fresh tantivy index with both cores and the
+/// bulk loader's memory budget, then committed and merged. No database is read or written;
+/// the bulk load cannot beat this rate, since it builds the same index. Only indexing and
+/// the commit are timed, not reading the corpus.
+pub fn index_build(dir: &Path, corpus: &Path) -> anyhow::Result<Value> {
+    let path = dir.join("index-floor");
+    std::fs::create_dir_all(&path)?;
+    let (schema, fields) = i2i::search::schema::build();
+    let index = tantivy::Index::create_in_dir(&path, schema)?;
+    let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(2, 400_000_000)?;
+    let started = Instant::now();
+    let mut count = 0usize;
+    rows::batches(corpus, FLOOR_BATCH, |batch| {
+        for row in &batch {
+            let parts = i2i::search::documents::DocumentParts {
+                id: row.id,
+                body: &row.body,
+                tag_keys: row.tags.iter().map(String::as_str).collect(),
+                author: &row.author,
+                incident: None,
+                reply: false,
+                created_at: row.created_at,
+            };
+            writer.add_document(i2i::search::documents::build(&fields, &parts))?;
+        }
+        count += batch.len();
+        Ok(())
+    })?;
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+    let spent = started.elapsed();
+    let bytes = crate::resources::dir_bytes(&path);
+    let _ = std::fs::remove_dir_all(&path);
+    Ok(json!({
+        "rows": count,
+        "seconds": spent.as_secs_f64(),
+        "per_second": count as f64 / spent.as_secs_f64().max(1e-9),
+        "bytes": bytes,
+    }))
+}

@@ -167,6 +167,8 @@ async fn measure(posts: usize, quick: bool, json_path: PathBuf) -> anyhow::Resul
     results.insert("reindex".into(), reindex);
     let insert = tokio::task::block_in_place(|| floors::insert(dir.path(), &corpus))?;
     floor_results.insert("sqlite_insert".into(), insert);
+    let index_build = tokio::task::block_in_place(|| floors::index_build(dir.path(), &corpus))?;
+    floor_results.insert("index_build".into(), index_build);
     results.insert("floors".into(), Value::Object(floor_results));
 
     let (peer_results, postgres_failure) =
@@ -198,12 +200,13 @@ async fn load_and_start(
     let pattern = regex::Regex::new(r"INC-\d+")?;
     let started = Instant::now();
     let file = std::io::BufReader::new(std::fs::File::open(corpus)?);
-    let report = tokio::task::block_in_place(|| i2i::bulk::import(&db, &pattern, file, |_, _| {}))?;
+    let report =
+        tokio::task::block_in_place(|| i2i::bulk::import(&db, &pattern, file, Some(dir), |_, _| {}))?;
     let load = started.elapsed();
     results.insert(
         "bulk_load".into(),
         json!({"posts": report.imported, "seconds": load.as_secs_f64(),
-        "per_second": report.imported as f64 / load.as_secs_f64()}),
+        "per_second": report.imported as f64 / load.as_secs_f64(), "phases": report.phases}),
     );
     drop(db);
     resources::reset_peak_rss();

@@ -89,6 +89,13 @@ pub fn derive(results: &mut Value) {
         ("HTTP overhead: search p50 / engine floor p50".into(), ratio_of(RATIO_ENGINE), 2.0, "×", true),
         ("throughput vs PostgreSQL FTS".into(), ratio_of(RATIO_PG), 10.0, "×", false),
         ("throughput vs SQLite FTS5".into(), ratio_of(RATIO_FTS5), 5.0, "×", false),
+        (
+            "bulk load, database + index".into(),
+            at(results, &["bulk_load", "per_second"]),
+            50000.0,
+            "posts/s",
+            false,
+        ),
         ("ingest at c64".into(), at(results, &["ingest", "c64", "per_second"]), 5000.0, "posts/s", false),
         ("time to searchable p99".into(), at(results, &["time_to_searchable", "p99_ms"]), 1000.0, "ms", true),
         (
@@ -224,13 +231,13 @@ fn print_loads(r: &Value) {
     let figure = |v: &Value, key: &str| v[key].as_f64();
     let loaded = figure(&r["bulk_load"], "posts");
     load_row(
-        "i2i bulk import (SQLite file)",
+        "i2i bulk load, database + search index (SQLite file)",
         loaded,
         figure(&r["bulk_load"], "seconds"),
         figure(&r["resources"], "db_bytes"),
     );
     load_row(
-        "i2i index catch-up (server indexer)",
+        "i2i index catch-up after start (server indexer)",
         loaded,
         figure(r, "index_catch_up_seconds"),
         figure(&r["resources"], "index_bytes"),
@@ -244,12 +251,22 @@ fn print_loads(r: &Value) {
     );
     for (name, v) in [
         ("raw SQLite insert floor", &r["floors"]["sqlite_insert"]),
+        ("tantivy index-build floor (same documents, 2 threads, no database)", &r["floors"]["index_build"]),
         ("SQLite FTS5 load + optimize", &r["peers"]["fts5"]["load"]),
         ("PostgreSQL COPY + GIN/btree indexes + VACUUM ANALYZE", &r["peers"]["postgres"]["load"]),
     ] {
         if v.is_object() {
             load_row(name, figure(v, "rows"), figure(v, "seconds"), figure(v, "bytes"));
         }
+    }
+    let phases: Vec<String> = r["bulk_load"]["phases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| format!("{} {} s", p[0].as_str().unwrap_or("?"), num(p[1].as_f64(), 1)))
+        .collect();
+    if !phases.is_empty() {
+        println!("\nbulk load, where the time went: {}", phases.join(" · "));
     }
     println!(
         "\nstartup: {} s · peak RSS (server start to the end of the i2i phase, load generator included): {} MB \

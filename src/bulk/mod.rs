@@ -1,10 +1,14 @@
 //! The bulk import path (`i2i import --bulk`): the same rules and the same result as the
 //! ordinary import, but each chunk of lines costs a handful of multi-row statements instead
 //! of a dozen statements per post. Authors, incidents and tags are resolved once per chunk,
-//! and trend rollups are summed in memory and upserted once per chunk.
+//! and trend rollups are summed in memory and upserted once per chunk. An instance without
+//! posts takes the quicker [`fresh`] load instead.
+
+pub mod fresh;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
+use std::path::Path;
 
 use anyhow::Context;
 use diesel::prelude::*;
@@ -57,8 +61,24 @@ fn parse(text: &str, pattern: &Regex) -> Result<Parsed, AppError> {
     Ok(Parsed { username, created_at, body, incident, key, tags, mentions })
 }
 
-/// Imports JSON lines in chunks; `on_chunk(bytes_read, report)` after each.
+/// Imports JSON lines; `on_chunk(bytes_read, report)` after each chunk. Into an instance
+/// without posts this is the [`fresh`] load, which with `data_dir` also builds the search
+/// index; otherwise chunk by chunk, and the server's indexer indexes the posts from the feed.
 pub fn import<R: BufRead>(
+    db: &Db,
+    pattern: &Regex,
+    mut reader: R,
+    data_dir: Option<&Path>,
+    mut on_chunk: impl FnMut(u64, &ImportReport),
+) -> anyhow::Result<ImportReport> {
+    if let Some(report) = fresh::import(db, pattern, &mut reader, data_dir, &mut on_chunk)? {
+        return Ok(report);
+    }
+    import_chunked(db, pattern, reader, on_chunk)
+}
+
+/// The chunked path: each chunk of lines in its own transaction.
+fn import_chunked<R: BufRead>(
     db: &Db,
     pattern: &Regex,
     reader: R,
