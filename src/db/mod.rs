@@ -235,6 +235,17 @@ impl Db {
         write_transaction(&mut conn, f)
     }
 
+    /// On SQLite, copies the write-ahead log into the database file and truncates it: after
+    /// a bulk load it would otherwise keep its high-water size (as large as the load) on
+    /// disk. A no-op on PostgreSQL.
+    pub fn truncate_wal(&self) -> Result<(), AppError> {
+        let mut conn = self.write.get()?;
+        if let DbConn::Sqlite(c) = &mut *conn {
+            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(c)?;
+        }
+        Ok(())
+    }
+
     /// The synchronous form of [`Db::read`], for the CLI.
     pub fn read_blocking<T, F>(&self, f: F) -> Result<T, AppError>
     where
