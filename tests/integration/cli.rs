@@ -295,3 +295,80 @@ fn mentions(app: &TestApp) -> Vec<(String, String)> {
         })
         .unwrap()
 }
+
+/// The one-transaction load killed half-way leaves the instance as it was (no posts, every
+/// database index back, no half-built index made current), and a second run completes.
+#[tokio::test]
+async fn a_killed_bulk_load_into_an_empty_instance_leaves_nothing_behind() {
+    if std::env::var("I2I_TEST_POSTGRES_URL").is_ok() {
+        return; // the one-transaction load is SQLite's; PostgreSQL takes the chunked path
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("corpus.jsonl");
+    let mut lines = Vec::new();
+    i2i::corpus::generate(&i2i::corpus::CorpusSpec::with_posts(30_000), |line| {
+        lines.push(serde_json::to_string(&line).unwrap())
+    });
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let data = dir.path().join("data");
+    let url = format!("sqlite://{}", data.join("i2i.db").display());
+    let run = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_i2i"));
+        command
+            .args(["--database-url", &url, "--data-dir"])
+            .arg(&data)
+            .args(["import", "--bulk"])
+            .arg(&file)
+            .env("I2I_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    };
+    let index_sql = |db: &i2i::db::Db| {
+        db.read_blocking(|conn| {
+            #[derive(diesel::QueryableByName)]
+            struct Sql {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                sql: String,
+            }
+            Ok(i2i::trends::sql::load::<Sql>(
+                conn,
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+            )?
+            .into_iter()
+            .map(|row| row.sql)
+            .collect::<Vec<_>>())
+        })
+        .unwrap()
+    };
+    let before = index_sql(&i2i::db::Db::connect_for_tool(&url).unwrap());
+    assert!(before.len() > 20, "{before:?}");
+
+    let mut child = run().spawn().unwrap();
+    // The new index generation appears as the load starts; the rows are then being written.
+    let started = std::time::Instant::now();
+    while !data.join("index/gen-1").exists() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the load did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(child.try_wait().unwrap().is_none(), "the load finished before it could be killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let db = i2i::db::Db::connect_for_tool(&url).unwrap();
+    let posts = db.read_blocking(|conn| Ok(i2i::db::posts::count_live(conn)?)).unwrap();
+    assert_eq!(posts, 0);
+    assert_eq!(index_sql(&db), before, "every dropped index is back");
+    assert!(!data.join("index/CURRENT").exists(), "no half-built index was made current");
+
+    let output = run().output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("imported 30000 posts"));
+    let root = data.join("index");
+    let number = i2i::search::current_number(&root).expect("a current generation");
+    let (generation, checkpoint) = i2i::search::open_generation(&root, number).unwrap();
+    assert!(checkpoint.complete);
+    assert_eq!(checkpoint.position.seq, 30_000);
+    assert_eq!(generation.reader.searcher().num_docs(), 30_000);
+}
