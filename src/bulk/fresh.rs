@@ -53,7 +53,7 @@ const FILLED_TABLES: [&str; 12] = [
 /// Page cache during the load. Within one transaction every page written stays in the cache
 /// until it spills; the indexes left in place (the import key's above all) are updated at
 /// random and must stay in memory. The connection's usual size is restored afterwards.
-const LOAD_CACHE_KIB: i64 = 512 * 1024;
+const LOAD_CACHE_KIB: i64 = 256 * 1024;
 
 /// Threads of the index writer: the database work keeps one core busy, tantivy the other.
 const INDEX_THREADS: usize = 1;

@@ -209,6 +209,9 @@ async fn load_and_start(
         "per_second": report.imported as f64 / load.as_secs_f64(), "phases": report.phases}),
     );
     drop(db);
+    // The loader is done: its freed memory goes back to the system before the server's
+    // peak is measured, as it would when `i2i import` exits before `i2i serve` starts.
+    i2i::memory::release_free_memory();
     resources::reset_peak_rss();
     let sampler = resources::RssSampler::start();
 
