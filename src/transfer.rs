@@ -109,9 +109,6 @@ pub fn import<R: BufRead>(
         let line_no = index + 1;
         match String::from_utf8(raw) {
             Ok(text) if text.trim().is_empty() => {}
-            Ok(text) if text.len() > MAX_LINE_BYTES => {
-                reject(&mut report, line_no, "line is longer than 64 KiB".into())
-            }
             Ok(text) => batch.push((line_no, text)),
             Err(_) => reject(&mut report, line_no, "line is not valid UTF-8".into()),
         }
@@ -211,6 +208,10 @@ impl ParsedLine {
 /// Parses and validates one line of the exchange format. Pure, so the fuzz target and the
 /// property tests exercise exactly what `import` applies.
 pub fn parse_line(text: &str) -> Result<ParsedLine, AppError> {
+    // Checked here, before any parsing, so every import path refuses the same lines.
+    if text.len() > MAX_LINE_BYTES {
+        return Err(AppError::Validation { field: None, message: "line is longer than 64 KiB".into() });
+    }
     let line: ExchangeLine = serde_json::from_str(text)
         .map_err(|err| AppError::Validation { field: None, message: format!("not a post: {err}") })?;
     let username = rules::parse_username(&line.author)?;
@@ -334,6 +335,21 @@ mod tests {
         assert_eq!(parsed.incident.as_deref(), Some("INC-1"));
         assert_eq!(parsed.created_at, 1_709_294_400_000);
         assert!(parse_line(r#"{"author":"a","body":"","created_at":"2024-03-01"}"#).is_err());
+    }
+
+    #[test]
+    fn a_line_over_64_kib_is_refused_before_it_is_parsed() {
+        let valid = |filler: usize| {
+            format!(
+                r#"{{"author":"ann","body":"note","created_at":"2025-01-01T00:00:00Z","pad":"{}"}}"#,
+                "x".repeat(filler)
+            )
+        };
+        let short = valid(100);
+        assert!(parse_line(&short).is_ok(), "unknown fields are ignored");
+        let long = valid(MAX_LINE_BYTES);
+        let Err(err) = parse_line(&long) else { panic!("a line over 64 KiB was accepted") };
+        assert_eq!(err.to_string(), "line is longer than 64 KiB");
     }
 
     #[test]

@@ -140,10 +140,16 @@ pub fn import<R: BufRead>(
         let spent =
             finishing.handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the index thread panicked")));
         match spent {
-            Ok(seconds) => {
-                set_current(&finishing.root, finishing.number)?;
-                report.phases.push(("search index commit and merge, beside the two phases above", seconds));
-            }
+            // The posts are in either way: an index that cannot be made current is left to
+            // the indexer's replay rather than reported as a failed import.
+            Ok(seconds) => match set_current(&finishing.root, finishing.number) {
+                Ok(()) => report
+                    .phases
+                    .push(("search index commit and merge, beside the two phases above", seconds)),
+                Err(err) => {
+                    tracing::warn!(error = %err, "the bulk load's search index could not be made current")
+                }
+            },
             Err(err) => {
                 tracing::warn!(error = %err, "the bulk load's search index was not finished; the indexer will catch up");
                 let _ = std::fs::remove_dir_all(generation_dir(&finishing.root, finishing.number));
@@ -285,12 +291,7 @@ fn parse_chunk(
 ) -> Vec<Parsed> {
     let results: Vec<(usize, Result<Parsed, String>)> = chunk
         .into_par_iter()
-        .map(|(line_no, text)| {
-            if text.len() > 64 * 1024 {
-                return (line_no, Err("line is longer than 64 KiB".to_string()));
-            }
-            (line_no, parse(&text, pattern).map_err(|err| err.to_string()))
-        })
+        .map(|(line_no, text)| (line_no, parse(&text, pattern).map_err(|err| err.to_string())))
         .collect();
     let mut parsed = Vec::with_capacity(results.len());
     for (line_no, result) in results {

@@ -114,10 +114,6 @@ fn import_chunk(
     let mut parsed = Vec::with_capacity(chunk.len());
     let mut seen_keys = HashSet::new();
     for (line_no, text) in chunk {
-        if text.len() > 64 * 1024 {
-            report.reject(line_no, "line is longer than 64 KiB".into());
-            continue;
-        }
         match parse(&text, pattern) {
             Ok(p) if seen_keys.insert(p.key.clone()) => parsed.push(p),
             Ok(_) => report.duplicates += 1,
