@@ -160,6 +160,12 @@
         why.className = 'why';
         why.textContent = item.reason === 'prefix' ? item.posts + ' notes' : item.reason;
         li.appendChild(why);
+        if (item.description) {
+          const desc = document.createElement('span');
+          desc.className = 'desc';
+          desc.textContent = item.description;
+          li.appendChild(desc);
+        }
         li.addEventListener('mousedown', (event) => { event.preventDefault(); pick(i); });
         list.appendChild(li);
       });

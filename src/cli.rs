@@ -17,10 +17,10 @@ use crate::lock::DataDirLock;
 
 const SETTINGS_HELP: &str = "\
 Settings (defaults → i2i.toml → I2I_* environment → flags):
-  data_dir                   I2I_DATA_DIR                   ./i2i-data  SQLite file, index, generated secret
+  data_dir                   I2I_DATA_DIR                   ./i2i-data  SQLite file and index
   database_url               I2I_DATABASE_URL               sqlite://<data_dir>/i2i.db  or postgres://user@host/db
   listen                     I2I_LISTEN                     127.0.0.1:8080
-  jwt_secret                 I2I_JWT_SECRET                 generated once into <data_dir>/jwt-secret (0600)
+  jwt_secret                 I2I_JWT_SECRET                 generated once, kept in the database
   token_ttl_hours            I2I_TOKEN_TTL_HOURS            168  lifetime of a login token
   incident_pattern           I2I_INCIDENT_PATTERN           INC-\\d+  incident keys recognised in post text
   max_request_bytes          I2I_MAX_REQUEST_BYTES          65536  largest accepted request body

@@ -99,43 +99,30 @@ impl Config {
         }
     }
 
-    /// The token secret: configured, or read from / generated into `<data_dir>/jwt-secret` (0600).
-    pub fn jwt_secret(&self) -> anyhow::Result<Vec<u8>> {
-        if let Some(secret) = &self.jwt_secret {
-            anyhow::ensure!(secret.len() >= 16, "jwt_secret must be at least 16 characters");
-            return Ok(secret.as_bytes().to_vec());
+    /// The token secret when configured (`jwt_secret`), checked for length.
+    pub fn configured_jwt_secret(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        match &self.jwt_secret {
+            Some(secret) => {
+                anyhow::ensure!(secret.len() >= 16, "jwt_secret must be at least 16 characters");
+                Ok(Some(secret.as_bytes().to_vec()))
+            }
+            None => Ok(None),
         }
-        let path = self.data_dir.join("jwt-secret");
-        if let Ok(existing) = std::fs::read_to_string(&path) {
-            let trimmed = existing.trim();
-            anyhow::ensure!(
-                trimmed.len() >= 32,
-                "{} is too short; delete it to generate a new one",
-                path.display()
-            );
-            return Ok(trimmed.as_bytes().to_vec());
-        }
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("creating {}", self.data_dir.display()))?;
-        let secret = hex::encode(rand::random::<[u8; 32]>());
-        write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
-        tracing::info!(path = %path.display(), "generated a new jwt secret");
-        Ok(secret.into_bytes())
     }
-}
 
-/// Writes a file readable only by its owner.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+    /// The secret an earlier version generated into `<data_dir>/jwt-secret`, if there is
+    /// one: adopted into the database so tokens it signed stay valid.
+    pub fn legacy_jwt_secret(&self) -> anyhow::Result<Option<String>> {
+        let path = self.data_dir.join("jwt-secret");
+        let Ok(existing) = std::fs::read_to_string(&path) else { return Ok(None) };
+        let trimmed = existing.trim();
+        anyhow::ensure!(
+            trimmed.len() >= 32,
+            "{} is too short; delete it to generate a new one",
+            path.display()
+        );
+        Ok(Some(trimmed.to_string()))
     }
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())
 }
 
 #[cfg(test)]
@@ -155,19 +142,5 @@ mod tests {
             assert_eq!(config.database_url(), "sqlite://i2i-data/i2i.db");
             Ok(())
         });
-    }
-
-    #[test]
-    fn generated_secret_is_kept_and_private() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
-        let first = config.jwt_secret().unwrap();
-        assert_eq!(first, config.jwt_secret().unwrap());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("jwt-secret")).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
     }
 }

@@ -19,6 +19,7 @@ use crate::db::Db;
 use crate::limits::RateLimits;
 use crate::lock::DataDirLock;
 use crate::search::SearchIndex;
+use crate::trends::memo::TrendMemo;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub templates: Handlebars<'static>,
     pub incident_pattern: Regex,
     pub limits: RateLimits,
+    /// Trend answers remembered until the data changes.
+    pub trends: TrendMemo,
 }
 
 impl AppState {
@@ -54,11 +57,20 @@ impl AppState {
     /// Opens the database and prepares keys and templates.
     pub fn open(config: Config) -> anyhow::Result<AppState> {
         let db = Db::connect(&config.database_url())?;
-        let keys = Keys::new(&config.jwt_secret()?);
+        let keys = Keys::new(&crate::auth::tokens::signing_secret(&config, &db)?);
         let incident_pattern = Regex::new(&config.incident_pattern).context("incident_pattern")?;
         let search = SearchIndex::new(&config.data_dir);
         let limits = RateLimits::new(&config);
-        Ok(AppState { db, search, config, keys, templates: load_templates()?, incident_pattern, limits })
+        Ok(AppState {
+            db,
+            search,
+            config,
+            keys,
+            templates: load_templates()?,
+            incident_pattern,
+            limits,
+            trends: TrendMemo::default(),
+        })
     }
 }
 

@@ -4,6 +4,30 @@
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
+use crate::db::{now_ms, settings, Db};
+
+/// Name of the shared setting that holds a generated signing secret.
+const SECRET_SETTING: &str = "jwt_secret";
+
+/// The signing secret: the configured `jwt_secret` if set; otherwise the one kept in the
+/// database, which the first node to start generated (or adopted from the
+/// `<data_dir>/jwt-secret` file earlier versions wrote, so their tokens stay valid). Every
+/// node on one database thus signs and verifies with the same secret without configuring it.
+pub fn signing_secret(config: &Config, db: &Db) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = config.configured_jwt_secret()? {
+        return Ok(secret);
+    }
+    let proposed = match config.legacy_jwt_secret()? {
+        Some(existing) => existing,
+        None => hex::encode(rand::random::<[u8; 32]>()),
+    };
+    let secret = db.write_blocking(move |conn| {
+        Ok(settings::get_or_insert(conn, SECRET_SETTING, &proposed, now_ms())?)
+    })?;
+    Ok(secret.into_bytes())
+}
+
 /// The claims i2i puts in a token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -42,6 +66,46 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scratch(dir: &std::path::Path) -> (Config, Db) {
+        let config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
+        let db = Db::connect_for_tool(&config.database_url()).unwrap();
+        (config, db)
+    }
+
+    #[test]
+    fn a_generated_secret_lives_in_the_database_and_is_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, db) = scratch(dir.path());
+        let first = signing_secret(&config, &db).unwrap();
+        assert_eq!(first.len(), 64, "32 random bytes in hex");
+        // Another node on the same database, with its own (empty) data directory.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = Config { data_dir: other_dir.path().to_path_buf(), ..Config::default() };
+        assert_eq!(signing_secret(&other, &db).unwrap(), first);
+        assert!(!dir.path().join("jwt-secret").exists(), "nothing secret is written beside the data");
+    }
+
+    #[test]
+    fn a_configured_secret_wins_and_a_short_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut config, db) = scratch(dir.path());
+        config.jwt_secret = Some("configured-secret-long-enough".into());
+        assert_eq!(signing_secret(&config, &db).unwrap(), b"configured-secret-long-enough");
+        config.jwt_secret = Some("short".into());
+        assert!(signing_secret(&config, &db).is_err());
+    }
+
+    #[test]
+    fn an_earlier_versions_secret_file_is_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = "a".repeat(64);
+        std::fs::write(dir.path().join("jwt-secret"), format!("{legacy}\n")).unwrap();
+        let (config, db) = scratch(dir.path());
+        assert_eq!(signing_secret(&config, &db).unwrap(), legacy.as_bytes());
+        std::fs::remove_file(dir.path().join("jwt-secret")).unwrap();
+        assert_eq!(signing_secret(&config, &db).unwrap(), legacy.as_bytes(), "kept in the database");
+    }
 
     fn claims(exp: i64) -> Claims {
         Claims { sub: 7, jti: "s1".into(), iat: 0, exp }

@@ -40,6 +40,35 @@ pub fn head(conn: &mut DbConn) -> QueryResult<i64> {
         .map(|seq| seq.unwrap_or(0))
 }
 
+/// A token that changes whenever committed data may have changed, for answers remembered
+/// until then ([`crate::trends::memo`]).
+///
+/// On SQLite every write to posts appends to the feed in its own transaction, and one
+/// writer hands out `seq` in commit order, so the newest `seq`, with the rollup epoch for
+/// the writes that change no post (a tag's trends flag), names the data. On PostgreSQL
+/// sequence values commit out of order, so the newest `seq` could stay the same while an
+/// older one commits; the current snapshot (oldest running, next and in-progress
+/// transaction ids) differs whenever any transaction has committed since.
+pub fn data_version(conn: &mut DbConn) -> QueryResult<String> {
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let version: Version = match conn {
+        DbConn::Sqlite(c) => {
+            // Writes that change no post (a tag hidden from trends) bump the rollup epoch.
+            diesel::sql_query(
+                "SELECT CAST(COALESCE(MAX(seq), 0) AS TEXT) || ':' || \
+                        CAST((SELECT epoch FROM rollup_epoch) AS TEXT) AS value FROM post_changes",
+            )
+            .get_result(c)?
+        }
+        DbConn::Pg(c) => diesel::sql_query("SELECT pg_current_snapshot()::text AS value").get_result(c)?,
+    };
+    Ok(version.value)
+}
+
 /// A position in the change feed: every change at or before it has been applied.
 ///
 /// On SQLite one writer hands out `seq` in commit order, so `seq` alone orders the feed

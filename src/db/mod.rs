@@ -5,11 +5,13 @@
 
 pub mod audit;
 pub mod changes;
+pub mod curation;
 pub mod follows;
 pub mod incidents;
 pub mod posts;
 pub mod schema;
 pub mod sessions;
+pub mod settings;
 pub mod tags;
 pub mod users;
 pub mod writer;
@@ -72,6 +74,8 @@ impl Backend {
 pub const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Page cache of each SQLite reader; reads also go through the OS page cache.
 const READER_CACHE_KIB: i64 = 16 * 1024;
+/// The PostgreSQL advisory lock nodes take around migrations ("i2i" and a 1 in hex).
+const MIGRATION_LOCK: i64 = 0x6932_6900_0001;
 
 /// Per-connection SQLite settings. Each pragma is its own statement: SQLite ignores
 /// everything after the first statement of a batch sent through `sql_query`.
@@ -127,6 +131,10 @@ impl Db {
 
     fn open(url: &str, server: bool) -> anyhow::Result<Db> {
         let backend = Backend::of_url(url)?;
+        if backend == Backend::Postgres {
+            keep_openssl_until_exit();
+            exit_without_library_teardown();
+        }
         let conn_url = match backend {
             Backend::Sqlite => {
                 let path = sqlite_path(url);
@@ -186,16 +194,33 @@ impl Db {
     }
 
     /// Applies pending embedded migrations for this backend.
+    ///
+    /// Several nodes may start at once on one PostgreSQL database: each takes the same
+    /// advisory lock first, so one applies the migrations while the others wait, then find
+    /// nothing pending. (On SQLite the file's write lock already serialises them.) A node
+    /// that dies while holding the lock releases it with its connection.
     pub fn migrate(&self) -> anyhow::Result<usize> {
         let mut conn = self.write.get()?;
         let migrations = match self.backend {
             Backend::Sqlite => SQLITE_MIGRATIONS,
             Backend::Postgres => POSTGRES_MIGRATIONS,
         };
+        if let DbConn::Pg(pg) = &mut *conn {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .execute(pg)
+                .context("waiting for the migration lock")?;
+        }
         let applied = conn
             .run_pending_migrations(migrations)
-            .map_err(|err| anyhow::anyhow!("running migrations: {err}"))?;
-        Ok(applied.len())
+            .map(|applied| applied.len())
+            .map_err(|err| anyhow::anyhow!("running migrations: {err}"));
+        if let DbConn::Pg(pg) = &mut *conn {
+            // A failure here fails the start, and the process's exit releases the lock.
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .execute(pg)
+                .context("releasing the migration lock")?;
+        }
+        applied
     }
 
     /// Runs `f` with a read connection on the blocking pool.
@@ -265,6 +290,67 @@ pub fn sqlite_migration_versions() -> anyhow::Result<Vec<String>> {
     Ok(migrations.iter().map(|migration| migration.name().version().to_string()).collect())
 }
 
+/// Asks OpenSSL (loaded by libpq for TLS connections) not to free its global state in an
+/// `atexit` handler. By default it does, and a process that exits while other threads still
+/// use TLS connections (the pools', a server's workers, a test's server left running) has
+/// those threads touch freed memory: glibc then aborts the exit with "malloc_consolidate():
+/// unaligned fastbin chunk detected". The state is simply left to the exiting process.
+/// Must run before libpq first initialises OpenSSL, so before the first connection; a
+/// process without OpenSSL loaded is left alone. True when OpenSSL accepted.
+fn keep_openssl_until_exit() -> bool {
+    static ACCEPTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    /// `OPENSSL_INIT_NO_ATEXIT` from OpenSSL's `crypto.h` (1.1.1b and later).
+    const OPENSSL_INIT_NO_ATEXIT: u64 = 0x0008_0000;
+    *ACCEPTED.get_or_init(|| {
+        // SAFETY: dlsym looks a symbol up in the libraries already loaded; when found it is
+        // OpenSSL's `int OPENSSL_init_crypto(uint64_t, const OPENSSL_INIT_SETTINGS *)`, which
+        // accepts a null settings pointer.
+        unsafe {
+            let symbol = libc::dlsym(libc::RTLD_DEFAULT, c"OPENSSL_init_crypto".as_ptr());
+            if symbol.is_null() {
+                return false;
+            }
+            let init: extern "C" fn(u64, *const libc::c_void) -> libc::c_int = std::mem::transmute(symbol);
+            let accepted = init(OPENSSL_INIT_NO_ATEXIT, std::ptr::null()) == 1;
+            if !accepted {
+                tracing::warn!("OpenSSL refused OPENSSL_INIT_NO_ATEXIT");
+            }
+            accepted
+        }
+    })
+}
+
+/// Makes the process's exit skip the C libraries' teardown (their `atexit` handlers and
+/// destructors, registered before this). libpq brings OpenSSL, Kerberos and GSSAPI, whose
+/// teardown frees global state that threads still running at exit may be using: r2d2's
+/// pool threads, an idle server's workers, a test's server left running. Glibc then aborts
+/// the exit (SIGABRT "malloc_consolidate()", or SIGSEGV) after all work is done. The handler
+/// runs first and ends the process with the exit status at once; Rust has flushed its
+/// output by then, and every write was committed before. Glibc only; registered once.
+fn exit_without_library_teardown() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            /// glibc: like `atexit`, but the handler is given the exit status.
+            fn on_exit(
+                function: extern "C" fn(libc::c_int, *mut libc::c_void),
+                arg: *mut libc::c_void,
+            ) -> libc::c_int;
+        }
+        extern "C" fn end_now(status: libc::c_int, _: *mut libc::c_void) {
+            // SAFETY: _exit ends the process with `status`; nothing runs after it.
+            unsafe { libc::_exit(status) }
+        }
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: registers a handler with a static lifetime and no argument.
+            if unsafe { on_exit(end_now, std::ptr::null_mut()) } != 0 {
+                tracing::warn!("could not register the exit handler");
+            }
+        });
+    }
+}
+
 /// Runs `f` in a transaction that takes the write lock up front. On SQLite a deferred
 /// transaction that later upgrades to a writer fails with SQLITE_BUSY at once, ignoring
 /// busy_timeout, so writes always `BEGIN IMMEDIATE`.
@@ -310,7 +396,29 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// A PostgreSQL URL with its database name replaced (query parameters kept), for tools and
+/// tests that create a database of their own beside the one configured.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let prefix = base.rsplit_once('/').map(|(prefix, _)| prefix).unwrap_or(base);
+    format!("{prefix}/{name}{query}")
+}
+
 /// Milliseconds since the Unix epoch, the time unit stored everywhere.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn openssl_keeps_its_state_until_the_process_is_gone() {
+        // This binary links libpq, which brings OpenSSL: the call must find it and be accepted,
+        // or PostgreSQL processes go back to aborting at exit.
+        assert!(super::keep_openssl_until_exit());
+        assert!(super::keep_openssl_until_exit(), "a second call gives the first answer");
+    }
 }

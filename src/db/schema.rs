@@ -213,6 +213,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    instance_settings (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    rollup_epoch (id) {
+        id -> Integer,
+        epoch -> BigInt,
+    }
+}
+
+diesel::table! {
+    tag_curation (tag_id) {
+        tag_id -> BigInt,
+        description -> Text,
+        kind -> Nullable<Text>,
+        hidden_from_trends -> Integer,
+        updated_by -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(audit_events -> users (actor_id));
 diesel::joinable!(follows -> tags (tag_id));

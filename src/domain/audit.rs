@@ -23,6 +23,8 @@ pub enum Action {
     /// Someone (an admin) deleted another user's post; authors deleting their own are not
     /// security-relevant and not recorded.
     PostDeleted,
+    /// A designer, analyst or admin changed a tag's description, type or trends flag.
+    TagCurated,
 }
 
 impl Action {
@@ -36,6 +38,7 @@ impl Action {
         Action::UserEnabled,
         Action::PasswordChanged,
         Action::PostDeleted,
+        Action::TagCurated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Action {
             Action::UserEnabled => "user_enabled",
             Action::PasswordChanged => "password_changed",
             Action::PostDeleted => "post_deleted",
+            Action::TagCurated => "tag_curated",
         }
     }
 }

@@ -146,5 +146,7 @@ pub fn update_incident(conn: &mut DbConn, key: &str, patch: &IncidentPatch) -> R
     incidents::update(conn, incident.id, &changes)?;
     // Search documents carry the incident's service, severity and status.
     crate::db::changes::record_incident_posts(conn, incident.id, now)?;
+    // Trend evidence shows incident titles, also for windows long past.
+    crate::trends::rollups::touch_past(conn)?;
     incidents::by_key(conn, key)?.ok_or_else(|| crate::error::not_found("incident vanished"))
 }

@@ -15,3 +15,4 @@ pub mod time;
 pub mod timeline;
 pub mod trends;
 pub mod users;
+pub mod vocabulary;

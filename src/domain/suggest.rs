@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::db::curation;
 use crate::db::incidents;
 use crate::db::tags;
 use crate::db::DbConn;
@@ -18,6 +19,8 @@ pub struct Suggestion {
     pub posts: i64,
     /// `prefix`, `goes-with` or `incident`.
     pub reason: &'static str,
+    /// What curators wrote about the tag ("" when nothing).
+    pub description: String,
 }
 
 /// Suggestions for `prefix` (may be empty), given the tags already typed and the incident.
@@ -34,7 +37,13 @@ pub fn suggest(
     let push = |out: &mut Vec<Suggestion>, name: &str, display: &str, posts: i64, reason: &'static str| {
         let wanted = name.starts_with(&prefix_key) && !typed_keys.iter().any(|t| t == name);
         if wanted && !out.iter().any(|s| s.name == name) {
-            out.push(Suggestion { name: name.to_string(), display: display.to_string(), posts, reason });
+            out.push(Suggestion {
+                name: name.to_string(),
+                display: display.to_string(),
+                posts,
+                reason,
+                description: String::new(),
+            });
         }
     };
     // A tag key never holds a NUL (and PostgreSQL refuses one in a query).
@@ -61,5 +70,14 @@ pub fn suggest(
     }
     // Prefix matches stay first; each group keeps its own order.
     out.truncate(limit);
+    let names: Vec<&str> = out.iter().map(|s| s.name.as_str()).collect();
+    let ids: std::collections::HashMap<String, i64> =
+        tags::by_keys(conn, &names)?.into_iter().map(|tag| (tag.key, tag.id)).collect();
+    let described = curation::descriptions(conn, &ids.values().copied().collect::<Vec<_>>())?;
+    for suggestion in &mut out {
+        if let Some(text) = ids.get(&suggestion.name).and_then(|id| described.get(id)) {
+            suggestion.description = text.clone();
+        }
+    }
     Ok(out)
 }

@@ -45,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/incidents/{key}", web::patch().to(incidents::update))
                 .route("/tags", web::get().to(me::suggestions))
                 .route("/tags/{name}", web::get().to(tags::get))
+                .route("/tags/{name}", web::patch().to(tags::update))
                 .route("/tags/{name}/follow", web::post().to(me::follow))
                 .route("/tags/{name}/follow", web::delete().to(me::unfollow))
                 .route("/me/tags", web::get().to(me::my_tags))

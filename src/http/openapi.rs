@@ -17,7 +17,7 @@ use crate::http::api::{admin, auth, health, incidents, me, posts, search, stream
         posts::create, posts::get, posts::edit, posts::delete, posts::thread, posts::react, posts::unreact,
         posts::timeline,
         incidents::create, incidents::list, incidents::get, incidents::update,
-        tags::get,
+        tags::get, tags::update,
         search::search, search::export, search::similar,
         trends::trending, trends::recurring, trends::pairs, trends::history, trends::related, trends::rhythm,
         trends::tag_distinctive, trends::incident_distinctive,

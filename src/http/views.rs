@@ -4,6 +4,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::audit::AuditEvent;
+use crate::db::curation::Curation;
 use crate::db::incidents::Incident;
 use crate::db::posts::PostDetails;
 use crate::db::tags::{Tag, TagStats};
@@ -131,10 +132,18 @@ pub struct TagView {
     pub incidents: i64,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
+    /// What designers and analysts wrote about the tag ("" until someone does).
+    pub description: String,
+    /// `service`, `symptom`, `cause`, `customer-impact`, `workaround` or a custom word.
+    pub kind: Option<String>,
+    /// Left out of trending, recurring and pairs (noise tags).
+    pub hidden_from_trends: bool,
+    /// When its curation last changed.
+    pub curated_at: Option<String>,
 }
 
 impl TagView {
-    pub fn new(tag: &Tag, stats: &TagStats) -> TagView {
+    pub fn new(tag: &Tag, stats: &TagStats, curation: Option<&Curation>) -> TagView {
         TagView {
             name: tag.key.clone(),
             display: tag.display.clone(),
@@ -142,6 +151,10 @@ impl TagView {
             incidents: stats.incidents,
             first_seen: stats.first_seen.map(format_ms),
             last_seen: stats.last_seen.map(format_ms),
+            description: curation.map(|c| c.description.clone()).unwrap_or_default(),
+            kind: curation.and_then(|c| c.kind.clone()),
+            hidden_from_trends: curation.is_some_and(|c| c.hidden_from_trends != 0),
+            curated_at: curation.map(|c| format_ms(c.updated_at)),
         }
     }
 }

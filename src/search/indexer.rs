@@ -265,6 +265,9 @@ impl Session {
                 dirty = false;
                 last_commit = Instant::now();
             }
+            if (batch.len() as i64) < BATCH && !dirty {
+                search.set_caught_up();
+            }
             if (batch.len() as i64) < BATCH {
                 let wait =
                     if dirty { COMMIT_EVERY.saturating_sub(last_commit.elapsed()) } else { POLL_EVERY };

@@ -79,6 +79,9 @@ pub struct SearchIndex {
     position: Mutex<FeedPosition>,
     indexer: Mutex<Option<Thread>>,
     stopping: AtomicBool,
+    /// Set once the indexer has first read the feed to its end and committed: from then on
+    /// searches on this node reflect what was in the database when it started.
+    caught_up: AtomicBool,
     /// Set by the indexer thread as it exits, so shutdown can wait for its final commit.
     stopped: (Mutex<bool>, Condvar),
 }
@@ -95,6 +98,7 @@ impl SearchIndex {
             position: Mutex::new(FeedPosition::default()),
             indexer: Mutex::new(None),
             stopping: AtomicBool::new(false),
+            caught_up: AtomicBool::new(false),
             stopped: (Mutex::new(false), Condvar::new()),
         })
     }
@@ -182,6 +186,19 @@ impl SearchIndex {
     pub(crate) fn set_position(&self, position: FeedPosition) {
         if let Ok(mut guard) = self.position.lock() {
             *guard = position;
+        }
+    }
+
+    /// Whether the index has caught up with the database since this process started (a new
+    /// node with an empty index directory is not, until its rebuild and the replay after it
+    /// are done); `/readyz` answers 503 until then.
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_caught_up(&self) {
+        if !self.caught_up.swap(true, Ordering::SeqCst) {
+            tracing::info!(position = ?self.position(), "search index caught up with the database");
         }
     }
 }

@@ -3,8 +3,10 @@
 //! the post's transaction, [`score`] holds the pure scoring functions, [`windows`] resolves
 //! time windows and cuts them into weeks, days and hours, and [`views`] runs the queries
 //! behind each endpoint — on rollups only, so their cost follows the window, not the number
-//! of posts. [`sql`] holds the few raw-SQL helpers both need.
+//! of posts. [`memo`] keeps their answers until the data changes. [`sql`] holds the few
+//! raw-SQL helpers both need.
 
+pub mod memo;
 pub mod rollups;
 pub mod score;
 pub mod sql;

@@ -14,8 +14,8 @@ use diesel::sql_types::BigInt;
 
 use super::sql;
 use crate::db::schema::{
-    post_hours, post_tags, posts, tag_authors, tag_days, tag_hour_authors, tag_hour_incidents, tag_hours,
-    tag_incidents, tag_pair_hours, tag_weeks,
+    post_hours, post_tags, posts, rollup_epoch, tag_authors, tag_days, tag_hour_authors, tag_hour_incidents,
+    tag_hours, tag_incidents, tag_pair_hours, tag_weeks,
 };
 use crate::db::DbConn;
 
@@ -24,6 +24,29 @@ pub const HOUR_MS: i64 = 3_600_000;
 /// The hour (since the epoch, UTC) a time in ms falls in.
 pub fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(HOUR_MS)
+}
+
+/// Records that rollups of a past hour (or what the views show beside them, such as an
+/// incident's title) changed, in the caller's transaction: answers remembered for windows
+/// that had ended are recomputed ([`crate::trends::memo`]).
+pub fn touch_past(conn: &mut DbConn) -> QueryResult<()> {
+    diesel::update(rollup_epoch::table).set(rollup_epoch::epoch.eq(rollup_epoch::epoch + 1)).execute(conn)?;
+    Ok(())
+}
+
+/// [`touch_past`] when `hour` is before the current hour. A post of the current hour cannot
+/// change a window that ended before it; the memo only trusts the epoch for windows that
+/// ended minutes ago, longer than a single post's transaction takes to commit.
+fn touch_if_past(conn: &mut DbConn, hour: i64) -> QueryResult<()> {
+    if hour < hour_of(crate::db::now_ms()) {
+        touch_past(conn)?;
+    }
+    Ok(())
+}
+
+/// The current value of the counter [`touch_past`] bumps.
+pub fn epoch(conn: &mut DbConn) -> QueryResult<i64> {
+    rollup_epoch::table.select(rollup_epoch::epoch).first(conn)
 }
 
 /// What one live post adds to the rollups.
@@ -55,6 +78,7 @@ impl Contribution {
 /// Counts a new (or newly edited) post. This runs for every post written, so it uses
 /// single-row statements diesel prepares once per connection; [`add_many`] sums first.
 pub fn add(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
+    touch_if_past(conn, c.hour)?;
     crate::on_backend!(conn, conn => {
         diesel::insert_into(post_hours::table)
             .values((post_hours::hour.eq(c.hour), post_hours::posts.eq(1)))
@@ -122,6 +146,7 @@ pub fn add(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
 
 /// Takes a post out of the rollups (before an edit, or on delete); rows that reach zero go.
 pub fn remove(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
+    touch_if_past(conn, c.hour)?;
     let hour = c.hour;
     diesel::update(post_hours::table.find(hour))
         .set(post_hours::posts.eq(post_hours::posts - 1))
@@ -215,6 +240,7 @@ pub fn snapshot(conn: &mut DbConn) -> QueryResult<Snapshot> {
 
 /// Recomputes every rollup from the live posts. Run inside a write transaction.
 pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
+    touch_past(conn)?;
     diesel::delete(post_hours::table).execute(conn)?;
     diesel::delete(tag_hours::table).execute(conn)?;
     diesel::delete(tag_hour_authors::table).execute(conn)?;
@@ -269,6 +295,7 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
 /// contribution at once: the hourly sums, then the coarse rollups derived from them, as
 /// [`rebuild`] does. The bulk load into an empty instance uses it.
 pub fn fill_empty(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResult<()> {
+    touch_past(conn)?;
     add_hourly(conn, contributions)?;
     fill_coarse(conn)
 }
@@ -307,6 +334,8 @@ const BATCH_ROWS: usize = 1000;
 
 /// Sums the contributions per rollup row, then adds each sum with one upsert per batch.
 pub fn add_many(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResult<()> {
+    // Imports are backdated and may run for long: always a change to the past.
+    touch_past(conn)?;
     add_hourly(conn, contributions)?;
     let mut coarse = Coarse::default();
     // Per (tag, member): the earliest and latest hour among these posts.

@@ -14,6 +14,7 @@ use super::rollups::{Member, Period, HOUR_MS};
 use super::score::{jlh, lift, npmi, trend_score, TrendScore, MIN_ACTIVITY, MIN_RATIO};
 use super::sql;
 use super::windows::Window;
+use crate::db::now_ms;
 use crate::db::schema::{incidents, tag_hour_authors, tag_hour_incidents, tag_hours, tags};
 use crate::db::tags::Tag;
 use crate::db::DbConn;
@@ -87,12 +88,25 @@ pub struct WindowView {
     pub from: String,
     pub to: String,
     pub hours: i64,
+    /// When this answer was computed (a remembered answer keeps its time; see
+    /// [`super::memo`]).
+    pub computed_at: String,
 }
 
 impl From<Window> for WindowView {
     fn from(w: Window) -> Self {
-        WindowView { from: w.from_text(), to: w.to_text(), hours: w.hours() }
+        WindowView {
+            from: w.from_text(),
+            to: w.to_text(),
+            hours: w.hours(),
+            computed_at: format_ms(now_ms()),
+        }
     }
+}
+
+/// Tags curated out of trends (noise such as `#degraded`).
+fn hidden_tags(conn: &mut DbConn) -> QueryResult<HashSet<i64>> {
+    Ok(crate::db::curation::hidden_from_trends(conn)?.into_iter().collect())
 }
 
 fn tags_by_id(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, Tag>> {
@@ -498,7 +512,9 @@ fn hours_of_tags(conn: &mut DbConn, ids: &[i64], w: Window) -> QueryResult<HashM
 pub fn trending(conn: &mut DbConn, w: Window, limit: usize) -> Result<Trending, AppError> {
     // Four weeks of history, as many windows of the same length as fit (at least one).
     let baseline_windows = (28 * 24 / w.hours()).clamp(1, 28);
-    let candidates = trend_candidates(conn, w, baseline_windows)?;
+    let hidden = hidden_tags(conn)?;
+    let mut candidates = trend_candidates(conn, w, baseline_windows)?;
+    candidates.retain(|tag| !hidden.contains(tag));
     let mut activity: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
     for part in candidates.chunks(BATCH_IDS) {
         for member in [Member::Author, Member::Incident] {
@@ -588,8 +604,11 @@ pub struct Recurring {
 
 /// Tags spanning the most distinct incidents in `w`, with the incidents as evidence.
 pub fn recurring(conn: &mut DbConn, w: Window, limit: usize) -> Result<Recurring, AppError> {
-    let mut top: Vec<(i64, i64)> =
-        members_in(conn, &[Member::Incident], w, None)?.into_iter().filter(|(_, n)| *n > 0).collect();
+    let hidden = hidden_tags(conn)?;
+    let mut top: Vec<(i64, i64)> = members_in(conn, &[Member::Incident], w, None)?
+        .into_iter()
+        .filter(|(tag, n)| *n > 0 && !hidden.contains(tag))
+        .collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     top.truncate(limit * 3);
     let ids: Vec<i64> = top.iter().map(|t| t.0).collect();
@@ -1029,6 +1048,9 @@ pub fn pairs(conn: &mut DbConn, w: Window, min_together: i64, limit: usize) -> R
     let now: Vec<PairCount> =
         pair_counts(conn, w, None)?.into_iter().filter(|p| p.n >= min_together).collect();
     let before_window = Window { start_hour: w.start_hour - 4 * w.hours(), end_hour: w.start_hour };
+    let hidden = hidden_tags(conn)?;
+    let now: Vec<PairCount> =
+        now.into_iter().filter(|p| !hidden.contains(&p.tag_a) && !hidden.contains(&p.tag_b)).collect();
     let keys: Vec<[i64; 2]> = now.iter().map(|p| [p.tag_a, p.tag_b]).collect();
     let before = counts_of_pairs(conn, before_window, &keys)?;
     let mut ids: Vec<i64> = now.iter().flat_map(|p| [p.tag_a, p.tag_b]).collect();

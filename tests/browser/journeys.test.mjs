@@ -125,6 +125,12 @@ test('1. first run: create the admin, create a responder, log in as the responde
 test('2. responder: suggestion, Ctrl+Enter, no reload, and a second session sees it live', async () => {
   const admin = await apiToken(ADMIN);
   await apiPost(admin, 'Users locked out again after #password-reset on ward tablets #sso', 'INC-7');
+  // A curator's description of the tag shows in the suggestion.
+  const curated = await fetch(`${base}/api/v1/tags/password-reset`, {
+    method: 'PATCH', headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+    body: JSON.stringify({ description: 'self-service password resets', kind: 'symptom' }),
+  });
+  assert.equal(curated.status, 200);
   const watcher = await browser.newContext();
   const watching = await logIn(watcher, ADMIN);
   await watching.goto(base + '/incidents/INC-7');
@@ -138,6 +144,7 @@ test('2. responder: suggestion, Ctrl+Enter, no reload, and a second session sees
   await box.pressSequentially('Kiosk badge fails after #pass');
   const option = page.getByRole('option', { name: /#password-reset/ });
   await option.waitFor();
+  assert.match(await option.textContent(), /self-service password resets/);
   await option.click();
   assert.equal(await box.inputValue(), 'Kiosk badge fails after #password-reset ');
   await box.pressSequentially('again');

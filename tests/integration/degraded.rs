@@ -5,30 +5,15 @@
 //! its place, so every write below it fails with "not a directory". `chmod 0500` would be the
 //! obvious fault, but the tests run as root, which ignores permission bits.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::{hit_ids, TestApp};
 
 /// Generous for a loaded 2-core machine; the loops return as soon as the condition holds.
 const WITHIN: Duration = Duration::from_secs(60);
-
-/// Polls `/readyz` until it answers `status`, returning the body.
-async fn readyz_until(app: &TestApp, status: StatusCode) -> Value {
-    let deadline = Instant::now() + WITHIN;
-    loop {
-        let response = app.client.get(app.url("/readyz")).send().await.expect("readyz answers");
-        let code = response.status();
-        let body: Value = response.json().await.expect("readyz is JSON");
-        if code == status {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "/readyz stayed {code} {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn post_id(app: &TestApp, token: &str, body: &str) -> i64 {
     app.create_post(token, json!({ "body": body })).await["id"].as_i64().expect("post id")
@@ -41,7 +26,7 @@ async fn an_unwritable_index_degrades_readiness_but_not_posting() {
     let mut ids = vec![post_id(&app, &token, "before the fault #degraded").await];
     let answer = app.search_until(&token, "#degraded", WITHIN, |a| hit_ids(a).len() == 1).await;
     assert_eq!(hit_ids(&answer), ids);
-    let ready = readyz_until(&app, StatusCode::OK).await;
+    let ready = app.readyz_until(StatusCode::OK).await;
     assert_eq!(ready["index"]["state"], "ready");
 
     let index = app.data_dir().join("index");
@@ -53,7 +38,7 @@ async fn an_unwritable_index_degrades_readiness_but_not_posting() {
     for n in 0..3 {
         ids.push(post_id(&app, &token, &format!("during the fault {n} #degraded")).await);
     }
-    let degraded = readyz_until(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    let degraded = app.readyz_until(StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(degraded["status"], "degraded", "{degraded}");
     assert_eq!(degraded["database"], "ok", "{degraded}");
     assert_eq!(degraded["index"]["state"], "degraded", "{degraded}");
@@ -64,7 +49,7 @@ async fn an_unwritable_index_degrades_readiness_but_not_posting() {
     std::fs::rename(&moved, &index).unwrap();
     // A post wakes the indexer at once rather than after its back-off.
     ids.push(post_id(&app, &token, "after the fault #degraded").await);
-    let ready = readyz_until(&app, StatusCode::OK).await;
+    let ready = app.readyz_until(StatusCode::OK).await;
     assert_eq!(ready["status"], "ready", "{ready}");
 
     let answer = app.search_until(&token, "#degraded", WITHIN, |a| hit_ids(a).len() == ids.len()).await;

@@ -99,11 +99,17 @@ async fn tag_suggestions_come_from_prefix_co_occurrence_and_the_incident() {
     let goes_with = app.get_json("/api/v1/tags?prefix=&with=password-reset", &admin).await;
     assert_eq!(
         goes_with["items"][0],
-        json!({"name": "sso", "display": "sso", "posts": 1, "reason": "goes-with"})
+        json!({"name": "sso", "display": "sso", "posts": 1, "reason": "goes-with", "description": ""})
     );
     let incident = app.get_json("/api/v1/tags?incident=INC-3", &admin).await;
     assert_eq!(incident["items"][0]["name"], "printers");
     assert_eq!(incident["items"][0]["reason"], "incident");
+    // A curated description comes with the suggestion.
+    let described = json!({"description": "self-service password resets"});
+    expect_json(app.patch("/api/v1/tags/password-reset", &admin, &described).await, StatusCode::OK).await;
+    let prefix = app.get_json("/api/v1/tags?prefix=pass", &admin).await;
+    assert_eq!(prefix["items"][0]["description"], "self-service password resets");
+    assert_eq!(prefix["items"][1]["description"], "");
 }
 
 #[tokio::test]

@@ -83,6 +83,7 @@ const TABLE: &[Row] = &[
     row("PATCH", "/api/v1/incidents/{key}", "/api/v1/incidents/INC-1", r#"J{"status":"monitoring"}"#, "ufffo"),
     row("GET", "/api/v1/tags", "/api/v1/tags?prefix=d", "", "uoooo"),
     row("GET", "/api/v1/tags/{name}", "/api/v1/tags/db", "", "uoooo"),
+    row("PATCH", "/api/v1/tags/{name}", "/api/v1/tags/db", r#"J{"description":"databases, set by {role}"}"#, "ufooo"),
     row("POST", "/api/v1/tags/{name}/follow", "/api/v1/tags/db/follow", "", "uoooo"),
     row("DELETE", "/api/v1/tags/{name}/follow", "/api/v1/tags/db/follow", "", "uoooo"),
     row("GET", "/api/v1/me/tags", "/api/v1/me/tags", "", "uoooo"),

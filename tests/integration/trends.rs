@@ -515,12 +515,7 @@ async fn the_trends_and_tag_pages_show_the_views_as_charts() {
         Ok(())
     })
     .unwrap();
-    app.client
-        .post(app.url("/login"))
-        .form(&[("username", "admin"), ("password", crate::helpers::ADMIN_PASSWORD), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
+    app.log_in_page("admin", crate::helpers::ADMIN_PASSWORD).await;
     let trends = app.client.get(app.url("/trends")).send().await.unwrap();
     assert_eq!(trends.status(), StatusCode::OK);
     let html = trends.text().await.unwrap();
@@ -761,4 +756,56 @@ fn the_coarse_rollup_migration_fills_them_exactly() {
     .unwrap();
     let filled = db.read_blocking(|conn| Ok(rollups::snapshot(conn)?)).unwrap();
     assert_eq!(filled, kept);
+}
+
+#[tokio::test]
+async fn a_past_windows_answer_outlives_live_posts_but_not_a_change_to_the_past() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin().await;
+    let now = i2i::db::now_ms();
+    // A window that ended at the start of the previous hour: settled, whatever the minute.
+    let end = (now.div_euclid(HOUR) - 1) * HOUR;
+    let at = i2i::domain::time::format_ms(end);
+    let path = format!("/api/v1/trends/recurring?window=24h&at={at}");
+    app.import_note("ann", "first seen #old-pain", "INC-1", end - 3 * HOUR);
+    app.import_note("bob", "again #old-pain", "INC-2", end - 2 * HOUR);
+    let first = app.get_json(&path, &admin).await;
+    assert_eq!(names(&first), vec!["old-pain"]);
+
+    // Live posts land in the current hour: the remembered answer stands, computed once.
+    for n in 0..3 {
+        app.create_post(&admin, json!({"body": format!("live note {n} #old-pain #live INC-{n}")})).await;
+    }
+    let again = app.get_json(&path, &admin).await;
+    assert_eq!(again, first, "a live post recomputed (or changed) a window that had ended");
+
+    // A backdated note changes the past: the next answer is computed afresh and has it.
+    app.import_note("cy", "late report #old-pain #backfilled", "INC-3", end - HOUR);
+    let after = app.get_json(&path, &admin).await;
+    assert_ne!(after["window"]["computed_at"], first["window"]["computed_at"]);
+    assert_eq!(names(&after), vec!["old-pain", "backfilled"]);
+    assert_eq!(after["items"][0]["incidents"], 3);
+
+    // So does an incident's new title, shown as evidence.
+    let renamed = app.patch("/api/v1/incidents/INC-3", &admin, &json!({"title": "Checkout outage"})).await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    let retitled = app.get_json(&path, &admin).await;
+    let titles: Vec<&str> = retitled["items"][0]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains(&"Checkout outage"), "{titles:?}");
+
+    // A window still open (ending in the future) follows every post.
+    let open = format!(
+        "/api/v1/trends/recurring?window=24h&at={}",
+        i2i::domain::time::format_ms((now.div_euclid(HOUR) + 2) * HOUR)
+    );
+    let before = app.get_json(&open, &admin).await;
+    assert!(!names(&before).contains(&"fresh".to_string()));
+    app.create_post(&admin, json!({"body": "just now #fresh INC-9"})).await;
+    let later = app.get_json(&open, &admin).await;
+    assert!(names(&later).contains(&"fresh".to_string()), "{later}");
 }

@@ -10,6 +10,7 @@ mod drive;
 mod floors;
 mod load;
 mod mix;
+mod nodes;
 mod peers;
 mod report;
 mod resources;
@@ -171,9 +172,21 @@ async fn measure(posts: usize, quick: bool, json_path: PathBuf) -> anyhow::Resul
     floor_results.insert("index_build".into(), index_build);
     results.insert("floors".into(), Value::Object(floor_results));
 
-    let (peer_results, postgres_failure) =
+    let (peer_results, mut postgres_failure) =
         tokio::task::block_in_place(|| run_peers(dir.path(), &corpus, rounds))?;
     results.insert("peers".into(), peer_results);
+    // Scale-out: one node against two on PostgreSQL, last, so it disturbs nothing above.
+    if let Some(url) = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.trim().is_empty()) {
+        match nodes::measure(&url, quick).await {
+            Ok(figures) => {
+                results.insert("nodes".into(), figures);
+            }
+            Err(err) => {
+                results.insert("nodes".into(), json!({ "error": format!("{err:#}") }));
+                postgres_failure.get_or_insert(err);
+            }
+        }
+    }
 
     let mut results = Value::Object(results);
     report::derive(&mut results);
@@ -334,21 +347,37 @@ async fn search_mix(
     Ok(Value::Object(figures))
 }
 
-/// Trends and pages, one request at a time.
+/// Trends and pages, one request at a time. The trend views are measured twice: asked
+/// again and again for the same window (answered from the memo while nothing changes, the
+/// common case of a trends page that many people open), and each time for a window one hour
+/// earlier (computed from the rollups every time, what the first viewer after a change waits).
 async fn views(target: &Arc<Target>, quick: bool) -> anyhow::Result<Value> {
+    /// The path of the `i`th request of a route.
+    type PathOf = Arc<dyn Fn(usize) -> String + Send + Sync>;
     let mut views = serde_json::Map::new();
-    for (name, path) in [
-        ("trending_24h", "/api/v1/trends/tags?window=24h&at=2025-06-01T00:00:00Z"),
-        ("recurring_90d", "/api/v1/trends/recurring?window=90d&at=2025-06-01T00:00:00Z"),
-        ("related", "/api/v1/tags/t-fa/related"),
-        ("history", "/api/v1/tags/t-fa/history?interval=day&from=2025-02-01&to=2025-06-01"),
-        ("timeline", "/api/v1/timeline?limit=20"),
-        ("tag_timeline", "/api/v1/timeline?tag=t-fa&limit=20"),
-    ] {
+    let same = |path: &'static str| -> PathOf { Arc::new(move |_| path.to_string()) };
+    let earlier = |path: &'static str| -> PathOf {
+        Arc::new(move |i| {
+            // 2025-06-01T00:00:00Z, `i` hours earlier.
+            let at_ms = (1_748_736_000 - 3_600 * i as i64) * 1_000;
+            format!("{path}&at={}", encode(&i2i::domain::time::format_ms(at_ms)))
+        })
+    };
+    let routes: Vec<(&str, PathOf)> = vec![
+        ("trending_24h", same("/api/v1/trends/tags?window=24h&at=2025-06-01T00:00:00Z")),
+        ("trending_24h_computed", earlier("/api/v1/trends/tags?window=24h")),
+        ("recurring_90d", same("/api/v1/trends/recurring?window=90d&at=2025-06-01T00:00:00Z")),
+        ("recurring_90d_computed", earlier("/api/v1/trends/recurring?window=90d")),
+        ("related", same("/api/v1/tags/t-fa/related")),
+        ("history", same("/api/v1/tags/t-fa/history?interval=day&from=2025-02-01&to=2025-06-01")),
+        ("timeline", same("/api/v1/timeline?limit=20")),
+        ("tag_timeline", same("/api/v1/timeline?tag=t-fa&limit=20")),
+    ];
+    for (name, path) in routes {
         let t = target.clone();
-        let figures = concurrent(1, if quick { 20 } else { 200 }, move |_| {
-            let t = t.clone();
-            async move { t.get(path).await.map(|_| ()) }
+        let figures = concurrent(1, if quick { 20 } else { 200 }, move |i| {
+            let (t, path) = (t.clone(), path(i));
+            async move { t.get(&path).await.map(|_| ()) }
         })
         .await?
         .summary();

@@ -58,6 +58,11 @@ pub fn derive(results: &mut Value) {
             ratio(search_rate, at(results, &["peers", "postgres", "search_c8", "per_second"])),
         ),
         (
+            "ingest_two_nodes_over_one",
+            "ingest HTTP c64 on PostgreSQL: two nodes / one node (posts/s)",
+            at(results, &["nodes", "two_over_one"]),
+        ),
+        (
             "ingest_c64_over_insert_floor",
             "ingest HTTP c64 posts/s / raw SQLite insert floor rows/s",
             ratio(
@@ -99,14 +104,35 @@ pub fn derive(results: &mut Value) {
         ("ingest at c64".into(), at(results, &["ingest", "c64", "per_second"]), 5000.0, "posts/s", false),
         ("time to searchable p99".into(), at(results, &["time_to_searchable", "p99_ms"]), 1000.0, "ms", true),
         (
-            "trends p99 (trending 24h)".into(),
+            "searchable on the other node p99".into(),
+            at(results, &["nodes", "cross_node_searchable", "p99_ms"]),
+            2000.0,
+            "ms",
+            true,
+        ),
+        (
+            "trends p99 (trending 24h, computed)".into(),
+            at(results, &["views", "trending_24h_computed", "p99_ms"]),
+            20.0,
+            "ms",
+            true,
+        ),
+        (
+            "trends p99 (trending 24h, remembered)".into(),
             at(results, &["views", "trending_24h", "p99_ms"]),
             20.0,
             "ms",
             true,
         ),
         (
-            "trends p99 (recurring 90d)".into(),
+            "trends p99 (recurring 90d, computed)".into(),
+            at(results, &["views", "recurring_90d_computed", "p99_ms"]),
+            20.0,
+            "ms",
+            true,
+        ),
+        (
+            "trends p99 (recurring 90d, remembered)".into(),
             at(results, &["views", "recurring_90d", "p99_ms"]),
             20.0,
             "ms",
@@ -219,6 +245,15 @@ fn print_latencies(r: &Value) {
         for (name, v) in views {
             latency_row(name, v);
         }
+    }
+    let nodes = &r["nodes"];
+    if let Some(error) = nodes["error"].as_str() {
+        let error = error.split_whitespace().collect::<Vec<_>>().join(" ");
+        println!("| scale-out on PostgreSQL | failed: {error} | | |");
+    } else if nodes.is_object() {
+        latency_row("ingest HTTP c64, PostgreSQL, 1 node", &nodes["one_node_c64"]);
+        latency_row("ingest HTTP c64, PostgreSQL, 2 nodes round-robin", &nodes["two_nodes_c64"]);
+        latency_row("posted on one node, found by the other's search", &nodes["cross_node_searchable"]);
     }
     println!(
         "\n(i2i answers a full page: count, facets, snippets and 20 posts as JSON; the floors and \

@@ -13,7 +13,8 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// Ready when the database answers and the search index can be written. A degraded index
+/// Ready when the database answers, the search index can be written and it has caught up
+/// with the database since start (503 `{"status": "catching_up"}` before). A degraded index
 /// (unwritable or full directory) answers 503 with `{"status": "degraded", "index": {…}}`:
 /// posting still works, but a load balancer or operator should know search is falling behind.
 #[utoipa::path(get, path = "/readyz", responses((status = 200), (status = 503)))]
@@ -31,6 +32,12 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError
     if let IndexState::Degraded { .. } = index {
         return Ok(HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({"status": "degraded", "database": "ok", "index": index})));
+    }
+    // A node that starts with an empty or outdated index serves at once (searches say the
+    // index is rebuilding), but a load balancer should send it traffic only once caught up.
+    if !state.search.is_caught_up() {
+        return Ok(HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "catching_up", "database": "ok", "index": index})));
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready", "database": "ok", "index": index})))
 }

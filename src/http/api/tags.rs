@@ -1,11 +1,15 @@
-//! `GET /api/v1/tags/{name}`: a tag's display form and counts.
+//! `GET /api/v1/tags/{name}`: a tag's display form, counts and curation;
+//! `PATCH /api/v1/tags/{name}`: designers, analysts and admins curate it.
 
 use actix_web::{web, HttpResponse};
 
 use crate::auth::AuthUser;
-use crate::db::tags;
+use crate::db::{curation, tags};
+use crate::domain::audit::Actor;
 use crate::domain::text::tag_key;
+use crate::domain::vocabulary::{curate, CurationPatch};
 use crate::error::{not_found, AppError, ErrorBody};
+use crate::http::client::ClientAddr;
 use crate::http::views::TagView;
 use crate::startup::AppState;
 
@@ -25,5 +29,45 @@ pub fn load(conn: &mut crate::db::DbConn, name: &str) -> Result<TagView, AppErro
     let key = tag_key(name.trim()).ok_or_else(|| not_found(format!("{name:?} is not a tag")))?;
     let tag = tags::by_key(conn, &key)?.ok_or_else(|| not_found(format!("no posts are tagged #{key}")))?;
     let stats = tags::stats(conn, tag.id)?;
-    Ok(TagView::new(&tag, &stats))
+    Ok(TagView::new(&tag, &stats, curation::of_tag(conn, tag.id)?.as_ref()))
+}
+
+/// A change to a tag's curation; fields left out stay as they are.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CurateTag {
+    /// At most 500 characters; "" clears it.
+    pub description: Option<String>,
+    /// `service`, `symptom`, `cause`, `customer-impact`, `workaround`, a custom word, or null.
+    #[serde(default, deserialize_with = "super::present")]
+    #[schema(value_type = Option<String>)]
+    pub kind: Option<Option<String>>,
+    pub hidden_from_trends: Option<bool>,
+}
+
+/// Describe a tag, give it a type, or hide it from trends (designers, analysts, admins).
+#[utoipa::path(patch, path = "/api/v1/tags/{name}", request_body = CurateTag,
+    responses((status = 200, body = TagView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    client: ClientAddr,
+    name: web::Path<String>,
+    body: web::Json<CurateTag>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let patch = CurationPatch {
+        description: body.description,
+        kind: body.kind,
+        hidden_from_trends: body.hidden_from_trends,
+    };
+    let (user, actor) = (auth.user.clone(), Actor::user(&auth.user, client.text()));
+    let view = state
+        .db
+        .write(move |conn| {
+            let (tag, _) = curate(conn, &user, &actor, &name, &patch)?;
+            load(conn, &tag.key)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }

@@ -55,8 +55,9 @@ pub async fn trending(
 ) -> Result<HttpResponse, AppError> {
     let w = window(q.window.as_deref(), "24h", q.at.as_deref())?;
     let n = limit(q.limit.as_deref())?;
-    let view = state.db.read(move |conn| views::trending(conn, w, n)).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let memo = state.clone();
+    let view = state.db.read(move |conn| memo.trends.trending(conn, w, n)).await?;
+    Ok(HttpResponse::Ok().json(&*view))
 }
 
 /// Tags spanning the most distinct incidents, with the incidents as evidence.
@@ -70,8 +71,9 @@ pub async fn recurring(
 ) -> Result<HttpResponse, AppError> {
     let w = window(q.window.as_deref(), "90d", q.at.as_deref())?;
     let n = limit(q.limit.as_deref())?;
-    let view = state.db.read(move |conn| views::recurring(conn, w, n)).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let memo = state.clone();
+    let view = state.db.read(move |conn| memo.trends.recurring(conn, w, n)).await?;
+    Ok(HttpResponse::Ok().json(&*view))
 }
 
 /// The strongest and the newly emerging tag pairs.
@@ -86,8 +88,9 @@ pub async fn pairs(
     let w = window(q.window.as_deref(), "7d", q.at.as_deref())?;
     let n = limit(q.limit.as_deref())?;
     let min = min_together(q.min.as_deref(), 3)?;
-    let view = state.db.read(move |conn| views::pairs(conn, w, min, n)).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let memo = state.clone();
+    let view = state.db.read(move |conn| memo.trends.pairs(conn, w, min, n)).await?;
+    Ok(HttpResponse::Ok().json(&*view))
 }
 
 /// Posts per hour, day or week for charts.

@@ -64,7 +64,7 @@ pub async fn show(
             let distinct = distinctive(conn, &search, format!("#{}", tag.key), &fg, Some(&tag.key)).ok();
             let following = crate::db::follows::is_following(conn, viewer_id, tag.id)?;
             Ok((
-                TagView::new(&tag, &stats),
+                TagView::new(&tag, &stats, crate::db::curation::of_tag(conn, tag.id)?.as_ref()),
                 page,
                 open_incidents(conn)?,
                 history,

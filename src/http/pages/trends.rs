@@ -12,7 +12,6 @@ use crate::auth::AuthUser;
 use crate::domain::trends::window;
 use crate::error::AppError;
 use crate::startup::AppState;
-use crate::trends::views;
 
 #[derive(Debug, Deserialize)]
 pub struct TrendsForm {
@@ -35,13 +34,14 @@ pub async fn show(
     let at = form.at.clone();
     let now_window = window(Some(length), length, at.as_deref())?;
     let recurring_window = window(Some("90d"), "90d", at.as_deref())?;
+    let memo = state.clone();
     let (trending, recurring, pairs) = state
         .db
         .read(move |conn| {
             Ok((
-                views::trending(conn, now_window, 15)?,
-                views::recurring(conn, recurring_window, 15)?,
-                views::pairs(conn, window(Some("7d"), "7d", at.as_deref())?, 2, 10)?,
+                memo.trends.trending(conn, now_window, 15)?,
+                memo.trends.recurring(conn, recurring_window, 15)?,
+                memo.trends.pairs(conn, window(Some("7d"), "7d", at.as_deref())?, 2, 10)?,
             ))
         })
         .await?;

@@ -41,9 +41,26 @@ fn new_database(dir: &TempDir) -> (String, Option<PgScratch>) {
             let name = format!("i2i_test_{}", uuid::Uuid::new_v4().simple());
             let mut conn = PgConnection::establish(&admin_url).expect("connect to I2I_TEST_POSTGRES_URL");
             diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create database");
-            (with_database(&admin_url, &name), Some(PgScratch { admin_url, name }))
+            (i2i::db::with_database(&admin_url, &name), Some(PgScratch { admin_url, name }))
         }
         _ => (format!("sqlite://{}", dir.path().join("i2i.db").display()), None),
+    }
+}
+
+/// A new, empty PostgreSQL database of its own (no migrations applied), dropped again when
+/// this is dropped; `None` when the suite runs on SQLite.
+pub struct PgDatabase {
+    pub url: String,
+    _scratch: PgScratch,
+}
+
+impl PgDatabase {
+    pub fn create() -> Option<PgDatabase> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match new_database(&dir) {
+            (url, Some(scratch)) => Some(PgDatabase { url, _scratch: scratch }),
+            (_, None) => None,
+        }
     }
 }
 
@@ -72,16 +89,6 @@ impl Drop for PgScratch {
             }
         }
     }
-}
-
-/// A URL with its database name replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (url, String::new()),
-    };
-    let prefix = base.rsplit_once('/').map(|(prefix, _)| prefix).unwrap_or(base);
-    format!("{prefix}/{name}{query}")
 }
 
 impl TestApp {
@@ -166,6 +173,47 @@ impl TestApp {
     /// A second handle on the app's database, as the CLI would open it.
     pub fn db(&self) -> Db {
         Db::connect_for_tool(&self.database_url).expect("db")
+    }
+
+    /// Imports one note (backdated to `at_ms`) through the path `i2i import` takes.
+    pub fn import_note(&self, author: &str, body: &str, incident: &str, at_ms: i64) {
+        let line = json!({"author": author, "body": body, "incident": incident,
+                          "created_at": i2i::domain::time::format_ms(at_ms)});
+        let pattern = regex::Regex::new(r"INC-\d+").unwrap();
+        let report =
+            i2i::transfer::import(&self.db(), &pattern, line.to_string().as_bytes(), |_, _| {}).unwrap();
+        assert_eq!(report.imported, 1, "{line}");
+    }
+
+    /// Logs this app's client in through the login form (the session cookie is kept).
+    pub async fn log_in_page(&self, username: &str, password: &str) {
+        let response = self
+            .client
+            .post(self.url("/login"))
+            .form(&[("username", username), ("password", password), ("next", "/")])
+            .send()
+            .await
+            .expect("login form");
+        assert!(
+            response.status().is_redirection() || response.status().is_success(),
+            "{}",
+            response.status()
+        );
+    }
+
+    /// Polls `/readyz` until it answers `status` (at most 60 s), returning the body.
+    pub async fn readyz_until(&self, status: StatusCode) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let response = self.client.get(self.url("/readyz")).send().await.expect("readyz answers");
+            let code = response.status();
+            let body: Value = response.json().await.expect("readyz is JSON");
+            if code == status {
+                return body;
+            }
+            assert!(std::time::Instant::now() < deadline, "/readyz stayed {code} {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

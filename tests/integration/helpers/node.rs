@@ -57,10 +57,16 @@ impl Node {
         log: Option<&Path>,
     ) -> Node {
         let mut command = i2i_command(database_url, data_dir);
-        command.args(["--listen", &format!("127.0.0.1:{port}")]).stdout(Stdio::null());
         if let Some(log) = log {
             command.stderr(std::fs::File::create(log).expect("node log"));
         }
+        Node::start_command(command, port).await
+    }
+
+    /// Starts `i2i serve` from a prepared command (say, one without `I2I_JWT_SECRET`),
+    /// listening on `port`, and waits until it answers `/healthz`.
+    pub async fn start_command(mut command: Command, port: u16) -> Node {
+        command.args(["--listen", &format!("127.0.0.1:{port}")]).stdout(Stdio::null());
         let child = command.spawn().expect("start i2i");
         let node = Node { child, base: format!("http://127.0.0.1:{port}") };
         wait_healthy(&reqwest::Client::new(), &node.base).await;

@@ -1,0 +1,153 @@
+//! The curated tag vocabulary: designers, analysts and admins describe a tag, give it a
+//! type and can hide noise tags from trends. Each change is recorded in the audit log with
+//! what changed, and bumps the rollup epoch so remembered trend answers are recomputed.
+
+use serde_json::json;
+
+use crate::db::curation::{self, Curation};
+use crate::db::tags::{self, Tag};
+use crate::db::users::User;
+use crate::db::{now_ms, DbConn};
+use crate::domain::audit::{self, Action, Actor};
+use crate::domain::text::tag_key;
+use crate::error::{invalid, not_found, AppError};
+
+/// Longest tag description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// The types offered; any other lower-case word of `a-z 0-9 -` (up to 32) is a custom type.
+pub const KINDS: [&str; 5] = ["service", "symptom", "cause", "customer-impact", "workaround"];
+
+/// A change to a tag's curation; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct CurationPatch {
+    pub description: Option<String>,
+    /// `Some(None)` clears the type.
+    pub kind: Option<Option<String>>,
+    pub hidden_from_trends: Option<bool>,
+}
+
+/// Who may curate tags: designers, analysts and admins.
+pub fn may_curate(user: &User) -> bool {
+    matches!(user.role.as_str(), "designer" | "analyst" | "admin")
+}
+
+/// Trims a description and checks its length and characters.
+pub fn parse_description(raw: &str) -> Result<String, AppError> {
+    let text = raw.trim();
+    let chars = text.chars().count();
+    if chars > MAX_DESCRIPTION_CHARS {
+        return Err(invalid(
+            "description",
+            format!("description is longer than {MAX_DESCRIPTION_CHARS} characters ({chars})"),
+        ));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(invalid("description", "description must not contain control characters"));
+    }
+    Ok(text.to_string())
+}
+
+/// A type: one of [`KINDS`] or a custom lower-case word (`a-z 0-9 -`, 1–32 characters).
+pub fn parse_kind(raw: &str) -> Result<String, AppError> {
+    let kind = raw.trim().to_lowercase();
+    let valid = !kind.is_empty()
+        && kind.len() <= 32
+        && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        return Err(invalid(
+            "kind",
+            format!("kind must be one of {} or a word of a-z, 0-9 and '-' (at most 32)", KINDS.join(", ")),
+        ));
+    }
+    Ok(kind)
+}
+
+/// Applies `patch` to the tag named `name` as `user`; returns the tag and its curation.
+pub fn curate(
+    conn: &mut DbConn,
+    user: &User,
+    actor: &Actor,
+    name: &str,
+    patch: &CurationPatch,
+) -> Result<(Tag, Curation), AppError> {
+    if !may_curate(user) {
+        return Err(AppError::Forbidden("only designers, analysts and admins curate tags".into()));
+    }
+    let key = tag_key(name.trim()).ok_or_else(|| not_found(format!("{name:?} is not a tag")))?;
+    let tag = tags::by_key(conn, &key)?.ok_or_else(|| not_found(format!("no posts are tagged #{key}")))?;
+    let old = curation::of_tag(conn, tag.id)?.unwrap_or(Curation {
+        tag_id: tag.id,
+        description: String::new(),
+        kind: None,
+        hidden_from_trends: 0,
+        updated_by: None,
+        updated_at: 0,
+    });
+    let description = match &patch.description {
+        Some(raw) => parse_description(raw)?,
+        None => old.description.clone(),
+    };
+    let kind = match &patch.kind {
+        Some(Some(raw)) => Some(parse_kind(raw)?),
+        Some(None) => None,
+        None => old.kind.clone(),
+    };
+    let hidden = patch.hidden_from_trends.map_or(old.hidden_from_trends, i32::from);
+    let row = Curation {
+        tag_id: tag.id,
+        description,
+        kind,
+        hidden_from_trends: hidden,
+        updated_by: Some(user.id),
+        updated_at: now_ms(),
+    };
+    curation::store(conn, &row)?;
+    let mut changed = serde_json::Map::new();
+    if row.description != old.description {
+        changed.insert("description".into(), json!({"from": old.description, "to": row.description}));
+    }
+    if row.kind != old.kind {
+        changed.insert("kind".into(), json!({"from": old.kind, "to": row.kind}));
+    }
+    if row.hidden_from_trends != old.hidden_from_trends {
+        changed.insert(
+            "hidden_from_trends".into(),
+            json!({"from": old.hidden_from_trends != 0, "to": row.hidden_from_trends != 0}),
+        );
+        // Hiding changes what every trend window shows, past ones included.
+        crate::trends::rollups::touch_past(conn)?;
+    }
+    audit::record(
+        conn,
+        actor,
+        Action::TagCurated,
+        &format!("tag:{}", tag.key),
+        json!({ "changed": changed }),
+    )?;
+    Ok((tag, row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_the_offered_ones_or_a_custom_word() {
+        for kind in KINDS {
+            assert_eq!(parse_kind(kind).unwrap(), kind);
+        }
+        assert_eq!(parse_kind(" Vendor-API ").unwrap(), "vendor-api");
+        for bad in ["", "two words", "émoji", &"x".repeat(33), "semi;colon"] {
+            assert!(parse_kind(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn descriptions_are_trimmed_and_bounded() {
+        assert_eq!(parse_description("  resets of SSO passwords \n").unwrap(), "resets of SSO passwords");
+        assert!(parse_description(&"é".repeat(MAX_DESCRIPTION_CHARS)).is_ok());
+        assert!(parse_description(&"é".repeat(MAX_DESCRIPTION_CHARS + 1)).is_err());
+        assert!(parse_description("bell\u{7}").is_err());
+    }
+}
