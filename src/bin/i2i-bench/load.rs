@@ -35,6 +35,8 @@ struct Sample {
     route: &'static str,
     latency: Duration,
     status: Option<u16>,
+    /// What went wrong when there is no status: the client's error, with its causes.
+    error: Option<String>,
 }
 
 /// Refuses anything but a loopback address: this tool generates load and must never be
@@ -71,8 +73,13 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<Value> {
     ensure_loopback(&base)?;
     let search = app.search();
     tokio::spawn(app.run_until_stopped());
+    // Idle connections are dropped after 2 s, before the server's 5 s keep-alive closes
+    // them: otherwise a request can be written onto a connection the server is closing at
+    // that instant, and the run reports a connection error that no real client would see
+    // behind a proxy with the same rule (the CI run of 2026-11-22 failed on one).
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(spec.concurrency)
+        .pool_idle_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(30))
         .build()?;
     let tokens = Arc::new(accounts(&client, &base).await?);
@@ -176,15 +183,19 @@ async fn drive(
                     builder = builder.json(&body);
                 }
                 let t = Instant::now();
-                let status = match builder.send().await {
+                let outcome = match builder.send().await {
                     // Read the body: a response is not served until it has been transferred.
                     Ok(response) => {
                         let status = response.status().as_u16();
-                        response.bytes().await.ok().map(|_| status)
+                        response.bytes().await.map(|_| status)
                     }
-                    Err(_) => None,
+                    Err(error) => Err(error),
                 };
-                samples.push(Sample { route, latency: t.elapsed(), status });
+                let (status, error) = match outcome {
+                    Ok(status) => (Some(status), None),
+                    Err(error) => (None, Some(error_chain(&error))),
+                };
+                samples.push(Sample { route, latency: t.elapsed(), status, error });
             }
             samples
         }));
@@ -195,6 +206,18 @@ async fn drive(
     }
     let wall = started.elapsed();
     report(samples, wall)
+}
+
+/// The error and its causes on one line ("error sending request: … : connection reset").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Per-route figures; an error when any request failed at the server or the connection.
@@ -220,7 +243,18 @@ fn report(samples: Vec<Sample>, wall: Duration) -> anyhow::Result<Value> {
         routes.insert((*route).to_string(), figures);
     }
     let total = summary(samples.iter().map(|s| s.latency).collect(), wall);
+    // The distinct client errors, so a failed run says what failed, not only how often.
+    let errors: std::collections::BTreeSet<String> = samples
+        .iter()
+        .filter_map(|s| {
+            s.error
+                .as_ref()
+                .map(|e| format!("{}: {e} (after {:.0} ms)", s.route, s.latency.as_secs_f64() * 1e3))
+        })
+        .take(10)
+        .collect();
     let figures = json!({
+        "errors": errors,
         "seconds": wall.as_secs_f64(),
         "requests": samples.len(),
         "server_errors": server_errors,
@@ -241,6 +275,11 @@ pub fn print(figures: &Value) {
         figures["server_errors"],
         figures["connection_errors"]
     );
+    if let Some(errors) = figures["errors"].as_array() {
+        for error in errors {
+            println!("connection error: {}", error.as_str().unwrap_or_default());
+        }
+    }
     println!("| route | requests | p50 ms | p99 ms | statuses |");
     println!("|---|---:|---:|---:|---|");
     if let Some(routes) = figures["routes"].as_object() {
@@ -277,5 +316,28 @@ mod tests {
         for (route, share) in MIX {
             assert_eq!(counts[route], share * 10, "{route}");
         }
+    }
+
+    #[test]
+    fn a_failed_request_is_counted_and_says_why() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
+        let wrapped = std::io::Error::other(reset);
+        let samples = vec![
+            Sample { route: "search", latency: Duration::from_millis(3), status: Some(200), error: None },
+            Sample { route: "post", latency: Duration::from_millis(5), status: Some(503), error: None },
+            Sample {
+                route: "search",
+                latency: Duration::from_millis(7),
+                status: None,
+                error: Some(error_chain(&wrapped)),
+            },
+        ];
+        let figures = report(samples, Duration::from_secs(1)).unwrap();
+        assert_eq!(figures["server_errors"], 1);
+        assert_eq!(figures["connection_errors"], 1);
+        assert_eq!(figures["routes"]["search"]["statuses"]["connection_error"], 1);
+        let errors = figures["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].as_str().unwrap().starts_with("search: connection reset by peer"), "{errors:?}");
     }
 }
