@@ -159,6 +159,7 @@
         const why = document.createElement('span');
         why.className = 'why';
         why.textContent = item.reason === 'prefix' ? item.posts + ' notes' : item.reason;
+        if (item.alias) why.textContent += ' · for #' + item.alias;
         li.appendChild(why);
         if (item.description) {
           const desc = document.createElement('span');

@@ -3,6 +3,7 @@
 //! `QueryResult`; callers in async code go through [`Db::read`] / [`Db::write`], which run
 //! them on the blocking thread pool.
 
+pub mod aliases;
 pub mod audit;
 pub mod changes;
 pub mod curation;

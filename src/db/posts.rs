@@ -142,7 +142,8 @@ pub fn reacted_by(conn: &mut DbConn, user_id: i64, post_ids: &[i64]) -> QueryRes
 /// `tags_given` means the requested tags do not exist, so nothing matches.
 #[derive(Debug, Default, Clone)]
 pub struct TimelineFilter {
-    pub tags: Vec<i64>,
+    /// Tags to match, each with its aliases: a post has an entry when it has any tag of it.
+    pub tags: Vec<Vec<i64>>,
     pub tags_all: bool,
     pub not_tags: Vec<i64>,
     pub incident_id: Option<i64>,
@@ -170,8 +171,11 @@ pub fn timeline(conn: &mut DbConn, filter: &TimelineFilter) -> QueryResult<Vec<P
     if filter.tags.is_empty() || filter.incident_id.is_some() || filter.author_id.is_some() {
         return timeline_by_posts(conn, filter);
     }
-    let walks: Vec<i64> =
-        if filter.tags_all { vec![rarest(conn, &filter.tags)?] } else { filter.tags.clone() };
+    let walks: Vec<i64> = if filter.tags_all {
+        rarest(conn, &filter.tags)?
+    } else {
+        filter.tags.iter().flatten().copied().collect()
+    };
     let mut found: Vec<Post> = Vec::new();
     for tag_id in walks {
         found.extend(timeline_of_tag(conn, tag_id, filter)?);
@@ -185,20 +189,20 @@ pub fn timeline(conn: &mut DbConn, filter: &TimelineFilter) -> QueryResult<Vec<P
     Ok(found)
 }
 
-/// Of several tags, the one on the fewest posts (counted up to a bound, which is enough to
-/// pick a walk that is not much longer than the shortest).
-fn rarest(conn: &mut DbConn, tag_ids: &[i64]) -> QueryResult<i64> {
+/// Of several tag groups, the one on the fewest posts (counted up to a bound, which is
+/// enough to pick a walk that is not much longer than the shortest).
+fn rarest(conn: &mut DbConn, groups: &[Vec<i64>]) -> QueryResult<Vec<i64>> {
     const ENOUGH: i64 = 2_000;
-    let mut best = (i64::MAX, tag_ids.first().copied().unwrap_or(0));
-    for tag_id in tag_ids {
+    let mut best = (i64::MAX, groups.first().cloned().unwrap_or_default());
+    for group in groups {
         let n: i64 = post_tags::table
-            .filter(post_tags::tag_id.eq(*tag_id))
+            .filter(post_tags::tag_id.eq_any(group))
             .select(post_tags::post_id)
             .limit(ENOUGH)
             .load::<i64>(conn)?
             .len() as i64;
         if n < best.0 {
-            best = (n, *tag_id);
+            best = (n, group.clone());
         }
     }
     Ok(best.1)
@@ -216,11 +220,11 @@ fn timeline_of_tag(conn: &mut DbConn, tag_id: i64, filter: &TimelineFilter) -> Q
         .select(Post::as_select())
         .into_boxed();
     if filter.tags_all {
-        for other in filter.tags.iter().filter(|t| **t != tag_id) {
+        for other in filter.tags.iter().filter(|group| !group.contains(&tag_id)) {
             query = query.filter(diesel::dsl::exists(
                 other_tags
                     .filter(other_tags.field(post_tags::post_id).eq(posts::id))
-                    .filter(other_tags.field(post_tags::tag_id).eq(*other)),
+                    .filter(other_tags.field(post_tags::tag_id).eq_any(other.clone())),
             ));
         }
     }
@@ -260,18 +264,19 @@ fn timeline_by_posts(conn: &mut DbConn, filter: &TimelineFilter) -> QueryResult<
     let mut query = posts::table.filter(posts::deleted_at.is_null()).select(Post::as_select()).into_boxed();
     if !filter.tags.is_empty() {
         if filter.tags_all {
-            for tag_id in &filter.tags {
+            for group in &filter.tags {
                 query = query.filter(diesel::dsl::exists(
                     other_tags
                         .filter(other_tags.field(post_tags::post_id).eq(posts::id))
-                        .filter(other_tags.field(post_tags::tag_id).eq(*tag_id)),
+                        .filter(other_tags.field(post_tags::tag_id).eq_any(group.clone())),
                 ));
             }
         } else {
+            let any: Vec<i64> = filter.tags.iter().flatten().copied().collect();
             query = query.filter(diesel::dsl::exists(
                 other_tags
                     .filter(other_tags.field(post_tags::post_id).eq(posts::id))
-                    .filter(other_tags.field(post_tags::tag_id).eq_any(filter.tags.clone())),
+                    .filter(other_tags.field(post_tags::tag_id).eq_any(any)),
             ));
         }
     }

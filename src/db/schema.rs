@@ -239,6 +239,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tag_aliases (tag_id) {
+        tag_id -> BigInt,
+        canonical_id -> BigInt,
+        merged_by -> Nullable<BigInt>,
+        merged_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(audit_events -> users (actor_id));
 diesel::joinable!(follows -> tags (tag_id));
@@ -274,4 +283,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     follows,
     feed_tokens,
     audit_events,
+    tag_aliases,
+    tag_curation,
 );

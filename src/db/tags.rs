@@ -47,6 +47,10 @@ pub fn by_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<Vec<Tag>> {
     tags::table.filter(tags::key.eq_any(keys)).select(Tag::as_select()).load(conn)
 }
 
+pub fn by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<Tag>> {
+    tags::table.find(id).select(Tag::as_select()).first(conn).optional()
+}
+
 /// No stored key holds a NUL, and PostgreSQL refuses one in a query: such a name finds nothing.
 pub fn by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<Tag>> {
     if key.contains('\0') {
@@ -99,18 +103,19 @@ pub struct TagStats {
     pub last_seen: Option<i64>,
 }
 
-pub fn stats(conn: &mut DbConn, tag_id: i64) -> QueryResult<TagStats> {
+/// Counts over a tag group (a tag and its aliases): a post with two spellings counts once.
+pub fn stats(conn: &mut DbConn, group: &[i64]) -> QueryResult<TagStats> {
     let (posts_count, first_seen, last_seen) = post_tags::table
-        .filter(post_tags::tag_id.eq(tag_id))
+        .filter(post_tags::tag_id.eq_any(group))
         .select((
-            diesel::dsl::count_star(),
+            diesel::dsl::count(post_tags::post_id).aggregate_distinct(),
             diesel::dsl::min(post_tags::created_at),
             diesel::dsl::max(post_tags::created_at),
         ))
         .first::<(i64, Option<i64>, Option<i64>)>(conn)?;
     let incidents = post_tags::table
         .inner_join(posts::table)
-        .filter(post_tags::tag_id.eq(tag_id))
+        .filter(post_tags::tag_id.eq_any(group))
         .filter(posts::incident_id.is_not_null())
         .select(diesel::dsl::count(posts::incident_id).aggregate_distinct())
         .first::<i64>(conn)?;

@@ -25,6 +25,10 @@ pub enum Action {
     PostDeleted,
     /// A designer, analyst or admin changed a tag's description, type or trends flag.
     TagCurated,
+    /// A tag was merged into another as its alias.
+    TagMerged,
+    /// An alias became a tag of its own again.
+    TagUnmerged,
 }
 
 impl Action {
@@ -39,6 +43,8 @@ impl Action {
         Action::PasswordChanged,
         Action::PostDeleted,
         Action::TagCurated,
+        Action::TagMerged,
+        Action::TagUnmerged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +59,8 @@ impl Action {
             Action::PasswordChanged => "password_changed",
             Action::PostDeleted => "post_deleted",
             Action::TagCurated => "tag_curated",
+            Action::TagMerged => "tag_merged",
+            Action::TagUnmerged => "tag_unmerged",
         }
     }
 }

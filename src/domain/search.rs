@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::db::aliases;
 use crate::db::posts::{self, PostDetails};
 use crate::db::Db;
 use crate::error::{invalid, AppError};
-use crate::search::query::parse;
+use crate::search::query::{parse, Node};
 use crate::search::searcher::{self, Hit, SearchOutcome, SearchRequest, Sort};
 use crate::search::SearchIndex;
 
@@ -83,10 +84,75 @@ pub async fn run(
     request: SearchRequest,
     viewer: Option<i64>,
 ) -> Result<SearchPage, AppError> {
+    let mut request = request;
+    request.query = with_aliases(db, request.query).await?;
     let page_end = request.offset + request.limit;
     let outcome = tokio::task::spawn_blocking(move || searcher::search(&search, &request)).await??;
     let more = page_end < outcome.total || !outcome.total_exact;
     let next = (more && page_end <= MAX_OFFSET).then(|| page_end.to_string());
     let posts = with_posts(db, outcome.hits.clone(), viewer).await?;
     Ok(SearchPage { outcome, posts, next })
+}
+
+/// Every tag of the query together with its aliases (and its canonical tag, if it is one):
+/// `#pwreset` finds the posts written `#password-reset` once the two are merged. The index
+/// keeps each post's own spelling, so merging and un-merging never rewrite it.
+pub async fn with_aliases(db: &Db, query: Option<Node>) -> Result<Option<Node>, AppError> {
+    let Some(query) = query else { return Ok(None) };
+    let mut keys = Vec::new();
+    tag_keys(&query, &mut keys);
+    if keys.is_empty() {
+        return Ok(Some(query));
+    }
+    let groups = db
+        .read(move |conn| {
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            Ok(aliases::group_keys(conn, &refs)?)
+        })
+        .await?;
+    Ok(Some(expand(query, &groups)))
+}
+
+fn tag_keys(node: &Node, out: &mut Vec<String>) {
+    match node {
+        Node::Tag(key) => out.push(key.clone()),
+        Node::Not(inner) => tag_keys(inner, out),
+        Node::And(children) | Node::Or(children) => children.iter().for_each(|c| tag_keys(c, out)),
+        _ => {}
+    }
+}
+
+/// `node` with each tag that has a group replaced by "any tag of the group".
+fn expand(node: Node, groups: &HashMap<String, Vec<String>>) -> Node {
+    match node {
+        Node::Tag(key) => match groups.get(&key) {
+            Some(group) if group.len() > 1 => Node::Or(group.iter().cloned().map(Node::Tag).collect()),
+            _ => Node::Tag(key),
+        },
+        Node::Not(inner) => Node::Not(Box::new(expand(*inner, groups))),
+        Node::And(children) => Node::And(children.into_iter().map(|c| expand(c, groups)).collect()),
+        Node::Or(children) => Node::Or(children.into_iter().map(|c| expand(c, groups)).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_expand_to_their_group_and_nothing_else_changes() {
+        let groups: HashMap<String, Vec<String>> =
+            [("pwreset".to_string(), vec!["password-reset".to_string(), "pwreset".to_string()])].into();
+        let query = parse("#pwreset -#sso (login OR #pwreset)").unwrap().unwrap();
+        let group = Node::Or(vec![Node::Tag("password-reset".into()), Node::Tag("pwreset".into())]);
+        let expected = Node::And(vec![
+            group.clone(),
+            Node::Not(Box::new(Node::Tag("sso".into()))),
+            Node::Or(vec![Node::Word("login".into()), group]),
+        ]);
+        assert_eq!(expand(query, &groups), expected);
+        let plain = parse("#sso login").unwrap().unwrap();
+        assert_eq!(expand(plain.clone(), &groups), plain);
+    }
 }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::db::aliases;
 use crate::db::curation;
 use crate::db::incidents;
 use crate::db::tags;
@@ -21,6 +22,43 @@ pub struct Suggestion {
     pub reason: &'static str,
     /// What curators wrote about the tag ("" when nothing).
     pub description: String,
+    /// The alias that matched, when the suggestion is the tag it was merged into
+    /// (typing `#pwr` suggests `#password-reset`, "for #pwreset").
+    pub alias: Option<String>,
+}
+
+/// Each alias replaced by the tag it was merged into (named in `alias`), keeping the first
+/// place either held; tags already typed (in either spelling) are left out.
+fn prefer_canonical(
+    conn: &mut DbConn,
+    found: Vec<Suggestion>,
+    typed_keys: &[String],
+) -> Result<Vec<Suggestion>, AppError> {
+    let names: Vec<&str> = found.iter().map(|s| s.name.as_str()).collect();
+    let mut out: Vec<Suggestion> = Vec::new();
+    let typed: Vec<&str> = typed_keys.iter().map(String::as_str).collect();
+    let mut typed_canonical = Vec::new();
+    for tag in tags::by_keys(conn, &typed)? {
+        typed_canonical.push(aliases::canonical_tag(conn, tag)?.key);
+    }
+    let by_key: std::collections::HashMap<String, tags::Tag> =
+        tags::by_keys(conn, &names)?.into_iter().map(|tag| (tag.key.clone(), tag)).collect();
+    for mut suggestion in found {
+        if let Some(tag) = by_key.get(&suggestion.name) {
+            let canonical = aliases::canonical_tag(conn, tag.clone())?;
+            if canonical.id != tag.id {
+                suggestion.alias = Some(std::mem::replace(&mut suggestion.name, canonical.key.clone()));
+                suggestion.display = canonical.display;
+                let group = aliases::group_ids(conn, canonical.id)?;
+                suggestion.posts = tags::stats(conn, &group)?.posts;
+            }
+        }
+        if typed_canonical.contains(&suggestion.name) || out.iter().any(|s| s.name == suggestion.name) {
+            continue;
+        }
+        out.push(suggestion);
+    }
+    Ok(out)
 }
 
 /// Suggestions for `prefix` (may be empty), given the tags already typed and the incident.
@@ -43,6 +81,7 @@ pub fn suggest(
                 posts,
                 reason,
                 description: String::new(),
+                alias: None,
             });
         }
     };
@@ -68,6 +107,7 @@ pub fn suggest(
             }
         }
     }
+    let mut out = prefer_canonical(conn, out, &typed_keys)?;
     // Prefix matches stay first; each group keeps its own order.
     out.truncate(limit);
     let names: Vec<&str> = out.iter().map(|s| s.name.as_str()).collect();

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::posts::{self, PostDetails, TimelineFilter};
 use crate::db::schema::posts as posts_table;
-use crate::db::{incidents, tags, users, DbConn};
+use crate::db::{aliases, incidents, tags, users, DbConn};
 use crate::domain::text;
 use crate::error::{bad_request, invalid, AppError};
 
@@ -49,8 +49,18 @@ fn parse_tag(name: &str) -> Result<String, AppError> {
 }
 
 fn tag_ids(conn: &mut DbConn, keys: &[String]) -> Result<Vec<i64>, AppError> {
+    Ok(tag_groups(conn, keys)?.into_iter().flatten().collect())
+}
+
+/// The groups (tag and aliases, see [`aliases::group_of`]) of the tags called `keys`;
+/// unknown keys are left out.
+fn tag_groups(conn: &mut DbConn, keys: &[String]) -> Result<Vec<Vec<i64>>, AppError> {
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    Ok(tags::by_keys(conn, &refs)?.into_iter().map(|tag| tag.id).collect())
+    let mut groups = Vec::new();
+    for tag in tags::by_keys(conn, &refs)? {
+        groups.push(aliases::group_of(conn, tag.id)?);
+    }
+    Ok(groups)
 }
 
 /// Loads one page of the timeline described by `request`, as seen by `viewer_id`.
@@ -89,7 +99,7 @@ pub fn load_page(
         ..Default::default()
     };
     if !tag_keys.is_empty() {
-        filter.tags = tag_ids(conn, &tag_keys)?;
+        filter.tags = tag_groups(conn, &tag_keys)?;
         let missing_some = filter.tags.len() < tag_keys.len();
         if filter.tags.is_empty() || (request.tags_all && missing_some) {
             return Ok(empty);

@@ -35,10 +35,12 @@ pub fn limit(raw: Option<&str>) -> Result<usize, AppError> {
     }
 }
 
-/// The tag called `name` (any spelling), or 404.
+/// The tag called `name` (any spelling), read as its canonical tag when it is an alias
+/// (trends count the two as one), or 404.
 pub fn require_tag(conn: &mut DbConn, name: &str) -> Result<Tag, AppError> {
     let key = tag_key(name.trim()).ok_or_else(|| not_found(format!("{name:?} is not a tag")))?;
-    tags::by_key(conn, &key)?.ok_or_else(|| not_found(format!("no posts are tagged #{key}")))
+    let tag = tags::by_key(conn, &key)?.ok_or_else(|| not_found(format!("no posts are tagged #{key}")))?;
+    Ok(crate::db::aliases::canonical_tag(conn, tag)?)
 }
 
 /// The most recent live posts matching `filter` (the foreground of an analysis).

@@ -1,9 +1,12 @@
 //! The curated tag vocabulary: designers, analysts and admins describe a tag, give it a
 //! type and can hide noise tags from trends. Each change is recorded in the audit log with
 //! what changed, and bumps the rollup epoch so remembered trend answers are recomputed.
+//! A tag can also be merged into another as its alias (and un-merged again): the trend
+//! rollups are then rebuilt from the posts, the same path `i2i reindex` and imports use.
 
 use serde_json::json;
 
+use crate::db::aliases;
 use crate::db::curation::{self, Curation};
 use crate::db::tags::{self, Tag};
 use crate::db::users::User;
@@ -11,6 +14,7 @@ use crate::db::{now_ms, DbConn};
 use crate::domain::audit::{self, Action, Actor};
 use crate::domain::text::tag_key;
 use crate::error::{invalid, not_found, AppError};
+use crate::trends::rollups;
 
 /// Longest tag description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
@@ -126,6 +130,77 @@ pub fn curate(
         json!({ "changed": changed }),
     )?;
     Ok((tag, row))
+}
+
+/// The tag called `name`, or 404.
+pub fn named(conn: &mut DbConn, name: &str) -> Result<Tag, AppError> {
+    let key = tag_key(name.trim().trim_start_matches('#'))
+        .ok_or_else(|| not_found(format!("{name:?} is not a tag")))?;
+    tags::by_key(conn, &key)?.ok_or_else(|| not_found(format!("no posts are tagged #{key}")))
+}
+
+/// Holds off post writes on PostgreSQL while the aliases change (see
+/// [`rollups::ALIAS_LOCK`]); SQLite's single writer already does.
+fn lock_out_post_writes(conn: &mut DbConn) -> Result<(), AppError> {
+    if let DbConn::Pg(pg) = conn {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({})", rollups::ALIAS_LOCK)).execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Merges the tag `name` into `into` as its alias, as `user`: from then on (and for every
+/// earlier post) timelines, search, counts and trends read it as `into`. Merging into an
+/// alias merges into that alias's canonical tag; aliases of `name` move along. Returns the
+/// canonical tag.
+pub fn merge(conn: &mut DbConn, user: &User, actor: &Actor, name: &str, into: &str) -> Result<Tag, AppError> {
+    if !may_curate(user) {
+        return Err(AppError::Forbidden("only designers, analysts and admins merge tags".into()));
+    }
+    let alias = named(conn, name)?;
+    let target = named(conn, into)?;
+    lock_out_post_writes(conn)?;
+    let canonical = aliases::canonical_tag(conn, target)?;
+    if canonical.id == alias.id {
+        return Err(invalid("alias_of", format!("#{} cannot be merged into itself", alias.key)));
+    }
+    if aliases::canonical_of(conn, alias.id)? == Some(canonical.id) {
+        return Ok(canonical);
+    }
+    let moved: Vec<String> = aliases::aliases_of(conn, alias.id)?.into_iter().map(|t| t.key).collect();
+    aliases::repoint(conn, alias.id, canonical.id)?;
+    aliases::store(conn, alias.id, canonical.id, Some(user.id), now_ms())?;
+    let posts = rollups::rebuild(conn)?;
+    audit::record(
+        conn,
+        actor,
+        Action::TagMerged,
+        &format!("tag:{}", alias.key),
+        json!({ "into": canonical.key, "aliases_moved": moved, "posts_recounted": posts }),
+    )?;
+    Ok(canonical)
+}
+
+/// Makes the alias `name` a tag of its own again, as `user`; its posts count for it alone.
+/// A tag that is not an alias is left as it is.
+pub fn unmerge(conn: &mut DbConn, user: &User, actor: &Actor, name: &str) -> Result<Tag, AppError> {
+    if !may_curate(user) {
+        return Err(AppError::Forbidden("only designers, analysts and admins merge tags".into()));
+    }
+    let alias = named(conn, name)?;
+    lock_out_post_writes(conn)?;
+    let Some(canonical_id) = aliases::canonical_of(conn, alias.id)? else { return Ok(alias) };
+    aliases::remove(conn, alias.id)?;
+    let posts = rollups::rebuild(conn)?;
+    let from: Option<String> = tags::by_id(conn, canonical_id)?.map(|t| t.key);
+    audit::record(
+        conn,
+        actor,
+        Action::TagUnmerged,
+        &format!("tag:{}", alias.key),
+        json!({ "from": from, "posts_recounted": posts }),
+    )?;
+    Ok(alias)
 }
 
 #[cfg(test)]

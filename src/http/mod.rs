@@ -81,6 +81,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/digest.md", web::get().to(pages::my::digest_markdown))
         .route("/digest.html", web::get().to(pages::my::digest_html))
         .route("/tags/{name}/follow", web::post().to(pages::my::follow))
+        .route("/tags/{name}/curate", web::post().to(pages::tag::curate))
         .route("/feeds/tags/{name}", web::get().to(pages::feeds::tag))
         .route("/feeds/incidents/{key}", web::get().to(pages::feeds::incident))
         .route("/feeds/search.atom", web::get().to(pages::feeds::search))

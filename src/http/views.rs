@@ -140,11 +140,17 @@ pub struct TagView {
     pub hidden_from_trends: bool,
     /// When its curation last changed.
     pub curated_at: Option<String>,
+    /// The tag this one was merged into; its counts and curation are then that tag's.
+    pub alias_of: Option<String>,
+    /// Tags merged into this one (their posts count here).
+    pub aliases: Vec<String>,
 }
 
 impl TagView {
     pub fn new(tag: &Tag, stats: &TagStats, curation: Option<&Curation>) -> TagView {
         TagView {
+            alias_of: None,
+            aliases: Vec::new(),
             name: tag.key.clone(),
             display: tag.display.clone(),
             posts: stats.posts,

@@ -3,8 +3,10 @@
 //! last post goes), tag pairs, and all posts per hour. Above them, coarser rollups for long
 //! windows: per tag and member its first and last hour, and per tag and day or week the
 //! posts and the number of members last seen then (see [`Period`]). All are adjusted in the
-//! same transaction as the post, and can be rebuilt from the posts table.
+//! same transaction as the post, and can be rebuilt from the posts table. They count
+//! canonical tags: a post's aliases are counted as the tags they were merged into.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
@@ -44,6 +46,43 @@ fn touch_if_past(conn: &mut DbConn, hour: i64) -> QueryResult<()> {
     Ok(())
 }
 
+/// The PostgreSQL advisory lock between merges and post writes ("i2i" and a 2 in hex):
+/// every post write holds it shared while it reads which tags are aliases and counts the
+/// post, and a merge holds it exclusively while it changes them and rebuilds the rollups,
+/// so no post is counted under a grouping that a concurrent merge replaced. (SQLite has
+/// one writer at a time, so it needs nothing.)
+pub const ALIAS_LOCK: i64 = 0x6932_6900_0002;
+
+/// `c` with its tags read as canonical tags, in the caller's transaction.
+fn as_canonical(conn: &mut DbConn, c: &Contribution) -> QueryResult<Contribution> {
+    if let DbConn::Pg(pg) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock_shared({ALIAS_LOCK})")).execute(pg)?;
+    }
+    let tag_ids = crate::db::aliases::canonical_ids(conn, &c.tag_ids)?;
+    Ok(Contribution { tag_ids, ..c.clone() })
+}
+
+/// Many contributions read as canonical tags (all aliases loaded once; borrowed as they
+/// are when there are no aliases, so a bulk load does not copy a million of them).
+fn all_as_canonical<'a>(
+    conn: &mut DbConn,
+    contributions: &'a [Contribution],
+) -> QueryResult<Cow<'a, [Contribution]>> {
+    if let DbConn::Pg(pg) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock_shared({ALIAS_LOCK})")).execute(pg)?;
+    }
+    let aliases = crate::db::aliases::all(conn)?;
+    if aliases.is_empty() {
+        return Ok(Cow::Borrowed(contributions));
+    }
+    Ok(Cow::Owned(
+        contributions
+            .iter()
+            .map(|c| Contribution { tag_ids: crate::db::aliases::map_ids(&aliases, &c.tag_ids), ..c.clone() })
+            .collect(),
+    ))
+}
+
 /// The current value of the counter [`touch_past`] bumps.
 pub fn epoch(conn: &mut DbConn) -> QueryResult<i64> {
     rollup_epoch::table.select(rollup_epoch::epoch).first(conn)
@@ -78,6 +117,7 @@ impl Contribution {
 /// Counts a new (or newly edited) post. This runs for every post written, so it uses
 /// single-row statements diesel prepares once per connection; [`add_many`] sums first.
 pub fn add(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
+    let c = &as_canonical(conn, c)?;
     touch_if_past(conn, c.hour)?;
     crate::on_backend!(conn, conn => {
         diesel::insert_into(post_hours::table)
@@ -146,6 +186,7 @@ pub fn add(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
 
 /// Takes a post out of the rollups (before an edit, or on delete); rows that reach zero go.
 pub fn remove(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
+    let c = &as_canonical(conn, c)?;
     touch_if_past(conn, c.hour)?;
     let hour = c.hour;
     diesel::update(post_hours::table.find(hour))
@@ -250,6 +291,7 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
     diesel::delete(tag_incidents::table).execute(conn)?;
     diesel::delete(tag_days::table).execute(conn)?;
     diesel::delete(tag_weeks::table).execute(conn)?;
+    let aliases = crate::db::aliases::all(conn)?;
     let mut after_id = 0i64;
     let mut counted = 0u64;
     loop {
@@ -277,7 +319,7 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
                 hour: hour_of(created_at),
                 author_id,
                 incident_id,
-                tag_ids: tags_of.remove(&id).unwrap_or_default(),
+                tag_ids: crate::db::aliases::map_ids(&aliases, &tags_of.remove(&id).unwrap_or_default()),
             })
             .collect();
         counted += contributions.len() as u64;
@@ -296,7 +338,8 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
 /// [`rebuild`] does. The bulk load into an empty instance uses it.
 pub fn fill_empty(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResult<()> {
     touch_past(conn)?;
-    add_hourly(conn, contributions)?;
+    let canonical = all_as_canonical(conn, contributions)?;
+    add_hourly(conn, &canonical)?;
     fill_coarse(conn)
 }
 
@@ -336,6 +379,8 @@ const BATCH_ROWS: usize = 1000;
 pub fn add_many(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResult<()> {
     // Imports are backdated and may run for long: always a change to the past.
     touch_past(conn)?;
+    let canonical = all_as_canonical(conn, contributions)?;
+    let contributions: &[Contribution] = &canonical;
     add_hourly(conn, contributions)?;
     let mut coarse = Coarse::default();
     // Per (tag, member): the earliest and latest hour among these posts.

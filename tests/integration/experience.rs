@@ -99,7 +99,7 @@ async fn tag_suggestions_come_from_prefix_co_occurrence_and_the_incident() {
     let goes_with = app.get_json("/api/v1/tags?prefix=&with=password-reset", &admin).await;
     assert_eq!(
         goes_with["items"][0],
-        json!({"name": "sso", "display": "sso", "posts": 1, "reason": "goes-with", "description": ""})
+        json!({"name": "sso", "display": "sso", "posts": 1, "reason": "goes-with", "description": "", "alias": null})
     );
     let incident = app.get_json("/api/v1/tags?incident=INC-3", &admin).await;
     assert_eq!(incident["items"][0]["name"], "printers");

@@ -115,6 +115,7 @@ const TABLE: &[Row] = &[
     row("GET", "/digest.md", "/digest.md", "", "loooo"),
     row("GET", "/digest.html", "/digest.html", "", "loooo"),
     row("POST", "/tags/{name}/follow", "/tags/db/follow", "Fon=1&_csrf={csrf}", "loooo"),
+    row("POST", "/tags/{name}/curate", "/tags/db/curate", "Faction=describe&description=databases&_csrf={csrf}", "lfooo"),
     // Feed readers cannot log in: the feed token in the URL is the credential.
     row("GET", "/feeds/tags/{name}", "/feeds/tags/db.atom?token={feed}", "", "uoooo"),
     row("GET", "/feeds/incidents/{key}", "/feeds/incidents/INC-1.atom?token={feed}", "", "uoooo"),

@@ -171,7 +171,8 @@ pub async fn export(
         Some("jsonl") => true,
         Some(other) => return Err(invalid("format", format!("format must be csv or jsonl, not {other:?}"))),
     };
-    let req = request(query.q.as_deref(), query.sort.as_deref(), None, None)?;
+    let mut req = request(query.q.as_deref(), query.sort.as_deref(), None, None)?;
+    req.query = crate::domain::search::with_aliases(&state.db, req.query).await?;
     let search = state.search.clone();
     let ids = tokio::task::spawn_blocking(move || searcher::all_ids(&search, req.query.as_ref(), req.sort))
         .await??;

@@ -38,7 +38,8 @@ pub fn parse_event_id(raw: &str) -> Option<FeedPosition> {
 }
 
 struct Filter {
-    tag: Option<String>,
+    /// The tag asked for with its aliases (as merged when the stream started).
+    tag: Option<Vec<String>>,
     incident: Option<String>,
     query: Option<crate::search::query::Node>,
 }
@@ -119,8 +120,11 @@ async fn next_chunk(cursor: &mut Cursor) -> Result<String, AppError> {
                 out.push_str(&format!("id: {id}\n: skipped\n\n"));
                 continue;
             };
-            let matches_tag =
-                cursor.filter.tag.as_ref().is_none_or(|t| found.tags.iter().any(|x| &x.key == t));
+            let matches_tag = cursor
+                .filter
+                .tag
+                .as_ref()
+                .is_none_or(|group| found.tags.iter().any(|x| group.contains(&x.key)));
             let matches_incident = cursor
                 .filter
                 .incident
@@ -165,11 +169,25 @@ pub async fn stream_posts(
         ),
         None => None,
     };
+    let tag = match tag {
+        None => None,
+        Some(key) => {
+            let groups = state
+                .db
+                .read({
+                    let key = key.clone();
+                    move |conn| Ok(crate::db::aliases::group_keys(conn, &[key.as_str()])?)
+                })
+                .await?;
+            Some(groups.get(&key).cloned().unwrap_or_else(|| vec![key]))
+        }
+    };
     let search_query = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
         Some(text) => crate::search::query::parse(text)
             .map_err(|err| AppError::QuerySyntax { message: err.message, position: err.position })?,
         None => None,
     };
+    let search_query = crate::domain::search::with_aliases(&state.db, search_query).await?;
     let resume =
         match req.headers().get("Last-Event-ID") {
             Some(value) => Some(value.to_str().ok().and_then(parse_event_id).ok_or_else(|| {

@@ -1,13 +1,14 @@
 //! `GET /api/v1/tags/{name}`: a tag's display form, counts and curation;
-//! `PATCH /api/v1/tags/{name}`: designers, analysts and admins curate it.
+//! `PATCH /api/v1/tags/{name}`: designers, analysts and admins curate it or merge it into
+//! another tag.
 
 use actix_web::{web, HttpResponse};
 
 use crate::auth::AuthUser;
-use crate::db::{curation, tags};
+use crate::db::{aliases, curation, tags};
 use crate::domain::audit::Actor;
 use crate::domain::text::tag_key;
-use crate::domain::vocabulary::{curate, CurationPatch};
+use crate::domain::vocabulary::{self, curate, CurationPatch};
 use crate::error::{not_found, AppError, ErrorBody};
 use crate::http::client::ClientAddr;
 use crate::http::views::TagView;
@@ -28,8 +29,21 @@ pub async fn get(
 pub fn load(conn: &mut crate::db::DbConn, name: &str) -> Result<TagView, AppError> {
     let key = tag_key(name.trim()).ok_or_else(|| not_found(format!("{name:?} is not a tag")))?;
     let tag = tags::by_key(conn, &key)?.ok_or_else(|| not_found(format!("no posts are tagged #{key}")))?;
-    let stats = tags::stats(conn, tag.id)?;
-    Ok(TagView::new(&tag, &stats, curation::of_tag(conn, tag.id)?.as_ref()))
+    view(conn, &tag)
+}
+
+/// `tag`'s view: an alias shows its canonical tag's counts and curation, and names it.
+pub fn view(conn: &mut crate::db::DbConn, tag: &tags::Tag) -> Result<TagView, AppError> {
+    let canonical = aliases::canonical_tag(conn, tag.clone())?;
+    let group = aliases::group_ids(conn, canonical.id)?;
+    let stats = tags::stats(conn, &group)?;
+    let mut view = TagView::new(tag, &stats, curation::of_tag(conn, canonical.id)?.as_ref());
+    if canonical.id == tag.id {
+        view.aliases = aliases::aliases_of(conn, tag.id)?.into_iter().map(|t| t.key).collect();
+    } else {
+        view.alias_of = Some(canonical.key);
+    }
+    Ok(view)
 }
 
 /// A change to a tag's curation; fields left out stay as they are.
@@ -43,6 +57,12 @@ pub struct CurateTag {
     #[schema(value_type = Option<String>)]
     pub kind: Option<Option<String>>,
     pub hidden_from_trends: Option<bool>,
+    /// Merge this tag into another as its alias (a tag name), or `null` to un-merge it.
+    /// Timelines, search, counts and trends then read the two as one tag; the rollups are
+    /// recounted from the posts, which takes a moment on a large instance.
+    #[serde(default, deserialize_with = "super::present")]
+    #[schema(value_type = Option<String>)]
+    pub alias_of: Option<Option<String>>,
 }
 
 /// Describe a tag, give it a type, or hide it from trends (designers, analysts, admins).
@@ -61,12 +81,25 @@ pub async fn update(
         kind: body.kind,
         hidden_from_trends: body.hidden_from_trends,
     };
+    let curates = patch.description.is_some() || patch.kind.is_some() || patch.hidden_from_trends.is_some();
     let (user, actor) = (auth.user.clone(), Actor::user(&auth.user, client.text()));
     let view = state
         .db
         .write(move |conn| {
-            let (tag, _) = curate(conn, &user, &actor, &name, &patch)?;
-            load(conn, &tag.key)
+            let mut tag = vocabulary::named(conn, &name)?;
+            match &body.alias_of {
+                Some(Some(into)) => {
+                    vocabulary::merge(conn, &user, &actor, &name, into)?;
+                }
+                Some(None) => tag = vocabulary::unmerge(conn, &user, &actor, &name)?,
+                None => {}
+            }
+            if curates || body.alias_of.is_none() {
+                // Curation applies to the canonical tag: an alias has no trends of its own.
+                let canonical = aliases::canonical_tag(conn, tag.clone())?;
+                curate(conn, &user, &actor, &canonical.key, &patch)?;
+            }
+            view(conn, &tag)
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))

@@ -184,7 +184,10 @@ pub async fn tag_distinctive(
         .db
         .read(move |conn| {
             let tag = require_tag(conn, &name)?;
-            let posts = foreground(conn, TimelineFilter { tags: vec![tag.id], ..Default::default() })?;
+            let posts = {
+                let group = crate::db::aliases::group_of(conn, tag.id)?;
+                foreground(conn, TimelineFilter { tags: vec![group], ..Default::default() })?
+            };
             distinctive(conn, &search, format!("#{}", tag.key), &posts, Some(&tag.key))
         })
         .await?;
