@@ -9,6 +9,7 @@ pub mod changes;
 pub mod curation;
 pub mod follows;
 pub mod incidents;
+pub mod insights;
 pub mod posts;
 pub mod schema;
 pub mod sessions;

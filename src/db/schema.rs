@@ -248,6 +248,61 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    insights (id) {
+        id -> BigInt,
+        title -> Text,
+        problem -> Text,
+        status -> Text,
+        dismissed_reason -> Nullable<Text>,
+        owner_id -> Nullable<BigInt>,
+        query -> Text,
+        created_by -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    insight_tags (insight_id, tag_id) {
+        insight_id -> BigInt,
+        tag_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    insight_evidence (insight_id, kind, ref_id) {
+        insight_id -> BigInt,
+        kind -> Text,
+        ref_id -> BigInt,
+        pinned_by -> BigInt,
+        pinned_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    insight_comments (id) {
+        id -> BigInt,
+        insight_id -> BigInt,
+        author_id -> BigInt,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        kind -> Text,
+        insight_id -> Nullable<BigInt>,
+        post_id -> Nullable<BigInt>,
+        actor_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+        read_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(audit_events -> users (actor_id));
 diesel::joinable!(follows -> tags (tag_id));
@@ -259,6 +314,10 @@ diesel::joinable!(post_mentions -> posts (post_id));
 diesel::joinable!(post_mentions -> users (user_id));
 diesel::joinable!(reactions -> posts (post_id));
 diesel::joinable!(post_versions -> posts (post_id));
+diesel::joinable!(insight_tags -> insights (insight_id));
+diesel::joinable!(insight_tags -> tags (tag_id));
+diesel::joinable!(insight_comments -> insights (insight_id));
+diesel::joinable!(insight_comments -> users (author_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -285,4 +344,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     tag_aliases,
     tag_curation,
+    insights,
+    insight_tags,
+    insight_evidence,
+    insight_comments,
+    notifications,
 );

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod digest;
 pub mod incidents;
+pub mod insights;
 pub mod posts;
 pub mod rules;
 pub mod search;

@@ -14,7 +14,7 @@ use crate::error::{bad_request, json_error, AppError};
 
 /// Every route of i2i.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use api::{admin, auth, health, incidents, me, posts, search, stream, tags, trends, users};
+    use api::{admin, auth, health, incidents, insights, me, posts, search, stream, tags, trends, users};
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/api/openapi.json", web::get().to(openapi::document))
@@ -59,6 +59,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/trends/tags", web::get().to(trends::trending))
                 .route("/trends/recurring", web::get().to(trends::recurring))
                 .route("/trends/pairs", web::get().to(trends::pairs))
+                .route("/insights", web::get().to(insights::list))
+                .route("/insights", web::post().to(insights::create))
+                .route("/insights.csv", web::get().to(insights::export_csv))
+                .route("/insights/{id}", web::get().to(insights::get))
+                .route("/insights/{id}", web::patch().to(insights::update))
+                .route("/insights/{id}/evidence", web::post().to(insights::pin))
+                .route("/insights/{id}/evidence/{kind}/{reference}", web::delete().to(insights::unpin))
+                .route("/insights/{id}/comments", web::post().to(insights::comment))
+                .route("/insights/{id}/markdown", web::get().to(insights::export_markdown))
+                .route("/me/notifications", web::get().to(insights::my_notifications))
                 .default_service(web::to(api_not_found)),
         )
         .route("/", web::get().to(pages::timeline::show))
@@ -91,6 +101,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/incidents/{key}", web::get().to(pages::incident::show))
         .route("/incidents/{key}/update", web::post().to(pages::incident::update))
         .route("/users/{username}", web::get().to(pages::user::show))
+        .route("/insights", web::get().to(pages::insights::board_page))
+        .route("/insights", web::post().to(pages::insights::create))
+        .route("/insights.csv", web::get().to(pages::insights::export_csv))
+        .route("/insights/{id}", web::get().to(pages::insights::show))
+        .route("/insights/{id}/update", web::post().to(pages::insights::update))
+        .route("/insights/{id}/evidence", web::post().to(pages::insights::evidence))
+        .route("/insights/{id}/comments", web::post().to(pages::insights::comment))
+        .route("/insights/{id}/export.md", web::get().to(pages::insights::export_markdown))
+        .route("/notifications/read", web::post().to(pages::insights::mark_read))
         .route("/assets/{path:.*}", web::get().to(pages::assets::serve))
         .default_service(web::to(api_not_found));
 }

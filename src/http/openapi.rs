@@ -5,7 +5,9 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::api::{admin, auth, health, incidents, me, posts, search, stream, tags, trends, users};
+use crate::http::api::{
+    admin, auth, health, incidents, insights, me, posts, search, stream, tags, trends, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +24,8 @@ use crate::http::api::{admin, auth, health, incidents, me, posts, search, stream
         trends::trending, trends::recurring, trends::pairs, trends::history, trends::related, trends::rhythm,
         trends::tag_distinctive, trends::incident_distinctive,
         me::suggestions, me::follow, me::unfollow, me::my_tags, me::feed_token, stream::stream_posts,
+        insights::list, insights::create, insights::export_csv, insights::get, insights::update, insights::pin,
+        insights::unpin, insights::comment, insights::export_markdown, insights::my_notifications,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

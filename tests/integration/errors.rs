@@ -84,9 +84,16 @@ async fn health_readiness_and_the_openapi_document() {
         "/api/v1/incidents/{key}",
         "/api/v1/tags/{name}",
         "/api/v1/admin/audit",
+        "/api/v1/insights",
+        "/api/v1/insights/{id}",
+        "/api/v1/insights/{id}/evidence",
+        "/api/v1/insights/{id}/markdown",
+        "/api/v1/insights.csv",
+        "/api/v1/me/notifications",
     ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
     assert!(doc["components"]["schemas"].get("PostView").is_some());
     assert!(doc["components"]["schemas"].get("AuditPageView").is_some());
+    assert!(doc["components"]["schemas"].get("InsightView").is_some());
 }

@@ -74,7 +74,8 @@ async fn a_tag_reports_posts_distinct_incidents_and_first_and_last_seen() {
         tag,
         json!({"name": "webhooks", "display": "Webhooks", "posts": 4, "incidents": 2,
                "first_seen": "2019-01-01T00:00:00Z", "last_seen": "2022-06-01T12:30:00Z",
-               "description": "", "kind": null, "hidden_from_trends": false, "curated_at": null})
+               "description": "", "kind": null, "hidden_from_trends": false, "curated_at": null,
+               "alias_of": null, "aliases": []})
     );
     expect_error(app.get("/api/v1/tags/never-used", &admin).await, StatusCode::NOT_FOUND).await;
     expect_error(app.get("/api/v1/tags/%231", &admin).await, StatusCode::NOT_FOUND).await;

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod incidents;
+pub mod insights;
 pub mod me;
 pub mod posts;
 pub mod search;

@@ -8,6 +8,7 @@ pub mod charts;
 pub mod feeds;
 pub mod helpers;
 pub mod incident;
+pub mod insights;
 pub mod my;
 pub mod post;
 pub mod search;
@@ -47,6 +48,7 @@ pub fn viewer(auth: Option<&AuthUser>) -> Value {
             "display_name": auth.user.display_name,
             "role": auth.user.role,
             "is_admin": auth.user.is_admin(),
+            "is_curator": crate::domain::vocabulary::may_curate(&auth.user),
             "csrf": auth.session.csrf_token,
         }),
         None => Value::Null,

@@ -71,18 +71,27 @@ pub async fn show(
     };
     let request = TimelineRequest { before: query.into_inner().before, ..Default::default() };
     let viewer_id = auth.user.id;
-    let (page, open, popular) = state
+    let (page, open, popular, notices) = state
         .db
         .read(move |conn| {
-            Ok((load_page(conn, &request, Some(viewer_id))?, open_incidents(conn)?, popular_tags(conn)?))
+            let notices = crate::http::api::insights::notifications(conn, viewer_id)?;
+            Ok((
+                load_page(conn, &request, Some(viewer_id))?,
+                open_incidents(conn)?,
+                popular_tags(conn)?,
+                notices,
+            ))
         })
         .await?;
+    // Unread news first: which of the viewer's notes became evidence, and in what.
+    let unread: Vec<_> = notices.items.iter().filter(|n| !n.read).collect();
     let context = json!({
         "title": "Timeline",
         "viewer": viewer(Some(&auth)),
         "page": page_json(&state, &page, "/"),
         "sidebar": json!({"open_incidents": open.clone(), "popular_tags": popular}),
         "compose": compose("", "", "/", open),
+        "notices": unread,
     });
     render(&state, "pages/timeline", &context)
 }

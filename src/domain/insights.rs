@@ -1,0 +1,515 @@
+//! The insights board: someone names a pattern (a title and a problem statement), defines
+//! it by tags and an optional saved search, pins the notes and incidents that prove it,
+//! discusses it, and moves it through `proposed → investigating → accepted → shipped` (or
+//! `dismissed`, with a reason). Its live counts and daily history are read from the posts
+//! that match its definition, so they grow as responders keep writing.
+//!
+//! Roles: responders may propose an insight from their own notes and comment; designers,
+//! analysts and admins edit insights, move their status and pin any evidence.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::insights::{self, Evidence, Insight, InsightChanges, NewInsight};
+use crate::db::schema::{post_tags, posts};
+use crate::db::users::User;
+use crate::db::{aliases, incidents, now_ms, tags, DbConn};
+use crate::domain::text::tag_key;
+use crate::domain::vocabulary::may_curate;
+use crate::error::{invalid, not_found, AppError};
+
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_PROBLEM_CHARS: usize = 5_000;
+pub const MAX_COMMENT_CHARS: usize = 2_000;
+/// Most tags, pinned notes and pinned incidents one request may name.
+pub const MAX_REFS: usize = 100;
+/// Most matching posts counted for an insight defined by a search (the index's answer).
+pub const MAX_MATCHING: usize = 200_000;
+
+/// Where an insight stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Proposed,
+    Investigating,
+    Accepted,
+    Shipped,
+    Dismissed,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] =
+        [Status::Proposed, Status::Investigating, Status::Accepted, Status::Shipped, Status::Dismissed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Proposed => "proposed",
+            Status::Investigating => "investigating",
+            Status::Accepted => "accepted",
+            Status::Shipped => "shipped",
+            Status::Dismissed => "dismissed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Status, AppError> {
+        Status::ALL.into_iter().find(|s| s.as_str() == raw.trim()).ok_or_else(|| {
+            invalid("status", "status must be proposed, investigating, accepted, shipped or dismissed")
+        })
+    }
+
+    /// The moves the board allows: forward one step or more, back one step (a second look),
+    /// dismissing anything not shipped, and reopening a dismissed insight as proposed.
+    pub fn may_move_to(self, to: Status) -> bool {
+        use Status::*;
+        let rank = |s: Status| match s {
+            Proposed => 0,
+            Investigating => 1,
+            Accepted => 2,
+            Shipped => 3,
+            Dismissed => -1,
+        };
+        match (self, to) {
+            (from, to) if from == to => true,
+            (Shipped, Dismissed) => false,
+            (_, Dismissed) => true,
+            (Dismissed, Proposed) => true,
+            (Dismissed, _) => false,
+            (from, to) => rank(to) > rank(from) || rank(to) == rank(from) - 1,
+        }
+    }
+}
+
+/// What a new insight starts with.
+#[derive(Debug, Default, Clone)]
+pub struct Draft {
+    pub title: String,
+    pub problem: String,
+    pub tags: Vec<String>,
+    pub query: String,
+    pub posts: Vec<i64>,
+    pub incidents: Vec<String>,
+}
+
+/// A change to an insight; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct Patch {
+    pub title: Option<String>,
+    pub problem: Option<String>,
+    pub status: Option<String>,
+    pub dismissed_reason: Option<String>,
+    /// `Some(None)` clears the owner.
+    pub owner: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    pub query: Option<String>,
+}
+
+fn bounded(field: &'static str, raw: &str, max: usize, required: bool) -> Result<String, AppError> {
+    let text = raw.trim();
+    if required && text.is_empty() {
+        return Err(invalid(field, format!("{field} must not be empty")));
+    }
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(invalid(field, format!("{field} is longer than {max} characters ({chars})")));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+        return Err(invalid(field, format!("{field} must not contain control characters")));
+    }
+    Ok(text.to_string())
+}
+
+/// Checks a saved search: it must parse (the same rules as the search box).
+fn parse_query(raw: &str) -> Result<String, AppError> {
+    let text = bounded("query", raw, 1_000, false)?;
+    crate::search::query::parse(&text)
+        .map_err(|err| AppError::QuerySyntax { message: err.message, position: err.position })?;
+    Ok(text)
+}
+
+/// The tags called `names`, each as its canonical tag; unknown names are a 422.
+fn tag_ids(conn: &mut DbConn, names: &[String]) -> Result<Vec<i64>, AppError> {
+    if names.len() > MAX_REFS {
+        return Err(invalid("tags", format!("at most {MAX_REFS} tags")));
+    }
+    let mut ids = BTreeSet::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let key = tag_key(name.trim_start_matches('#'))
+            .ok_or_else(|| invalid("tags", format!("{name:?} is not a tag")))?;
+        let tag = tags::by_key(conn, &key)?
+            .ok_or_else(|| invalid("tags", format!("no posts are tagged #{key}")))?;
+        ids.insert(aliases::canonical_tag(conn, tag)?.id);
+    }
+    Ok(ids.into_iter().collect())
+}
+
+fn require(conn: &mut DbConn, id: i64) -> Result<Insight, AppError> {
+    insights::by_id(conn, id)?.ok_or_else(|| not_found(format!("no insight {id}")))
+}
+
+/// Creates an insight as `user`, with its first evidence; returns its id. Responders may
+/// only propose one from their own notes.
+pub fn create(conn: &mut DbConn, user: &User, draft: &Draft) -> Result<i64, AppError> {
+    let title = bounded("title", &draft.title, MAX_TITLE_CHARS, true)?;
+    let problem = bounded("problem", &draft.problem, MAX_PROBLEM_CHARS, false)?;
+    let query = parse_query(&draft.query)?;
+    let tag_ids = tag_ids(conn, &draft.tags)?;
+    if draft.posts.len() > MAX_REFS || draft.incidents.len() > MAX_REFS {
+        return Err(invalid("posts", format!("at most {MAX_REFS} notes and {MAX_REFS} incidents")));
+    }
+    let now = now_ms();
+    let row = insights::insert(
+        conn,
+        &NewInsight {
+            title: &title,
+            problem: &problem,
+            status: Status::Proposed.as_str(),
+            owner_id: Some(user.id),
+            query: &query,
+            created_by: user.id,
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    insights::set_tags(conn, row.id, &tag_ids)?;
+    for post_id in &draft.posts {
+        pin_post(conn, user, &row, *post_id)?;
+    }
+    for key in &draft.incidents {
+        pin_incident(conn, user, &row, key)?;
+    }
+    Ok(row.id)
+}
+
+/// Applies `patch` as `user` (designers, analysts and admins).
+pub fn update(conn: &mut DbConn, user: &User, id: i64, patch: &Patch) -> Result<(), AppError> {
+    if !may_curate(user) {
+        return Err(AppError::Forbidden("only designers, analysts and admins change insights".into()));
+    }
+    let insight = require(conn, id)?;
+    let mut changes = InsightChanges { updated_at: Some(now_ms()), ..Default::default() };
+    if let Some(title) = &patch.title {
+        changes.title = Some(bounded("title", title, MAX_TITLE_CHARS, true)?);
+    }
+    if let Some(problem) = &patch.problem {
+        changes.problem = Some(bounded("problem", problem, MAX_PROBLEM_CHARS, false)?);
+    }
+    if let Some(query) = &patch.query {
+        changes.query = Some(parse_query(query)?);
+    }
+    if let Some(raw) = &patch.status {
+        let from = Status::parse(&insight.status)?;
+        let to = Status::parse(raw)?;
+        if !from.may_move_to(to) {
+            return Err(invalid(
+                "status",
+                format!("an insight cannot move from {} to {}", from.as_str(), to.as_str()),
+            ));
+        }
+        if to == Status::Dismissed {
+            let reason =
+                bounded("dismissed_reason", patch.dismissed_reason.as_deref().unwrap_or(""), 1_000, false)?;
+            if reason.is_empty() {
+                return Err(invalid("dismissed_reason", "say why the insight is dismissed"));
+            }
+            changes.dismissed_reason = Some(Some(reason));
+        } else {
+            changes.dismissed_reason = Some(None);
+        }
+        changes.status = Some(to.as_str().to_string());
+    }
+    if let Some(owner) = &patch.owner {
+        changes.owner_id = Some(match owner.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
+            None => None,
+            Some(name) => {
+                let name = name.trim_start_matches('@').to_lowercase();
+                let owner = crate::db::users::by_username(conn, &name)?
+                    .ok_or_else(|| invalid("owner", format!("no user {name:?}")))?;
+                Some(owner.id)
+            }
+        });
+    }
+    if let Some(names) = &patch.tags {
+        let ids = tag_ids(conn, names)?;
+        insights::set_tags(conn, id, &ids)?;
+    }
+    insights::update(conn, id, &changes)?;
+    Ok(())
+}
+
+/// Pins a note as evidence and tells its author (when someone else pinned it). Responders
+/// may pin only their own notes, to insights they created.
+pub fn pin_post(conn: &mut DbConn, user: &User, insight: &Insight, post_id: i64) -> Result<(), AppError> {
+    let post = crate::db::posts::live(conn, post_id)?
+        .ok_or_else(|| invalid("posts", format!("no note {post_id}")))?;
+    if !may_curate(user) && (post.author_id != user.id || insight.created_by != user.id) {
+        return Err(AppError::Forbidden("responders pin only their own notes, to their own insights".into()));
+    }
+    let now = now_ms();
+    let row = Evidence {
+        insight_id: insight.id,
+        kind: "post".into(),
+        ref_id: post.id,
+        pinned_by: user.id,
+        pinned_at: now,
+    };
+    if insights::pin(conn, &row)? && post.author_id != user.id {
+        insights::notify(conn, post.author_id, "evidence", insight.id, post.id, user.id, now)?;
+    }
+    Ok(())
+}
+
+/// Pins an incident as evidence (curators, or the responder who created the insight).
+pub fn pin_incident(conn: &mut DbConn, user: &User, insight: &Insight, key: &str) -> Result<(), AppError> {
+    if !may_curate(user) && insight.created_by != user.id {
+        return Err(AppError::Forbidden("only designers, analysts and admins pin evidence here".into()));
+    }
+    let incident = incidents::by_key(conn, key.trim())?
+        .ok_or_else(|| invalid("incidents", format!("no incident {key:?}")))?;
+    let row = Evidence {
+        insight_id: insight.id,
+        kind: "incident".into(),
+        ref_id: incident.id,
+        pinned_by: user.id,
+        pinned_at: now_ms(),
+    };
+    insights::pin(conn, &row)?;
+    Ok(())
+}
+
+/// Pins a note (`post`) or an incident (`incident`) to insight `id`.
+pub fn pin(
+    conn: &mut DbConn,
+    user: &User,
+    id: i64,
+    post: Option<i64>,
+    incident: Option<&str>,
+) -> Result<(), AppError> {
+    let insight = require(conn, id)?;
+    match (post, incident) {
+        (Some(post_id), None) => pin_post(conn, user, &insight, post_id)?,
+        (None, Some(key)) => pin_incident(conn, user, &insight, key)?,
+        _ => return Err(invalid("post", "name either a post or an incident")),
+    }
+    insights::update(conn, id, &InsightChanges { updated_at: Some(now_ms()), ..Default::default() })?;
+    Ok(())
+}
+
+/// Unpins evidence (curators only); 404 when it was not pinned.
+pub fn unpin(conn: &mut DbConn, user: &User, id: i64, kind: &str, reference: &str) -> Result<(), AppError> {
+    if !may_curate(user) {
+        return Err(AppError::Forbidden("only designers, analysts and admins unpin evidence".into()));
+    }
+    require(conn, id)?;
+    let ref_id = match kind {
+        "posts" => reference.parse::<i64>().map_err(|_| not_found(format!("no note {reference:?}")))?,
+        "incidents" => incidents::by_key(conn, reference)?
+            .map(|i| i.id)
+            .ok_or_else(|| not_found(format!("no incident {reference:?}")))?,
+        _ => return Err(not_found(format!("no evidence kind {kind:?}"))),
+    };
+    let kind = if kind == "posts" { "post" } else { "incident" };
+    if !insights::unpin(conn, id, kind, ref_id)? {
+        return Err(not_found("that is not pinned to this insight"));
+    }
+    Ok(())
+}
+
+/// Adds a comment by `user` (anyone signed in).
+pub fn comment(conn: &mut DbConn, user: &User, id: i64, body: &str) -> Result<(), AppError> {
+    require(conn, id)?;
+    let text = bounded("body", body, MAX_COMMENT_CHARS, true)?;
+    let now = now_ms();
+    insights::add_comment(conn, id, user.id, &text, now)?;
+    insights::update(conn, id, &InsightChanges { updated_at: Some(now), ..Default::default() })?;
+    Ok(())
+}
+
+/// Matching posts per day (UTC): posts, distinct incidents, distinct responders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayCount {
+    pub day: String,
+    pub posts: i64,
+    pub incidents: i64,
+    pub responders: i64,
+}
+
+/// The live numbers behind an insight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Counts {
+    pub posts: i64,
+    pub incidents: i64,
+    pub responders: i64,
+    /// False when a search matched more than [`MAX_MATCHING`] posts and only those were counted.
+    pub exact: bool,
+    pub history: Vec<DayCount>,
+}
+
+/// `(post id, created_at, incident, author)` of a matching post.
+pub type PostRow = (i64, i64, Option<i64>, i64);
+
+/// The live posts with any tag of the groups of `tag_ids`.
+fn tagged_posts(conn: &mut DbConn, tag_ids: &[i64]) -> QueryResult<Vec<PostRow>> {
+    let mut all_ids = Vec::new();
+    for id in tag_ids {
+        all_ids.extend(aliases::group_ids(conn, *id)?);
+    }
+    if all_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    post_tags::table
+        .inner_join(posts::table)
+        .filter(post_tags::tag_id.eq_any(&all_ids))
+        .filter(posts::deleted_at.is_null())
+        .select((posts::id, posts::created_at, posts::incident_id, posts::author_id))
+        .load(conn)
+}
+
+fn posts_by_id(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<PostRow>> {
+    let mut out = Vec::new();
+    for part in ids.chunks(500) {
+        out.extend(
+            posts::table
+                .filter(posts::id.eq_any(part))
+                .filter(posts::deleted_at.is_null())
+                .select((posts::id, posts::created_at, posts::incident_id, posts::author_id))
+                .load::<PostRow>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+/// Totals and per-day counts of `rows` (repeats of a post are counted once).
+pub fn count_rows(mut rows: Vec<PostRow>) -> Counts {
+    rows.sort_unstable();
+    rows.dedup_by_key(|r| r.0);
+    let mut incidents = BTreeSet::new();
+    let mut authors = BTreeSet::new();
+    type DaySets = (i64, BTreeSet<i64>, BTreeSet<i64>);
+    let mut days: BTreeMap<i64, DaySets> = BTreeMap::new();
+    for (_, created_at, incident, author) in &rows {
+        let day = created_at.div_euclid(86_400_000);
+        let entry = days.entry(day).or_default();
+        entry.0 += 1;
+        entry.2.insert(*author);
+        authors.insert(*author);
+        if let Some(incident) = incident {
+            entry.1.insert(*incident);
+            incidents.insert(*incident);
+        }
+    }
+    let history = days
+        .into_iter()
+        .map(|(day, (posts, incidents, authors))| DayCount {
+            day: crate::domain::time::format_ms(day * 86_400_000).chars().take(10).collect(),
+            posts,
+            incidents: incidents.len() as i64,
+            responders: authors.len() as i64,
+        })
+        .collect();
+    Counts {
+        posts: rows.len() as i64,
+        incidents: incidents.len() as i64,
+        responders: authors.len() as i64,
+        exact: true,
+        history,
+    }
+}
+
+/// The posts an insight's definition matches: those with any of its tags (or their
+/// aliases), narrowed by its saved search when it has one (`search_ids` are that search's
+/// matches, already narrowed to the tags).
+pub fn counts(
+    conn: &mut DbConn,
+    insight: &Insight,
+    tag_ids: &[i64],
+    search_ids: Option<&[i64]>,
+) -> QueryResult<Counts> {
+    let rows = match search_ids {
+        Some(ids) => posts_by_id(conn, ids)?,
+        None if insight.query.trim().is_empty() => tagged_posts(conn, tag_ids)?,
+        None => Vec::new(),
+    };
+    let mut counts = count_rows(rows);
+    counts.exact = search_ids.is_none_or(|ids| ids.len() < MAX_MATCHING);
+    Ok(counts)
+}
+
+/// The search an insight with a saved query runs: its query, and `(#a OR #b)` for its tags.
+pub fn search_text(insight: &Insight, tag_keys: &[String]) -> Option<String> {
+    if insight.query.trim().is_empty() {
+        return None;
+    }
+    let mut parts = vec![format!("({})", insight.query)];
+    if !tag_keys.is_empty() {
+        let tags: Vec<String> = tag_keys.iter().map(|k| format!("#{k}")).collect();
+        parts.push(format!("({})", tags.join(" OR ")));
+    }
+    Some(parts.join(" "))
+}
+
+/// The authors of notes: user id to username (for views and exports).
+pub fn usernames(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, String>> {
+    use crate::db::schema::users;
+    let rows: Vec<(i64, String)> =
+        users::table.filter(users::id.eq_any(ids)).select((users::id, users::username)).load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_move_forward_back_one_step_and_dismiss_with_reopen() {
+        use Status::*;
+        assert!(Proposed.may_move_to(Investigating));
+        assert!(Proposed.may_move_to(Accepted), "a clear case may skip a step");
+        assert!(Accepted.may_move_to(Investigating), "back one step");
+        assert!(!Shipped.may_move_to(Proposed), "not back two steps");
+        assert!(Investigating.may_move_to(Dismissed));
+        assert!(!Shipped.may_move_to(Dismissed), "shipped stays shipped");
+        assert!(Dismissed.may_move_to(Proposed), "reopened");
+        assert!(!Dismissed.may_move_to(Accepted));
+        for s in Status::ALL {
+            assert!(s.may_move_to(s));
+            assert_eq!(Status::parse(s.as_str()).unwrap(), s);
+        }
+        assert!(Status::parse("done").is_err());
+    }
+
+    #[test]
+    fn counts_take_each_post_once_and_count_distinct_members_per_day() {
+        const DAY: i64 = 86_400_000;
+        let rows = vec![
+            (1, 10, Some(100), 7),
+            (1, 10, Some(100), 7), // the same post through a second tag
+            (2, 20, Some(101), 7),
+            (3, DAY + 5, None, 8),
+            (4, DAY + 6, Some(100), 9),
+        ];
+        let counts = count_rows(rows);
+        assert_eq!((counts.posts, counts.incidents, counts.responders), (4, 2, 3));
+        assert_eq!(counts.history.len(), 2);
+        assert_eq!(
+            counts.history[0],
+            DayCount { day: "1970-01-01".into(), posts: 2, incidents: 2, responders: 1 }
+        );
+        assert_eq!(
+            counts.history[1],
+            DayCount { day: "1970-01-02".into(), posts: 2, incidents: 1, responders: 2 }
+        );
+    }
+
+    #[test]
+    fn text_fields_are_trimmed_bounded_and_required_where_needed() {
+        assert_eq!(bounded("title", "  Reset links expire  ", 200, true).unwrap(), "Reset links expire");
+        assert!(bounded("title", "   ", 200, true).is_err());
+        assert!(bounded("title", &"é".repeat(201), 200, true).is_err());
+        assert!(bounded("problem", "bell\u{7}", 200, false).is_err());
+        assert_eq!(bounded("problem", "", 200, false).unwrap(), "");
+        assert!(parse_query("#sso AND (").is_err());
+        assert_eq!(parse_query(" #sso login ").unwrap(), "#sso login");
+    }
+}

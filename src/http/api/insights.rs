@@ -1,0 +1,602 @@
+//! The insights board over JSON: list and create insights, read one with its live counts,
+//! history, evidence and comments, change it, pin and unpin evidence, comment, and export
+//! one as Markdown or the board as CSV. Also the signed-in user's notifications.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::AuthUser;
+use crate::db::insights::{self as table, Insight};
+use crate::db::posts::{self, PostDetails};
+use crate::db::{incidents, Db};
+use crate::domain::insights::{self, Counts, Draft, Patch};
+use crate::domain::time::format_ms;
+use crate::error::{AppError, ErrorBody};
+use crate::http::views::PostView;
+use crate::search::SearchIndex;
+use crate::startup::AppState;
+
+/// An incident pinned as evidence.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PinnedIncident {
+    pub key: String,
+    pub title: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CommentView {
+    pub author: String,
+    pub body: String,
+    pub created_at: String,
+}
+
+/// Matching posts per day.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DayView {
+    pub day: String,
+    pub posts: i64,
+    pub incidents: i64,
+    pub responders: i64,
+}
+
+/// One insight with everything the board knows about it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InsightView {
+    pub id: i64,
+    pub title: String,
+    pub problem: String,
+    /// `proposed`, `investigating`, `accepted`, `shipped` or `dismissed`.
+    pub status: String,
+    pub dismissed_reason: Option<String>,
+    pub owner: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The tags that define it (canonical names).
+    pub tags: Vec<String>,
+    /// A saved search that also defines it ("" when none).
+    pub query: String,
+    /// Live posts matching its definition.
+    pub posts: i64,
+    /// Distinct incidents among them.
+    pub incidents: i64,
+    /// Distinct responders who wrote them.
+    pub responders: i64,
+    /// False when a search matched more posts than are counted.
+    pub counts_exact: bool,
+    /// Per day (UTC) with matching posts.
+    pub history: Vec<DayView>,
+    pub pinned_posts: Vec<PostView>,
+    pub pinned_incidents: Vec<PinnedIncident>,
+    pub comments: Vec<CommentView>,
+}
+
+/// A row of the board.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InsightSummary {
+    pub id: i64,
+    pub title: String,
+    pub status: String,
+    pub owner: Option<String>,
+    pub tags: Vec<String>,
+    pub evidence: i64,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InsightList {
+    pub items: Vec<InsightSummary>,
+}
+
+/// Matching post ids of an insight with a saved search, from the index (aliases included).
+async fn search_ids(
+    db: &Db,
+    search: &std::sync::Arc<SearchIndex>,
+    text: Option<String>,
+) -> Result<Option<Vec<i64>>, AppError> {
+    let Some(text) = text else { return Ok(None) };
+    let node = crate::search::query::parse(&text)
+        .map_err(|err| AppError::QuerySyntax { message: err.message, position: err.position })?;
+    let node = crate::domain::search::with_aliases(db, node).await?;
+    let search = search.clone();
+    let mut ids =
+        tokio::task::spawn_blocking(move || crate::search::searcher::all_ids(&search, node.as_ref(), None))
+            .await??;
+    ids.truncate(insights::MAX_MATCHING);
+    Ok(Some(ids))
+}
+
+/// Loads insight `id` as `viewer` sees it.
+pub async fn load(state: &AppState, id: i64, viewer: i64) -> Result<InsightView, AppError> {
+    let (insight, tag_keys) = state
+        .db
+        .read(move |conn| {
+            let insight =
+                table::by_id(conn, id)?.ok_or_else(|| crate::error::not_found(format!("no insight {id}")))?;
+            let keys: Vec<String> = table::tags_of(conn, id)?.into_iter().map(|t| t.key).collect();
+            Ok((insight, keys))
+        })
+        .await?;
+    let matching = search_ids(&state.db, &state.search, insights::search_text(&insight, &tag_keys)).await?;
+    state.db.read(move |conn| view(conn, insight, tag_keys, matching.as_deref(), viewer)).await
+}
+
+fn view(
+    conn: &mut crate::db::DbConn,
+    insight: Insight,
+    tag_keys: Vec<String>,
+    matching: Option<&[i64]>,
+    viewer: i64,
+) -> Result<InsightView, AppError> {
+    let tag_ids: Vec<i64> = table::tags_of(conn, insight.id)?.into_iter().map(|t| t.id).collect();
+    let counts: Counts = insights::counts(conn, &insight, &tag_ids, matching)?;
+    let evidence = table::evidence_of(conn, insight.id)?;
+    let post_ids: Vec<i64> = evidence.iter().filter(|e| e.kind == "post").map(|e| e.ref_id).collect();
+    let live = posts::live_many(conn, &post_ids)?;
+    let mut details: Vec<PostDetails> = posts::details(conn, live, Some(viewer))?;
+    details.sort_by_key(|d| post_ids.iter().position(|id| *id == d.post.id));
+    let incident_ids: Vec<i64> = evidence.iter().filter(|e| e.kind == "incident").map(|e| e.ref_id).collect();
+    let mut found = incidents::by_ids(conn, &incident_ids)?;
+    found.sort_by_key(|i| incident_ids.iter().position(|id| *id == i.id));
+    let pinned_incidents: Vec<PinnedIncident> =
+        found.into_iter().map(|i| PinnedIncident { key: i.key, title: i.title, status: i.status }).collect();
+    let comments = table::comments_of(conn, insight.id)?;
+    let mut people: Vec<i64> = comments.iter().map(|c| c.author_id).collect();
+    people.push(insight.created_by);
+    people.extend(insight.owner_id);
+    let names = insights::usernames(conn, &people)?;
+    let name = |id: i64| names.get(&id).cloned().unwrap_or_default();
+    Ok(InsightView {
+        id: insight.id,
+        title: insight.title,
+        problem: insight.problem,
+        status: insight.status,
+        dismissed_reason: insight.dismissed_reason,
+        owner: insight.owner_id.map(name),
+        created_by: name(insight.created_by),
+        created_at: format_ms(insight.created_at),
+        updated_at: format_ms(insight.updated_at),
+        tags: tag_keys,
+        query: insight.query,
+        posts: counts.posts,
+        incidents: counts.incidents,
+        responders: counts.responders,
+        counts_exact: counts.exact,
+        history: counts
+            .history
+            .into_iter()
+            .map(|d| DayView { day: d.day, posts: d.posts, incidents: d.incidents, responders: d.responders })
+            .collect(),
+        pinned_posts: details.iter().map(PostView::from).collect(),
+        pinned_incidents,
+        comments: comments
+            .into_iter()
+            .map(|c| CommentView {
+                author: name(c.author_id),
+                body: c.body,
+                created_at: format_ms(c.created_at),
+            })
+            .collect(),
+    })
+}
+
+/// The board's rows (all, or one status).
+pub fn board(conn: &mut crate::db::DbConn, status: Option<&str>) -> Result<Vec<InsightSummary>, AppError> {
+    if let Some(status) = status {
+        insights::Status::parse(status)?;
+    }
+    let rows = table::list(conn, status, 500)?;
+    let people: Vec<i64> = rows.iter().filter_map(|r| r.owner_id).collect();
+    let names = insights::usernames(conn, &people)?;
+    let mut items = Vec::new();
+    for row in rows {
+        let tags = table::tags_of(conn, row.id)?.into_iter().map(|t| t.key).collect();
+        let evidence = table::evidence_of(conn, row.id)?.len() as i64;
+        items.push(InsightSummary {
+            id: row.id,
+            title: row.title,
+            status: row.status,
+            owner: row.owner_id.and_then(|id| names.get(&id).cloned()),
+            tags,
+            evidence,
+            updated_at: format_ms(row.updated_at),
+        });
+    }
+    Ok(items)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub status: Option<String>,
+}
+
+/// The insights board, most recently changed first.
+#[utoipa::path(get, path = "/api/v1/insights", params(("status" = Option<String>, Query)),
+    responses((status = 200, body = InsightList), (status = 422, body = ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    _auth: AuthUser,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let status = query.into_inner().status;
+    let items = state.db.read(move |conn| board(conn, status.as_deref())).await?;
+    Ok(HttpResponse::Ok().json(InsightList { items }))
+}
+
+/// A new insight, with the evidence it starts from.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInsight {
+    pub title: String,
+    #[serde(default)]
+    pub problem: String,
+    /// Tags that define it.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// A saved search that defines it (the search box's language).
+    #[serde(default)]
+    pub query: String,
+    /// Notes to pin (responders: only their own).
+    #[serde(default)]
+    pub posts: Vec<i64>,
+    /// Incident keys to pin.
+    #[serde(default)]
+    pub incidents: Vec<String>,
+}
+
+/// Propose an insight (anyone signed in; responders from their own notes).
+#[utoipa::path(post, path = "/api/v1/insights", request_body = CreateInsight,
+    responses((status = 201, body = InsightView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    body: web::Json<CreateInsight>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let draft = Draft {
+        title: body.title,
+        problem: body.problem,
+        tags: body.tags,
+        query: body.query,
+        posts: body.posts,
+        incidents: body.incidents,
+    };
+    let user = auth.user.clone();
+    let id = state.db.write(move |conn| insights::create(conn, &user, &draft)).await?;
+    let view = load(&state, id, auth.user.id).await?;
+    Ok(HttpResponse::Created().insert_header(("Location", format!("/api/v1/insights/{id}"))).json(view))
+}
+
+/// One insight with live counts, daily history, evidence and comments.
+#[utoipa::path(get, path = "/api/v1/insights/{id}", responses((status = 200, body = InsightView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(load(&state, id.into_inner(), auth.user.id).await?))
+}
+
+/// A change to an insight; fields left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateInsight {
+    pub title: Option<String>,
+    pub problem: Option<String>,
+    /// The next status; `dismissed` needs `dismissed_reason`.
+    pub status: Option<String>,
+    pub dismissed_reason: Option<String>,
+    /// A username, or null for nobody.
+    #[serde(default, deserialize_with = "super::present")]
+    #[schema(value_type = Option<String>)]
+    pub owner: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    pub query: Option<String>,
+}
+
+/// Edit an insight or move its status (designers, analysts, admins).
+#[utoipa::path(patch, path = "/api/v1/insights/{id}", request_body = UpdateInsight,
+    responses((status = 200, body = InsightView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<UpdateInsight>,
+) -> Result<HttpResponse, AppError> {
+    let (id, body) = (id.into_inner(), body.into_inner());
+    let patch = Patch {
+        title: body.title,
+        problem: body.problem,
+        status: body.status,
+        dismissed_reason: body.dismissed_reason,
+        owner: body.owner,
+        tags: body.tags,
+        query: body.query,
+    };
+    let user = auth.user.clone();
+    state.db.write(move |conn| insights::update(conn, &user, id, &patch)).await?;
+    Ok(HttpResponse::Ok().json(load(&state, id, auth.user.id).await?))
+}
+
+/// Evidence to pin: a note or an incident.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinEvidence {
+    pub post: Option<i64>,
+    pub incident: Option<String>,
+}
+
+/// Pin a note or an incident; the note's author is notified.
+#[utoipa::path(post, path = "/api/v1/insights/{id}/evidence", request_body = PinEvidence,
+    responses((status = 200, body = InsightView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn pin(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<PinEvidence>,
+) -> Result<HttpResponse, AppError> {
+    let (id, body) = (id.into_inner(), body.into_inner());
+    let user = auth.user.clone();
+    state.db.write(move |conn| insights::pin(conn, &user, id, body.post, body.incident.as_deref())).await?;
+    Ok(HttpResponse::Ok().json(load(&state, id, auth.user.id).await?))
+}
+
+/// Unpin a note (`posts/{id}`) or an incident (`incidents/{key}`) (designers, analysts, admins).
+#[utoipa::path(delete, path = "/api/v1/insights/{id}/evidence/{kind}/{reference}",
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn unpin(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<(i64, String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, kind, reference) = path.into_inner();
+    let user = auth.user.clone();
+    state.db.write(move |conn| insights::unpin(conn, &user, id, &kind, &reference)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    pub body: String,
+}
+
+/// Comment on an insight (anyone signed in).
+#[utoipa::path(post, path = "/api/v1/insights/{id}/comments", request_body = NewComment,
+    responses((status = 201, body = InsightView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn comment(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<NewComment>,
+) -> Result<HttpResponse, AppError> {
+    let (id, body) = (id.into_inner(), body.into_inner());
+    let user = auth.user.clone();
+    state.db.write(move |conn| insights::comment(conn, &user, id, &body.body)).await?;
+    Ok(HttpResponse::Created().json(load(&state, id, auth.user.id).await?))
+}
+
+/// The scheme and host the request came to, for absolute links in exports.
+pub fn base_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+/// One line of Markdown without line breaks or leading block markers.
+fn inline(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// An insight as a Markdown document: for a design document or a ticket.
+pub fn markdown(view: &InsightView, base: &str) -> String {
+    let mut out = format!("# {}\n\n", inline(&view.title));
+    out.push_str(&format!("- Status: **{}**", view.status));
+    if let Some(reason) = &view.dismissed_reason {
+        out.push_str(&format!(" ({})", inline(reason)));
+    }
+    out.push('\n');
+    if let Some(owner) = &view.owner {
+        out.push_str(&format!("- Owner: @{owner}\n"));
+    }
+    if !view.tags.is_empty() {
+        let tags: Vec<String> = view.tags.iter().map(|t| format!("[#{t}]({base}/tags/{t})")).collect();
+        out.push_str(&format!("- Tags: {}\n", tags.join(", ")));
+    }
+    if !view.query.is_empty() {
+        out.push_str(&format!("- Search: `{}`\n", view.query.replace('`', "'")));
+    }
+    out.push_str(&format!("- Insight: {base}/insights/{}\n\n", view.id));
+    if !view.problem.is_empty() {
+        out.push_str(&format!("## Problem\n\n{}\n\n", view.problem));
+    }
+    out.push_str("## Evidence\n\n");
+    out.push_str(&format!(
+        "{} notes from {} responders across {} incidents (as of {}).\n\n",
+        view.posts, view.responders, view.incidents, view.updated_at
+    ));
+    if !view.pinned_posts.is_empty() {
+        out.push_str("### Pinned notes\n\n");
+        for post in &view.pinned_posts {
+            let incident =
+                post.incident.as_ref().map(|k| format!(", [{k}]({base}/incidents/{k})")).unwrap_or_default();
+            out.push_str(&format!(
+                "- [@{} on {}]({base}/posts/{}){incident}: {}\n",
+                post.author.username,
+                post.created_at.get(..10).unwrap_or(&post.created_at),
+                post.id,
+                inline(&post.body)
+            ));
+        }
+        out.push('\n');
+    }
+    if !view.pinned_incidents.is_empty() {
+        out.push_str("### Pinned incidents\n\n");
+        for incident in &view.pinned_incidents {
+            out.push_str(&format!(
+                "- [{}]({base}/incidents/{}): {} ({})\n",
+                incident.key,
+                incident.key,
+                inline(&incident.title),
+                incident.status
+            ));
+        }
+        out.push('\n');
+    }
+    if !view.comments.is_empty() {
+        out.push_str("## Discussion\n\n");
+        for c in &view.comments {
+            out.push_str(&format!("- @{} ({}): {}\n", c.author, c.created_at, inline(&c.body)));
+        }
+    }
+    out
+}
+
+/// Export one insight as Markdown with links back to i2i.
+#[utoipa::path(get, path = "/api/v1/insights/{id}/markdown", responses((status = 200, content_type = "text/markdown"), (status = 404, body = ErrorBody)))]
+pub async fn export_markdown(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let view = load(&state, id.into_inner(), auth.user.id).await?;
+    Ok(HttpResponse::Ok().content_type("text/markdown; charset=utf-8").body(markdown(&view, &base_url(&req))))
+}
+
+/// A CSV cell that spreadsheets will not run as a formula.
+fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// The board as CSV rows, with live counts per insight.
+pub async fn board_csv(state: &AppState, base: &str) -> Result<Vec<u8>, AppError> {
+    let items = state.db.read(|conn| board(conn, None)).await?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "id",
+        "title",
+        "status",
+        "owner",
+        "tags",
+        "posts",
+        "incidents",
+        "responders",
+        "evidence",
+        "updated_at",
+        "url",
+    ];
+    writer.write_record(header).map_err(|err| AppError::Internal(err.into()))?;
+    for item in items {
+        let view = load(state, item.id, 0).await?;
+        writer
+            .write_record([
+                item.id.to_string(),
+                cell(&item.title),
+                item.status.clone(),
+                item.owner.clone().unwrap_or_default(),
+                item.tags.join(" "),
+                view.posts.to_string(),
+                view.incidents.to_string(),
+                view.responders.to_string(),
+                item.evidence.to_string(),
+                item.updated_at.clone(),
+                format!("{base}/insights/{}", item.id),
+            ])
+            .map_err(|err| AppError::Internal(err.into()))?;
+    }
+    writer.into_inner().map_err(|err| AppError::Internal(anyhow::anyhow!("csv: {err}")))
+}
+
+/// Export the board as CSV.
+#[utoipa::path(get, path = "/api/v1/insights.csv", responses((status = 200, content_type = "text/csv")))]
+pub async fn export_csv(
+    state: web::Data<AppState>,
+    _auth: AuthUser,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let body = board_csv(&state, &base_url(&req)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", "attachment; filename=\"insights.csv\""))
+        .body(body))
+}
+
+/// A notification in the signed-in user's feed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NotificationView {
+    /// `evidence`: one of your notes was pinned to an insight.
+    pub kind: String,
+    pub insight_id: Option<i64>,
+    pub insight_title: Option<String>,
+    pub post_id: Option<i64>,
+    pub by: Option<String>,
+    pub created_at: String,
+    pub read: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationList {
+    pub items: Vec<NotificationView>,
+    pub unread: i64,
+}
+
+/// The signed-in user's notifications, newest first (at most 50).
+pub fn notifications(conn: &mut crate::db::DbConn, user_id: i64) -> Result<NotificationList, AppError> {
+    let rows = table::notifications_of(conn, user_id, 50)?;
+    let people: Vec<i64> = rows.iter().filter_map(|n| n.actor_id).collect();
+    let names = insights::usernames(conn, &people)?;
+    let mut items = Vec::new();
+    for n in rows {
+        let title = match n.insight_id {
+            Some(id) => table::by_id(conn, id)?.map(|i| i.title),
+            None => None,
+        };
+        items.push(NotificationView {
+            kind: n.kind,
+            insight_id: n.insight_id,
+            insight_title: title,
+            post_id: n.post_id,
+            by: n.actor_id.and_then(|id| names.get(&id).cloned()),
+            created_at: format_ms(n.created_at),
+            read: n.read_at.is_some(),
+        });
+    }
+    let unread = items.iter().filter(|n| !n.read).count() as i64;
+    Ok(NotificationList { items, unread })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NotificationQuery {
+    /// `true` marks them read as they are fetched.
+    pub mark_read: Option<bool>,
+}
+
+/// Your notifications: notes of yours that became evidence.
+#[utoipa::path(get, path = "/api/v1/me/notifications", params(("mark_read" = Option<bool>, Query)),
+    responses((status = 200, body = NotificationList)))]
+pub async fn my_notifications(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    query: web::Query<NotificationQuery>,
+) -> Result<HttpResponse, AppError> {
+    let user_id = auth.user.id;
+    let list = if query.mark_read == Some(true) {
+        state
+            .db
+            .write(move |conn| {
+                let list = notifications(conn, user_id)?;
+                table::mark_read(conn, user_id, crate::db::now_ms())?;
+                Ok(list)
+            })
+            .await?
+    } else {
+        state.db.read(move |conn| notifications(conn, user_id)).await?
+    };
+    Ok(HttpResponse::Ok().json(list))
+}
