@@ -14,6 +14,7 @@ mod errors;
 mod experience;
 mod hostile;
 mod incidents;
+mod insights;
 mod limits;
 mod logs;
 mod nodes;
