@@ -344,7 +344,12 @@ pub struct Counts {
     /// False when a search matched more than [`MAX_MATCHING`] posts and only those were counted.
     pub exact: bool,
     pub history: Vec<DayCount>,
+    /// The newest matching posts (at most [`LATEST`]), newest first.
+    pub latest: Vec<i64>,
 }
+
+/// How many of the newest matching posts an insight offers to pin.
+pub const LATEST: usize = 10;
 
 /// `(post id, created_at, incident, author)` of a matching post.
 pub type PostRow = (i64, i64, Option<i64>, i64);
@@ -408,12 +413,15 @@ pub fn count_rows(mut rows: Vec<PostRow>) -> Counts {
             responders: authors.len() as i64,
         })
         .collect();
+    let mut newest: Vec<(i64, i64)> = rows.iter().map(|r| (r.1, r.0)).collect();
+    newest.sort_unstable_by(|a, b| b.cmp(a));
     Counts {
         posts: rows.len() as i64,
         incidents: incidents.len() as i64,
         responders: authors.len() as i64,
         exact: true,
         history,
+        latest: newest.into_iter().take(LATEST).map(|(_, id)| id).collect(),
     }
 }
 
@@ -491,6 +499,7 @@ mod tests {
         ];
         let counts = count_rows(rows);
         assert_eq!((counts.posts, counts.incidents, counts.responders), (4, 2, 3));
+        assert_eq!(counts.latest, vec![4, 3, 2, 1], "newest first");
         assert_eq!(counts.history.len(), 2);
         assert_eq!(
             counts.history[0],

@@ -204,7 +204,7 @@ test('4. analyst: search with operators, refine by a facet, export CSV', async (
   await page.getByLabel('Search notes').fill('#sso -#password-reset after:2020-01-01');
   let stats = '';
   for (let attempt = 0; attempt < 40 && !stats.startsWith('6 notes'); attempt++) {
-    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
     stats = await page.locator('p.stats').innerText();
     if (!stats.startsWith('6 notes')) await page.waitForTimeout(150);
   }
@@ -240,10 +240,74 @@ test('5. hostile markup renders as text and opens no dialog', async () => {
   await context.close();
 });
 
+test('6. designer: merge #pwreset into #password-reset, see the trend combine, build an insight, accept it, export it', async () => {
+  const hour = 3600 * 1000;
+  const notes = [
+    ['oncall1', 'Reset mail arrived after the link expired #pwreset', 'INC-201'],
+    ['oncall2', 'Reset link opened on the wrong device #pwreset', 'INC-202'],
+    ['oncall0', 'Reset page rejects the new password silently #password-reset', 'INC-203'],
+  ];
+  const lines = notes.map(([author, body, incident], i) =>
+    JSON.stringify({ author, body, incident, created_at: new Date(Date.now() - (i + 3) * hour).toISOString() }));
+  const file = join(dataDir, 'resets.jsonl');
+  writeFileSync(file, lines.join('\n') + '\n');
+  execFileSync(binary, ['--data-dir', dataDir, 'import', file], { env: { ...process.env, I2I_LOG: 'warn' } });
+
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await logIn(context, DESIGNER);
+  const recurringRow = (name) => page.locator('table.recurring tr', { has: page.getByRole('link', { name, exact: true }) });
+  await page.goto(base + '/trends');
+  const before = Number((await recurringRow('#password-reset').locator('svg.hbar text').textContent()).trim());
+  assert.equal(await recurringRow('#pwreset').locator('svg.hbar text').textContent(), '2');
+
+  // Merge from the alias's tag page.
+  await page.goto(base + '/tags/pwreset');
+  await page.getByText('Curate #pwreset').click();
+  await page.getByLabel('Merge #pwreset into').fill('password-reset');
+  await page.getByRole('button', { name: 'Merge' }).click();
+  assert.equal(new URL(page.url()).pathname, '/tags/password-reset');
+  assert.match(await page.locator('p.tag-aliases').innerText(), /Also written as #pwreset/);
+  await shot(page, '6-merged-tag');
+
+  // The trend combines: the canonical tag spans the alias's incidents too; the alias is gone.
+  await page.goto(base + '/trends');
+  assert.equal(Number((await recurringRow('#password-reset').locator('svg.hbar text').textContent()).trim()), before + 2);
+  assert.equal(await recurringRow('#pwreset').count(), 0);
+
+  // One click on the tag page makes the insight; pin two notes; accept it.
+  await page.goto(base + '/tags/password-reset');
+  await page.getByRole('button', { name: 'Create insight from #password-reset' }).click();
+  assert.match(new URL(page.url()).pathname, /^\/insights\/\d+$/);
+  assert.match(await page.locator("p.counts").innerText(), /5 notes · 4 incidents/, "the alias's notes count in the insight");
+  const candidates = page.locator('li.candidate', { hasText: 'Reset' });
+  const first = await candidates.filter({ hasText: 'link expired' }).getAttribute('data-post');
+  const second = await candidates.filter({ hasText: 'wrong device' }).getAttribute('data-post');
+  await page.getByRole('button', { name: `Pin note ${first}` }).click();
+  await page.getByRole('button', { name: `Pin note ${second}` }).click();
+  assert.equal(await page.locator('ul.pinned-posts li.pinned').count(), 2);
+  await page.getByLabel('Move to').selectOption('accepted');
+  await page.getByRole('button', { name: 'Move' }).click();
+  assert.equal(await page.locator('.status').textContent(), 'accepted');
+  await shot(page, '6-insight');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export as Markdown' }).click()]);
+  const markdown = readFileSync(await download.path(), 'utf8');
+  assert.match(markdown, /^# #password-reset: what users run into\n/);
+  assert.match(markdown, /- Status: \*\*accepted\*\*/);
+  for (const id of [first, second]) assert.ok(markdown.includes(`${base}/posts/${id})`), `links note ${id}:\n${markdown}`);
+  assert.ok(markdown.includes(`[INC-201](${base}/incidents/INC-201)`), markdown);
+  assert.match(markdown, /Reset link opened on the wrong device #pwreset/);
+
+  // The board shows it under accepted.
+  await page.getByRole('link', { name: 'Insights' }).first().click();
+  assert.match(await page.locator('section.board-column', { has: page.locator('#col-accepted') }).innerText(), /#password-reset: what users run into/);
+  await context.close();
+});
+
 test('the main pages pass an accessibility check and work without JavaScript', async () => {
   const context = await browser.newContext({ bypassCSP: true });
   const page = await logIn(context, ADMIN);
-  for (const path of ['/', '/incidents/INC-7', '/tags/kiosk-login', '/trends', '/search?q=%23sso', '/my', '/digest']) {
+  for (const path of ['/', '/incidents/INC-7', '/tags/kiosk-login', '/trends', '/search?q=%23sso', '/my', '/digest', '/insights', '/insights/1']) {
     await page.goto(base + path);
     await noSeriousA11yViolations(page, path);
   }

@@ -165,7 +165,7 @@ async fn an_insight_carries_evidence_counts_status_and_discussion_from_notes_to_
     assert!(text.contains("- Status: **accepted**"), "{text}");
     assert!(text.contains(&format!("[#password-reset]({base}/tags/password-reset)")), "{text}");
     assert!(text.contains("4 notes from 2 responders across 4 incidents"), "{text}");
-    assert!(text.contains(&format!("[@sam on ")) && text.contains(&format!("]({base}/posts/{sam_reset}), [INC-3]({base}/incidents/INC-3): user gave up on the reset mail #pwreset")), "{text}");
+    assert!(text.contains("[@sam on ") && text.contains(&format!("]({base}/posts/{sam_reset}), [INC-3]({base}/incidents/INC-3): user gave up on the reset mail #pwreset")), "{text}");
     assert!(text.contains(&format!("[INC-1]({base}/incidents/INC-1)")), "{text}");
     assert!(text.contains("- @sam ("), "{text}");
 

@@ -70,6 +70,8 @@ pub struct InsightView {
     pub history: Vec<DayView>,
     pub pinned_posts: Vec<PostView>,
     pub pinned_incidents: Vec<PinnedIncident>,
+    /// The newest matching notes not pinned yet (at most 10): candidates to pin.
+    pub latest: Vec<PostView>,
     pub comments: Vec<CommentView>,
 }
 
@@ -137,6 +139,10 @@ fn view(
     let live = posts::live_many(conn, &post_ids)?;
     let mut details: Vec<PostDetails> = posts::details(conn, live, Some(viewer))?;
     details.sort_by_key(|d| post_ids.iter().position(|id| *id == d.post.id));
+    let unpinned: Vec<i64> = counts.latest.iter().copied().filter(|id| !post_ids.contains(id)).collect();
+    let live = posts::live_many(conn, &unpinned)?;
+    let mut latest: Vec<PostDetails> = posts::details(conn, live, Some(viewer))?;
+    latest.sort_by_key(|d| unpinned.iter().position(|id| *id == d.post.id));
     let incident_ids: Vec<i64> = evidence.iter().filter(|e| e.kind == "incident").map(|e| e.ref_id).collect();
     let mut found = incidents::by_ids(conn, &incident_ids)?;
     found.sort_by_key(|i| incident_ids.iter().position(|id| *id == i.id));
@@ -170,6 +176,7 @@ fn view(
             .map(|d| DayView { day: d.day, posts: d.posts, incidents: d.incidents, responders: d.responders })
             .collect(),
         pinned_posts: details.iter().map(PostView::from).collect(),
+        latest: latest.iter().map(PostView::from).collect(),
         pinned_incidents,
         comments: comments
             .into_iter()
