@@ -259,3 +259,75 @@ async fn the_pages_create_an_insight_in_one_click_from_a_selection_and_show_it()
     let home = client.get(app.url("/")).bearer_auth(&rory_token).send().await.unwrap().text().await.unwrap();
     assert!(!home.contains("is evidence in"), "{home}");
 }
+
+#[derive(diesel::QueryableByName)]
+struct TagIncidents {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    key: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[tokio::test]
+async fn on_the_shared_notes_an_insight_by_tag_counts_the_incidents_sql_counts_and_charts_the_tag_history() {
+    let Some(data) = crate::helpers::shared_data() else { return };
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin().await;
+    let pattern = regex::Regex::new(r"INC-\d+").unwrap();
+    let file = std::io::BufReader::new(std::fs::File::open(data).unwrap());
+    i2i::transfer::import(&app.db(), &pattern, file, |_, _| {}).unwrap();
+    // The tag on the most distinct incidents, and that number, straight from SQL.
+    let top = app
+        .db()
+        .read_blocking(|conn| {
+            use diesel::RunQueryDsl;
+            let sql = "SELECT t.key AS key, COUNT(DISTINCT p.incident_id) AS n FROM posts p \
+                       JOIN post_tags pt ON pt.post_id = p.id JOIN tags t ON t.id = pt.tag_id \
+                       WHERE p.deleted_at IS NULL GROUP BY t.key ORDER BY n DESC, t.key LIMIT 1";
+            Ok(i2i::on_backend!(conn, c => diesel::sql_query(sql).load::<TagIncidents>(c))?)
+        })
+        .unwrap();
+    let (tag, incidents) = (top[0].key.clone(), top[0].n);
+    assert!(incidents > 10, "#{tag} spans only {incidents} incidents");
+
+    let body = json!({"title": format!("#{tag} keeps coming back"), "tags": [tag]});
+    let insight = expect_json(create(&app, &admin, body).await, StatusCode::CREATED).await;
+    assert_eq!(insight["incidents"].as_i64(), Some(incidents), "#{tag}");
+    let tag_view = app.get_json(&format!("/api/v1/tags/{tag}"), &admin).await;
+    assert_eq!(
+        (insight["posts"].as_i64(), insight["incidents"].as_i64()),
+        (tag_view["posts"].as_i64(), tag_view["incidents"].as_i64())
+    );
+
+    // The insight's daily history is the tag's daily history (its days with notes).
+    let days: Vec<(String, i64)> = insight["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["day"].as_str().unwrap().to_string(), d["posts"].as_i64().unwrap()))
+        .collect();
+    let first = i2i::domain::time::parse_timestamp("day", &days[0].0).unwrap();
+    let last = i2i::domain::time::parse_timestamp("day", &days[days.len() - 1].0).unwrap();
+    const DAY: i64 = 86_400_000;
+    let mut from = first;
+    let mut history = Vec::new();
+    while from <= last {
+        let to = (from + 1_000 * DAY).min(last + DAY);
+        let path = format!(
+            "/api/v1/tags/{tag}/history?interval=day&from={}&to={}",
+            i2i::domain::time::format_ms(from),
+            i2i::domain::time::format_ms(to)
+        );
+        let chunk = app.get_json(&path.replace('+', "%2B"), &admin).await;
+        for point in chunk["points"].as_array().unwrap() {
+            let posts = point["posts"].as_i64().unwrap();
+            if posts > 0 {
+                history.push((point["t"].as_str().unwrap().chars().take(10).collect::<String>(), posts));
+            }
+        }
+        from = to;
+    }
+    assert_eq!(days, history, "#{tag}");
+    assert_eq!(days.iter().map(|d| d.1).sum::<i64>(), insight["posts"].as_i64().unwrap());
+    eprintln!("#{tag}: {incidents} incidents, {} notes over {} days", insight["posts"], days.len());
+}
