@@ -16,6 +16,12 @@ const FORMS: &[(&str, &str)] = &[
     ("/my/feed-token", ""),
     ("/tags/db/follow", "on=1"),
     ("/incidents/INC-1/update", "status=resolved&severity=sev1"),
+    ("/tags/db/curate", "action=describe&description=forged"),
+    ("/insights", "title=forged+insight&tags=db&post=1"),
+    ("/insights/1/update", "status=accepted"),
+    ("/insights/1/evidence", "action=pin&incident=INC-1"),
+    ("/insights/1/comments", "body=forged"),
+    ("/notifications/read", ""),
     ("/logout", ""),
 ];
 
@@ -44,6 +50,8 @@ async fn state_of(app: &TestApp, admin: &str, feed: &str) -> Value {
         "users": app.get_json("/api/v1/users", admin).await["items"],
         "my_tags": app.get_json("/api/v1/me/tags", admin).await,
         "incident": app.get_json("/api/v1/incidents/INC-1", admin).await,
+        "tag": app.get_json("/api/v1/tags/db", admin).await,
+        "insights": app.get_json("/api/v1/insights", admin).await["items"],
         "feed_status": feed_status.status().as_u16(),
         "session": app.get("/api/v1/users/me", admin).await.status().as_u16(),
     })
