@@ -117,13 +117,6 @@ pub fn store(
     Ok(())
 }
 
-/// Moves every alias of `from` to `to` (when `from` itself becomes an alias of `to`).
-pub fn repoint(conn: &mut DbConn, from: i64, to: i64) -> QueryResult<usize> {
-    diesel::update(tag_aliases::table.filter(tag_aliases::canonical_id.eq(from)))
-        .set(tag_aliases::canonical_id.eq(to))
-        .execute(conn)
-}
-
 /// Makes `alias_id` a tag of its own again; false when it was not an alias.
 pub fn remove(conn: &mut DbConn, alias_id: i64) -> QueryResult<bool> {
     Ok(diesel::delete(tag_aliases::table.find(alias_id)).execute(conn)? > 0)

@@ -20,6 +20,18 @@ pub fn unfollow(conn: &mut DbConn, user_id: i64, tag_id: i64) -> QueryResult<boo
     Ok(diesel::delete(follows::table.find((user_id, tag_id))).execute(conn)? > 0)
 }
 
+/// Moves every follow of tag `from` to tag `to` (a tag merged into another: its followers
+/// follow the merged tag); returns how many users followed `from`.
+pub fn move_all(conn: &mut DbConn, from: i64, to: i64, now: i64) -> QueryResult<usize> {
+    let users: Vec<i64> =
+        follows::table.filter(follows::tag_id.eq(from)).select(follows::user_id).load(conn)?;
+    for user_id in &users {
+        follow(conn, *user_id, to, now)?;
+    }
+    diesel::delete(follows::table.filter(follows::tag_id.eq(from))).execute(conn)?;
+    Ok(users.len())
+}
+
 /// The tags a user follows, by name.
 pub fn followed(conn: &mut DbConn, user_id: i64) -> QueryResult<Vec<Tag>> {
     follows::table

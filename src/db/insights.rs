@@ -2,6 +2,8 @@
 //! its pinned evidence (`insight_evidence`), its comments (`insight_comments`), and the
 //! `notifications` telling responders their notes became evidence.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 
 use super::schema::{insight_comments, insight_evidence, insight_tags, insights, notifications, tags};
@@ -81,6 +83,40 @@ pub fn tags_of(conn: &mut DbConn, insight_id: i64) -> QueryResult<Vec<Tag>> {
         .order(tags::key.asc())
         .select(Tag::as_select())
         .load(conn)
+}
+
+/// The tag keys of many insights at once: `insight id -> keys`, by key.
+pub fn tag_keys_of_many(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, Vec<String>>> {
+    let rows: Vec<(i64, String)> = insight_tags::table
+        .inner_join(tags::table)
+        .filter(insight_tags::insight_id.eq_any(ids))
+        .order((insight_tags::insight_id.asc(), tags::key.asc()))
+        .select((insight_tags::insight_id, tags::key))
+        .load(conn)?;
+    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, key) in rows {
+        out.entry(id).or_default().push(key);
+    }
+    Ok(out)
+}
+
+/// How much evidence each of many insights has: `insight id -> pinned notes and incidents`.
+pub fn evidence_counts(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, i64>> {
+    let rows: Vec<(i64, i64)> = insight_evidence::table
+        .filter(insight_evidence::insight_id.eq_any(ids))
+        .group_by(insight_evidence::insight_id)
+        .select((insight_evidence::insight_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Titles of many insights: `insight id -> title`.
+pub fn titles(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, String>> {
+    let rows: Vec<(i64, String)> = insights::table
+        .filter(insights::id.eq_any(ids))
+        .select((insights::id, insights::title))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Replaces the tags that define an insight.

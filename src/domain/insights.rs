@@ -7,18 +7,18 @@
 //! Roles: responders may propose an insight from their own notes and comment; designers,
 //! analysts and admins edit insights, move their status and pin any evidence.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::insights::{self, Evidence, Insight, InsightChanges, NewInsight};
-use crate::db::schema::{post_tags, posts};
 use crate::db::users::User;
 use crate::db::{aliases, incidents, now_ms, tags, DbConn};
 use crate::domain::text::tag_key;
 use crate::domain::vocabulary::may_curate;
 use crate::error::{invalid, not_found, AppError};
+use crate::trends::sql;
 
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_PROBLEM_CHARS: usize = 5_000;
@@ -26,7 +26,7 @@ pub const MAX_COMMENT_CHARS: usize = 2_000;
 /// Most tags, pinned notes and pinned incidents one request may name.
 pub const MAX_REFS: usize = 100;
 /// Most matching posts counted for an insight defined by a search (the index's answer).
-pub const MAX_MATCHING: usize = 200_000;
+pub const MAX_MATCHING: usize = 50_000;
 
 /// Where an insight stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -155,6 +155,7 @@ pub fn create(conn: &mut DbConn, user: &User, draft: &Draft) -> Result<i64, AppE
     let problem = bounded("problem", &draft.problem, MAX_PROBLEM_CHARS, false)?;
     let query = parse_query(&draft.query)?;
     let tag_ids = tag_ids(conn, &draft.tags)?;
+    check_definition(conn, &query, &tag_ids)?;
     if draft.posts.len() > MAX_REFS || draft.incidents.len() > MAX_REFS {
         return Err(invalid("posts", format!("at most {MAX_REFS} notes and {MAX_REFS} incidents")));
     }
@@ -230,9 +231,17 @@ pub fn update(conn: &mut DbConn, user: &User, id: i64, patch: &Patch) -> Result<
             }
         });
     }
-    if let Some(names) = &patch.tags {
-        let ids = tag_ids(conn, names)?;
-        insights::set_tags(conn, id, &ids)?;
+    let new_tags = match &patch.tags {
+        Some(names) => Some(tag_ids(conn, names)?),
+        None => None,
+    };
+    if changes.query.is_some() || new_tags.is_some() {
+        let current: Vec<i64> = insights::tags_of(conn, id)?.into_iter().map(|t| t.id).collect();
+        let query = changes.query.clone().unwrap_or_else(|| insight.query.clone());
+        check_definition(conn, &query, new_tags.as_deref().unwrap_or(&current))?;
+    }
+    if let Some(ids) = &new_tags {
+        insights::set_tags(conn, id, ids)?;
     }
     insights::update(conn, id, &changes)?;
     Ok(())
@@ -351,110 +360,139 @@ pub struct Counts {
 /// How many of the newest matching posts an insight offers to pin.
 pub const LATEST: usize = 10;
 
-/// `(post id, created_at, incident, author)` of a matching post.
-pub type PostRow = (i64, i64, Option<i64>, i64);
-
-/// The live posts with any tag of the groups of `tag_ids`.
-fn tagged_posts(conn: &mut DbConn, tag_ids: &[i64]) -> QueryResult<Vec<PostRow>> {
-    let mut all_ids = Vec::new();
-    for id in tag_ids {
-        all_ids.extend(aliases::group_ids(conn, *id)?);
-    }
-    if all_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    post_tags::table
-        .inner_join(posts::table)
-        .filter(post_tags::tag_id.eq_any(&all_ids))
-        .filter(posts::deleted_at.is_null())
-        .select((posts::id, posts::created_at, posts::incident_id, posts::author_id))
-        .load(conn)
+#[derive(QueryableByName)]
+struct Totals {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    posts: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    incidents: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    responders: i64,
 }
 
-fn posts_by_id(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<PostRow>> {
-    let mut out = Vec::new();
-    for part in ids.chunks(500) {
-        out.extend(
-            posts::table
-                .filter(posts::id.eq_any(part))
-                .filter(posts::deleted_at.is_null())
-                .select((posts::id, posts::created_at, posts::incident_id, posts::author_id))
-                .load::<PostRow>(conn)?,
-        );
-    }
-    Ok(out)
+#[derive(QueryableByName)]
+struct Newest {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
 }
 
-/// Totals and per-day counts of `rows` (repeats of a post are counted once).
-pub fn count_rows(mut rows: Vec<PostRow>) -> Counts {
-    rows.sort_unstable();
-    rows.dedup_by_key(|r| r.0);
-    let mut incidents = BTreeSet::new();
-    let mut authors = BTreeSet::new();
-    type DaySets = (i64, BTreeSet<i64>, BTreeSet<i64>);
-    let mut days: BTreeMap<i64, DaySets> = BTreeMap::new();
-    for (_, created_at, incident, author) in &rows {
-        let day = created_at.div_euclid(86_400_000);
-        let entry = days.entry(day).or_default();
-        entry.0 += 1;
-        entry.2.insert(*author);
-        authors.insert(*author);
-        if let Some(incident) = incident {
-            entry.1.insert(*incident);
-            incidents.insert(*incident);
+/// What an insight's definition matches.
+pub enum Matching<'a> {
+    /// Posts with any of these tags (each tag's whole alias group is added here).
+    Tags(&'a [i64]),
+    /// These posts (a saved search's matches, at most [`MAX_MATCHING`]).
+    Posts(&'a [i64]),
+}
+
+/// The UTC day (since the epoch, floored) of `p.created_at`, on both backends.
+const DAY_OF: &str = "((p.created_at - ((p.created_at % 86400000) + 86400000) % 86400000) / 86400000)";
+
+/// Counts, per-day history and newest posts of what `matching` matches, aggregated in SQL
+/// (one pass each over the tag group's index range or the listed posts; a post with two
+/// tags of the insight counts once). Only integers are written into the statements.
+pub fn counts(conn: &mut DbConn, matching: Matching, exact: bool) -> QueryResult<Counts> {
+    let from = match matching {
+        Matching::Tags(tag_ids) => {
+            let mut ids = BTreeSet::new();
+            for id in tag_ids {
+                ids.extend(aliases::group_of(conn, *id)?);
+            }
+            if ids.is_empty() {
+                return Ok(Counts { exact, ..Default::default() });
+            }
+            let ids: Vec<i64> = ids.into_iter().collect();
+            format!(
+                "FROM post_tags pt JOIN posts p ON p.id = pt.post_id \
+                 WHERE pt.tag_id IN ({}) AND p.deleted_at IS NULL",
+                sql::list(&ids)
+            )
         }
-    }
-    let history = days
-        .into_iter()
-        .map(|(day, (posts, incidents, authors))| DayCount {
-            day: crate::domain::time::format_ms(day * 86_400_000).chars().take(10).collect(),
-            posts,
-            incidents: incidents.len() as i64,
-            responders: authors.len() as i64,
-        })
-        .collect();
-    let mut newest: Vec<(i64, i64)> = rows.iter().map(|r| (r.1, r.0)).collect();
-    newest.sort_unstable_by(|a, b| b.cmp(a));
-    Counts {
-        posts: rows.len() as i64,
-        incidents: incidents.len() as i64,
-        responders: authors.len() as i64,
-        exact: true,
-        history,
-        latest: newest.into_iter().take(LATEST).map(|(_, id)| id).collect(),
-    }
-}
-
-/// The posts an insight's definition matches: those with any of its tags (or their
-/// aliases), narrowed by its saved search when it has one (`search_ids` are that search's
-/// matches, already narrowed to the tags).
-pub fn counts(
-    conn: &mut DbConn,
-    insight: &Insight,
-    tag_ids: &[i64],
-    search_ids: Option<&[i64]>,
-) -> QueryResult<Counts> {
-    let rows = match search_ids {
-        Some(ids) => posts_by_id(conn, ids)?,
-        None if insight.query.trim().is_empty() => tagged_posts(conn, tag_ids)?,
-        None => Vec::new(),
+        Matching::Posts([]) => return Ok(Counts { exact, ..Default::default() }),
+        Matching::Posts(ids) => {
+            format!("FROM posts p WHERE p.id IN ({}) AND p.deleted_at IS NULL", sql::list(ids))
+        }
     };
-    let mut counts = count_rows(rows);
-    counts.exact = search_ids.is_none_or(|ids| ids.len() < MAX_MATCHING);
-    Ok(counts)
+    let distinct = "COUNT(DISTINCT p.id) AS posts, COUNT(DISTINCT p.incident_id) AS incidents, \
+                    COUNT(DISTINCT p.author_id) AS responders";
+    let totals: Vec<Totals> = sql::load(conn, &format!("SELECT {distinct} {from}"))?;
+    let days: Vec<(i64, i64, i64, i64)> = {
+        #[derive(QueryableByName)]
+        struct Day {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            day: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            posts: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            incidents: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            responders: i64,
+        }
+        let rows: Vec<Day> = sql::load(
+            conn,
+            &format!("SELECT {DAY_OF} AS day, {distinct} {from} GROUP BY {DAY_OF} ORDER BY day"),
+        )?;
+        rows.into_iter().map(|d| (d.day, d.posts, d.incidents, d.responders)).collect()
+    };
+    let newest: Vec<Newest> = sql::load(
+        conn,
+        &format!(
+            "SELECT DISTINCT p.id AS id, p.created_at AS at {from} ORDER BY at DESC, id DESC LIMIT {LATEST}"
+        ),
+    )?;
+    let total = totals.first();
+    Ok(Counts {
+        posts: total.map_or(0, |t| t.posts),
+        incidents: total.map_or(0, |t| t.incidents),
+        responders: total.map_or(0, |t| t.responders),
+        exact,
+        history: days
+            .into_iter()
+            .map(|(day, posts, incidents, responders)| DayCount {
+                day: crate::domain::time::format_ms(day * 86_400_000).chars().take(10).collect(),
+                posts,
+                incidents,
+                responders,
+            })
+            .collect(),
+        latest: newest.into_iter().map(|n| n.id).collect(),
+    })
 }
 
 /// The search an insight with a saved query runs: its query, and `(#a OR #b)` for its tags.
 pub fn search_text(insight: &Insight, tag_keys: &[String]) -> Option<String> {
-    if insight.query.trim().is_empty() {
+    definition_search(&insight.query, tag_keys)
+}
+
+fn definition_search(query: &str, tag_keys: &[String]) -> Option<String> {
+    if query.trim().is_empty() {
         return None;
     }
-    let mut parts = vec![format!("({})", insight.query)];
+    let mut parts = vec![format!("({query})")];
     if !tag_keys.is_empty() {
         let tags: Vec<String> = tag_keys.iter().map(|k| format!("#{k}")).collect();
         parts.push(format!("({})", tags.join(" OR ")));
     }
     Some(parts.join(" "))
+}
+
+/// Checks that a saved search together with the tags is still one valid search (the
+/// parser bounds terms and nesting): otherwise the insight could be stored but never read.
+fn check_definition(conn: &mut DbConn, query: &str, tag_ids: &[i64]) -> Result<(), AppError> {
+    let keys: Vec<String> = tags_by_ids(conn, tag_ids)?;
+    if let Some(text) = definition_search(query, &keys) {
+        crate::search::query::parse(&text).map_err(|err| {
+            invalid(
+                "query",
+                format!("the saved search together with the tags is not a valid search: {}", err.message),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn tags_by_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<String>> {
+    use crate::db::schema::tags;
+    tags::table.filter(tags::id.eq_any(ids)).order(tags::key.asc()).select(tags::key).load(conn)
 }
 
 /// The authors of notes: user id to username (for views and exports).
@@ -488,30 +526,6 @@ mod tests {
     }
 
     #[test]
-    fn counts_take_each_post_once_and_count_distinct_members_per_day() {
-        const DAY: i64 = 86_400_000;
-        let rows = vec![
-            (1, 10, Some(100), 7),
-            (1, 10, Some(100), 7), // the same post through a second tag
-            (2, 20, Some(101), 7),
-            (3, DAY + 5, None, 8),
-            (4, DAY + 6, Some(100), 9),
-        ];
-        let counts = count_rows(rows);
-        assert_eq!((counts.posts, counts.incidents, counts.responders), (4, 2, 3));
-        assert_eq!(counts.latest, vec![4, 3, 2, 1], "newest first");
-        assert_eq!(counts.history.len(), 2);
-        assert_eq!(
-            counts.history[0],
-            DayCount { day: "1970-01-01".into(), posts: 2, incidents: 2, responders: 1 }
-        );
-        assert_eq!(
-            counts.history[1],
-            DayCount { day: "1970-01-02".into(), posts: 2, incidents: 1, responders: 2 }
-        );
-    }
-
-    #[test]
     fn text_fields_are_trimmed_bounded_and_required_where_needed() {
         assert_eq!(bounded("title", "  Reset links expire  ", 200, true).unwrap(), "Reset links expire");
         assert!(bounded("title", "   ", 200, true).is_err());
@@ -520,5 +534,13 @@ mod tests {
         assert_eq!(bounded("problem", "", 200, false).unwrap(), "");
         assert!(parse_query("#sso AND (").is_err());
         assert_eq!(parse_query(" #sso login ").unwrap(), "#sso login");
+    }
+
+    #[test]
+    fn a_saved_search_is_narrowed_to_the_tags() {
+        let keys = vec!["password-reset".to_string(), "sso".to_string()];
+        assert_eq!(definition_search("expired", &keys).unwrap(), "(expired) (#password-reset OR #sso)");
+        assert_eq!(definition_search("expired", &[]).unwrap(), "(expired)");
+        assert_eq!(definition_search("  ", &keys), None);
     }
 }

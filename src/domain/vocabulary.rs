@@ -150,12 +150,15 @@ fn lock_out_post_writes(conn: &mut DbConn) -> Result<(), AppError> {
 }
 
 /// Merges the tag `name` into `into` as its alias, as `user`: from then on (and for every
-/// earlier post) timelines, search, counts and trends read it as `into`. Merging into an
-/// alias merges into that alias's canonical tag; aliases of `name` move along. Returns the
-/// canonical tag.
+/// earlier post) timelines, search, counts and trends read it as `into`, and its followers
+/// follow `into`. Merging into an alias merges into that alias's canonical tag; a tag with
+/// aliases of its own is refused. Returns the canonical tag.
 pub fn merge(conn: &mut DbConn, user: &User, actor: &Actor, name: &str, into: &str) -> Result<Tag, AppError> {
     if !may_curate(user) {
         return Err(AppError::Forbidden("only designers, analysts and admins merge tags".into()));
+    }
+    if into.trim().trim_start_matches('#').is_empty() {
+        return Err(invalid("alias_of", "name the tag to merge into"));
     }
     let alias = named(conn, name)?;
     let target = named(conn, into)?;
@@ -167,16 +170,30 @@ pub fn merge(conn: &mut DbConn, user: &User, actor: &Actor, name: &str, into: &s
     if aliases::canonical_of(conn, alias.id)? == Some(canonical.id) {
         return Ok(canonical);
     }
-    let moved: Vec<String> = aliases::aliases_of(conn, alias.id)?.into_iter().map(|t| t.key).collect();
-    aliases::repoint(conn, alias.id, canonical.id)?;
-    aliases::store(conn, alias.id, canonical.id, Some(user.id), now_ms())?;
+    // One level only, and un-merging must give back exactly what was: a tag with aliases of
+    // its own is not merged as a group (its aliases would not come back with it).
+    let own: Vec<String> =
+        aliases::aliases_of(conn, alias.id)?.into_iter().map(|t| format!("#{}", t.key)).collect();
+    if !own.is_empty() {
+        return Err(invalid(
+            "alias_of",
+            format!(
+                "#{} has aliases of its own ({}): merge or un-merge those first",
+                alias.key,
+                own.join(", ")
+            ),
+        ));
+    }
+    let now = now_ms();
+    aliases::store(conn, alias.id, canonical.id, Some(user.id), now)?;
+    let followers = crate::db::follows::move_all(conn, alias.id, canonical.id, now)?;
     let posts = rollups::rebuild(conn)?;
     audit::record(
         conn,
         actor,
         Action::TagMerged,
         &format!("tag:{}", alias.key),
-        json!({ "into": canonical.key, "aliases_moved": moved, "posts_recounted": posts }),
+        json!({ "into": canonical.key, "followers_moved": followers, "posts_recounted": posts }),
     )?;
     Ok(canonical)
 }

@@ -10,6 +10,7 @@
 
 pub mod count;
 pub mod documents;
+pub mod ids;
 pub mod indexer;
 pub mod plan;
 pub mod query;

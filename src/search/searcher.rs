@@ -248,6 +248,19 @@ fn facets_of(searcher: &Searcher, query: &dyn Query) -> Result<Facets, AppError>
     })
 }
 
+/// The post ids of the first `cap` matches (in index order, read from the `id` fast field)
+/// and whether those are all of them.
+pub fn matching_ids(
+    search: &SearchIndex,
+    node: Option<&Node>,
+    cap: usize,
+) -> Result<(Vec<i64>, bool), AppError> {
+    let generation = generation(search)?;
+    let query = compiled(search, &generation, node)?;
+    let searcher = generation.reader.searcher();
+    searcher.search(&query, &crate::search::ids::CappedIds::new(cap)).map_err(internal)
+}
+
 /// Every matching post id in result order, for exports (no page limit).
 pub fn all_ids(search: &SearchIndex, node: Option<&Node>, sort: Option<Sort>) -> Result<Vec<i64>, AppError> {
     let generation = generation(search)?;

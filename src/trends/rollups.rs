@@ -281,6 +281,11 @@ pub fn snapshot(conn: &mut DbConn) -> QueryResult<Snapshot> {
 
 /// Recomputes every rollup from the live posts. Run inside a write transaction.
 pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
+    // Post writes wait while the rollups are recounted under the current aliases (a merge
+    // holds this already; advisory locks are re-entrant within a session).
+    if let DbConn::Pg(pg) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({ALIAS_LOCK})")).execute(pg)?;
+    }
     touch_past(conn)?;
     diesel::delete(post_hours::table).execute(conn)?;
     diesel::delete(tag_hours::table).execute(conn)?;
@@ -337,8 +342,10 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
 /// contribution at once: the hourly sums, then the coarse rollups derived from them, as
 /// [`rebuild`] does. The bulk load into an empty instance uses it.
 pub fn fill_empty(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResult<()> {
-    touch_past(conn)?;
+    // The alias lock first, as every writer takes it: a merge holds it while it bumps the
+    // epoch, so taking the epoch's row lock first could deadlock against one.
     let canonical = all_as_canonical(conn, contributions)?;
+    touch_past(conn)?;
     add_hourly(conn, &canonical)?;
     fill_coarse(conn)
 }
@@ -377,9 +384,10 @@ const BATCH_ROWS: usize = 1000;
 
 /// Sums the contributions per rollup row, then adds each sum with one upsert per batch.
 pub fn add_many(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResult<()> {
+    // The alias lock before the epoch's row lock (see `fill_empty`).
+    let canonical = all_as_canonical(conn, contributions)?;
     // Imports are backdated and may run for long: always a change to the past.
     touch_past(conn)?;
-    let canonical = all_as_canonical(conn, contributions)?;
     let contributions: &[Contribution] = &canonical;
     add_hourly(conn, contributions)?;
     let mut coarse = Coarse::default();

@@ -66,6 +66,16 @@ async fn an_insight_carries_evidence_counts_status_and_discussion_from_notes_to_
     expect_error(unknown, StatusCode::UNPROCESSABLE_ENTITY).await;
     let syntax = create(&app, &dana, json!({"title": "x", "query": "reset AND ("})).await;
     expect_error(syntax, StatusCode::BAD_REQUEST).await;
+    // A saved search that parses alone but not with the tags added is refused up front.
+    let words: Vec<String> = (0..99).map(|i| format!("w{i}")).collect();
+    let long = json!({"title": "x", "query": words.join(" "), "tags": ["sso", "password-reset"]});
+    let (_, refused_long) =
+        expect_error(create(&app, &dana, long).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(refused_long["error"]["field"], "query", "{refused_long}");
+    assert!(
+        app.get_json("/api/v1/insights", &dana).await["items"].as_array().unwrap().len() == 1,
+        "nothing stored"
+    );
 
     // A designer's insight defined by the tag: its group (the alias too) counts, live.
     let body = json!({"title": "Password resets fail", "problem": "Users cannot finish a reset.",
@@ -174,7 +184,7 @@ async fn an_insight_carries_evidence_counts_status_and_discussion_from_notes_to_
     let narrow = expect_json(create(&app, &dana, narrow).await, StatusCode::CREATED).await;
     let narrow_id = narrow["id"].as_i64().unwrap();
     let mut counted = narrow["posts"].as_i64();
-    for _ in 0..100 {
+    for _ in 0..600 {
         if counted == Some(3) {
             break;
         }
@@ -213,7 +223,9 @@ async fn the_pages_create_an_insight_in_one_click_from_a_selection_and_show_it()
     let second = app.create_post(&rory, json!({"body": "printer driver again #printing"})).await;
     let (first_id, second_id) = (first["id"].as_i64().unwrap(), second["id"].as_i64().unwrap());
     // The insight below is defined by a search: let the index have both notes first.
-    app.search_until(&rory, "printer", std::time::Duration::from_secs(5), |a| a["total"] == 2).await;
+    let indexed =
+        app.search_until(&rory, "printer", std::time::Duration::from_secs(30), |a| a["total"] == 2).await;
+    assert_eq!(indexed["total"], 2);
     let (token, csrf) = session_of(&app, "dana", PASSWORD).await;
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let form = format!("_csrf={csrf}&title=printer&query=printer&post={first_id}&post={second_id}");

@@ -139,6 +139,10 @@ async fn merging_an_alias_makes_one_tag_everywhere_and_unmerging_restores_the_ex
     expect_error(itself, StatusCode::UNPROCESSABLE_ENTITY).await;
     let nowhere = app.patch("/api/v1/tags/pwreset", &designer, &json!({"alias_of": "never-used"})).await;
     expect_error(nowhere, StatusCode::NOT_FOUND).await;
+    let empty = app.patch("/api/v1/tags/pwreset", &designer, &json!({"alias_of": " # "})).await;
+    expect_error(empty, StatusCode::UNPROCESSABLE_ENTITY).await;
+    // A follower of the alias follows the merged tag afterwards.
+    expect_json(app.post("/api/v1/tags/pwreset/follow", &responder, &json!({})).await, StatusCode::OK).await;
     assert_eq!(rollups_of(&app), before, "a refused merge changed the rollups");
 
     let merged =
@@ -149,6 +153,16 @@ async fn merging_an_alias_makes_one_tag_everywhere_and_unmerging_restores_the_ex
     let canonical = app.get_json("/api/v1/tags/password-reset", &responder).await;
     assert_eq!(canonical["aliases"], json!(["pwreset"]));
     assert_eq!(canonical["posts"], 3);
+    let followed = app.get_json("/api/v1/me/tags", &responder).await;
+    assert_eq!(
+        followed["items"].as_array().unwrap().iter().map(|t| t["name"].clone()).collect::<Vec<_>>(),
+        vec![json!("password-reset")],
+        "{followed}"
+    );
+    // A tag with aliases of its own is not merged as a group (un-merging could not undo it).
+    let grouped = app.patch("/api/v1/tags/password-reset", &designer, &json!({"alias_of": "sso"})).await;
+    let (_, body) = expect_error(grouped, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("#pwreset"), "{body}");
 
     // Timelines of either name hold the whole group; each post keeps its own spelling.
     for name in ["pwreset", "password-reset"] {

@@ -10,7 +10,7 @@ use crate::auth::AuthUser;
 use crate::db::insights::{self as table, Insight};
 use crate::db::posts::{self, PostDetails};
 use crate::db::{incidents, Db};
-use crate::domain::insights::{self, Counts, Draft, Patch};
+use crate::domain::insights::{self, Counts, Draft, Matching, Patch};
 use crate::domain::time::format_ms;
 use crate::error::{AppError, ErrorBody};
 use crate::http::views::PostView;
@@ -92,27 +92,28 @@ pub struct InsightList {
     pub items: Vec<InsightSummary>,
 }
 
-/// Matching post ids of an insight with a saved search, from the index (aliases included).
+/// The first [`insights::MAX_MATCHING`] post ids an insight's saved search (with its tags and
+/// their aliases) matches in the index, and whether those are all.
 async fn search_ids(
     db: &Db,
     search: &std::sync::Arc<SearchIndex>,
     text: Option<String>,
-) -> Result<Option<Vec<i64>>, AppError> {
+) -> Result<Option<(Vec<i64>, bool)>, AppError> {
     let Some(text) = text else { return Ok(None) };
     let node = crate::search::query::parse(&text)
         .map_err(|err| AppError::QuerySyntax { message: err.message, position: err.position })?;
     let node = crate::domain::search::with_aliases(db, node).await?;
     let search = search.clone();
-    let mut ids =
-        tokio::task::spawn_blocking(move || crate::search::searcher::all_ids(&search, node.as_ref(), None))
-            .await??;
-    ids.truncate(insights::MAX_MATCHING);
-    Ok(Some(ids))
+    let found = tokio::task::spawn_blocking(move || {
+        crate::search::searcher::matching_ids(&search, node.as_ref(), insights::MAX_MATCHING)
+    })
+    .await??;
+    Ok(Some(found))
 }
 
-/// Loads insight `id` as `viewer` sees it.
-pub async fn load(state: &AppState, id: i64, viewer: i64) -> Result<InsightView, AppError> {
-    let (insight, tag_keys) = state
+/// The insight `id` with its tag keys.
+async fn definition(state: &AppState, id: i64) -> Result<(Insight, Vec<String>), AppError> {
+    state
         .db
         .read(move |conn| {
             let insight =
@@ -120,20 +121,45 @@ pub async fn load(state: &AppState, id: i64, viewer: i64) -> Result<InsightView,
             let keys: Vec<String> = table::tags_of(conn, id)?.into_iter().map(|t| t.key).collect();
             Ok((insight, keys))
         })
-        .await?;
+        .await
+}
+
+/// Loads insight `id` as `viewer` sees it.
+pub async fn load(state: &AppState, id: i64, viewer: i64) -> Result<InsightView, AppError> {
+    let (insight, tag_keys) = definition(state, id).await?;
     let matching = search_ids(&state.db, &state.search, insights::search_text(&insight, &tag_keys)).await?;
-    state.db.read(move |conn| view(conn, insight, tag_keys, matching.as_deref(), viewer)).await
+    state.db.read(move |conn| view(conn, insight, tag_keys, matching, viewer)).await
+}
+
+/// Only the live counts of insight `id` (for the board's CSV).
+async fn live_counts(state: &AppState, id: i64) -> Result<Counts, AppError> {
+    let (insight, tag_keys) = definition(state, id).await?;
+    let matching = search_ids(&state.db, &state.search, insights::search_text(&insight, &tag_keys)).await?;
+    state.db.read(move |conn| counts_of(conn, insight.id, matching)).await
+}
+
+fn counts_of(
+    conn: &mut crate::db::DbConn,
+    id: i64,
+    matching: Option<(Vec<i64>, bool)>,
+) -> Result<Counts, AppError> {
+    Ok(match &matching {
+        Some((ids, complete)) => insights::counts(conn, Matching::Posts(ids), *complete)?,
+        None => {
+            let tag_ids: Vec<i64> = table::tags_of(conn, id)?.into_iter().map(|t| t.id).collect();
+            insights::counts(conn, Matching::Tags(&tag_ids), true)?
+        }
+    })
 }
 
 fn view(
     conn: &mut crate::db::DbConn,
     insight: Insight,
     tag_keys: Vec<String>,
-    matching: Option<&[i64]>,
+    matching: Option<(Vec<i64>, bool)>,
     viewer: i64,
 ) -> Result<InsightView, AppError> {
-    let tag_ids: Vec<i64> = table::tags_of(conn, insight.id)?.into_iter().map(|t| t.id).collect();
-    let counts: Counts = insights::counts(conn, &insight, &tag_ids, matching)?;
+    let counts = counts_of(conn, insight.id, matching)?;
     let evidence = table::evidence_of(conn, insight.id)?;
     let post_ids: Vec<i64> = evidence.iter().filter(|e| e.kind == "post").map(|e| e.ref_id).collect();
     let live = posts::live_many(conn, &post_ids)?;
@@ -195,19 +221,20 @@ pub fn board(conn: &mut crate::db::DbConn, status: Option<&str>) -> Result<Vec<I
         insights::Status::parse(status)?;
     }
     let rows = table::list(conn, status, 500)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut tags = table::tag_keys_of_many(conn, &ids)?;
+    let evidence = table::evidence_counts(conn, &ids)?;
     let people: Vec<i64> = rows.iter().filter_map(|r| r.owner_id).collect();
     let names = insights::usernames(conn, &people)?;
     let mut items = Vec::new();
     for row in rows {
-        let tags = table::tags_of(conn, row.id)?.into_iter().map(|t| t.key).collect();
-        let evidence = table::evidence_of(conn, row.id)?.len() as i64;
         items.push(InsightSummary {
             id: row.id,
             title: row.title,
             status: row.status,
             owner: row.owner_id.and_then(|id| names.get(&id).cloned()),
-            tags,
-            evidence,
+            tags: tags.remove(&row.id).unwrap_or_default(),
+            evidence: evidence.get(&row.id).copied().unwrap_or(0),
             updated_at: format_ms(row.updated_at),
         });
     }
@@ -391,9 +418,42 @@ pub fn base_url(req: &HttpRequest) -> String {
     format!("{}://{}", info.scheme(), info.host())
 }
 
-/// One line of Markdown without line breaks or leading block markers.
+/// User text as one line of Markdown that renders as that text: whitespace collapsed and
+/// every character Markdown or HTML would act on escaped, so a note cannot add links,
+/// images, headings or markup to an exported document.
 fn inline(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(text.len());
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        for c in word.chars() {
+            if "\\`*_[]<>&".contains(c) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// User text as a Markdown block quote, line by line, escaped as [`inline`] escapes; a line
+/// that would open a heading, list or quote inside the quote has its first mark escaped.
+fn quoted(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let escaped = inline(line);
+            let digits = escaped.chars().take_while(char::is_ascii_digit).count();
+            if escaped.starts_with(['#', '-', '+', '>', '=']) {
+                format!("> \\{escaped}")
+            } else if digits > 0 && escaped[digits..].starts_with(['.', ')']) {
+                format!("> {}\\{}", &escaped[..digits], &escaped[digits..])
+            } else {
+                format!("> {escaped}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// An insight as a Markdown document: for a design document or a ticket.
@@ -412,11 +472,11 @@ pub fn markdown(view: &InsightView, base: &str) -> String {
         out.push_str(&format!("- Tags: {}\n", tags.join(", ")));
     }
     if !view.query.is_empty() {
-        out.push_str(&format!("- Search: `{}`\n", view.query.replace('`', "'")));
+        out.push_str(&format!("- Search: {}\n", inline(&view.query)));
     }
     out.push_str(&format!("- Insight: {base}/insights/{}\n\n", view.id));
     if !view.problem.is_empty() {
-        out.push_str(&format!("## Problem\n\n{}\n\n", view.problem));
+        out.push_str(&format!("## Problem\n\n{}\n\n", quoted(&view.problem)));
     }
     out.push_str("## Evidence\n\n");
     out.push_str(&format!(
@@ -430,7 +490,7 @@ pub fn markdown(view: &InsightView, base: &str) -> String {
                 post.incident.as_ref().map(|k| format!(", [{k}]({base}/incidents/{k})")).unwrap_or_default();
             out.push_str(&format!(
                 "- [@{} on {}]({base}/posts/{}){incident}: {}\n",
-                post.author.username,
+                inline(&post.author.username),
                 post.created_at.get(..10).unwrap_or(&post.created_at),
                 post.id,
                 inline(&post.body)
@@ -454,7 +514,7 @@ pub fn markdown(view: &InsightView, base: &str) -> String {
     if !view.comments.is_empty() {
         out.push_str("## Discussion\n\n");
         for c in &view.comments {
-            out.push_str(&format!("- @{} ({}): {}\n", c.author, c.created_at, inline(&c.body)));
+            out.push_str(&format!("- @{} ({}): {}\n", inline(&c.author), c.created_at, inline(&c.body)));
         }
     }
     out
@@ -500,7 +560,7 @@ pub async fn board_csv(state: &AppState, base: &str) -> Result<Vec<u8>, AppError
     ];
     writer.write_record(header).map_err(|err| AppError::Internal(err.into()))?;
     for item in items {
-        let view = load(state, item.id, 0).await?;
+        let view = live_counts(state, item.id).await?;
         writer
             .write_record([
                 item.id.to_string(),
@@ -558,22 +618,20 @@ pub fn notifications(conn: &mut crate::db::DbConn, user_id: i64) -> Result<Notif
     let rows = table::notifications_of(conn, user_id, 50)?;
     let people: Vec<i64> = rows.iter().filter_map(|n| n.actor_id).collect();
     let names = insights::usernames(conn, &people)?;
-    let mut items = Vec::new();
-    for n in rows {
-        let title = match n.insight_id {
-            Some(id) => table::by_id(conn, id)?.map(|i| i.title),
-            None => None,
-        };
-        items.push(NotificationView {
+    let insight_ids: Vec<i64> = rows.iter().filter_map(|n| n.insight_id).collect();
+    let titles = table::titles(conn, &insight_ids)?;
+    let items: Vec<NotificationView> = rows
+        .into_iter()
+        .map(|n| NotificationView {
             kind: n.kind,
             insight_id: n.insight_id,
-            insight_title: title,
+            insight_title: n.insight_id.and_then(|id| titles.get(&id).cloned()),
             post_id: n.post_id,
             by: n.actor_id.and_then(|id| names.get(&id).cloned()),
             created_at: format_ms(n.created_at),
             read: n.read_at.is_some(),
-        });
-    }
+        })
+        .collect();
     let unread = items.iter().filter(|n| !n.read).count() as i64;
     Ok(NotificationList { items, unread })
 }
@@ -606,4 +664,23 @@ pub async fn my_notifications(
         state.db.read(move |conn| notifications(conn, user_id)).await?
     };
     Ok(HttpResponse::Ok().json(list))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_cannot_add_markup_to_an_export() {
+        assert_eq!(inline("see [x](javascript:alert(1))"), "see \\[x\\](javascript:alert(1))");
+        assert_eq!(
+            inline("heading <img src=x onerror=y> *bold*"),
+            "heading \\<img src=x onerror=y\\> \\*bold\\*"
+        );
+        assert_eq!(inline("plain words, #tags and a-b,\n twice"), "plain words, #tags and a-b, twice");
+        assert_eq!(
+            quoted("first line\n# second\n2. third\n- fourth"),
+            "> first line\n> \\# second\n> 2\\. third\n> \\- fourth"
+        );
+    }
 }
