@@ -178,12 +178,13 @@ async fn merging_an_alias_makes_one_tag_everywhere_and_unmerging_restores_the_ex
     }
     // Search: #pwreset finds both spellings, and so does #password-reset.
     for query in ["#pwreset", "#password-reset"] {
-        let found =
-            app.search_until(&responder, query, std::time::Duration::from_secs(5), |a| a["total"] == 3).await;
+        let found = app
+            .search_until(&responder, query, std::time::Duration::from_secs(30), |a| a["total"] == 3)
+            .await;
         assert_eq!(found["total"], 3, "{query}: {found}");
     }
     let without = app
-        .search_until(&responder, "#sso -#pwreset", std::time::Duration::from_secs(5), |a| a["total"] == 1)
+        .search_until(&responder, "#sso -#pwreset", std::time::Duration::from_secs(30), |a| a["total"] == 1)
         .await;
     assert_eq!(without["total"], 1, "{without}");
 
