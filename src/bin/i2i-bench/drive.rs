@@ -179,6 +179,13 @@ impl Target {
         Ok(Some(response.json().await?))
     }
 
+    pub async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response =
+            self.client.patch(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await?;
+        anyhow::ensure!(response.status().is_success(), "PATCH {path} answered {}", response.status());
+        Ok(response.json().await?)
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         let response =
             self.client.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await?;

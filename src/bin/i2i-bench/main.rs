@@ -156,6 +156,7 @@ async fn measure(posts: usize, quick: bool, json_path: PathBuf) -> anyhow::Resul
     results.insert("peak_rss_mb".into(), json!(resources::peak_rss_mb()));
     results.insert("peak_rss_split_mb".into(), sampler.finish());
     results.insert("rss_now_mb".into(), resources::rss_split_mb());
+    results.insert("merge".into(), merge_timing(&target).await?);
 
     // The HTTP floor, with the same client, concurrency and request count as the search mix.
     let mut floor_results = serde_json::Map::new();
@@ -196,6 +197,24 @@ async fn measure(posts: usize, quick: bool, json_path: PathBuf) -> anyhow::Resul
         Some(err) => Err(err.context("the PostgreSQL peer failed")),
         None => Ok(()),
     }
+}
+
+/// How long merging one tag into another takes (every trend rollup is recounted from the
+/// posts) and un-merging it again, over HTTP; checks the merged tag's count is the sum.
+async fn merge_timing(target: &Target) -> anyhow::Result<Value> {
+    let (alias, into) = ("t-ra", "t-fa");
+    let before = target.get(&format!("/api/v1/tags/{into}")).await?["posts"].as_i64().unwrap_or(0);
+    let t = Instant::now();
+    let merged = target.patch(&format!("/api/v1/tags/{alias}"), &json!({"alias_of": into})).await?;
+    let merge_seconds = t.elapsed().as_secs_f64();
+    anyhow::ensure!(merged["alias_of"] == into, "the merge did not take: {merged}");
+    let t = Instant::now();
+    target.patch(&format!("/api/v1/tags/{alias}"), &json!({"alias_of": null})).await?;
+    let unmerge_seconds = t.elapsed().as_secs_f64();
+    let after = target.get(&format!("/api/v1/tags/{into}")).await?["posts"].as_i64().unwrap_or(0);
+    anyhow::ensure!(after == before, "un-merging left #{into} at {after} posts, not {before}");
+    Ok(json!({"merge_seconds": merge_seconds, "unmerge_seconds": unmerge_seconds,
+              "group_posts": merged["posts"], "alias": alias, "into": into}))
 }
 
 /// Bulk-loads the corpus into a fresh SQLite database, starts the server on it and waits for

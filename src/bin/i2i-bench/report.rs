@@ -208,6 +208,7 @@ pub fn print(r: &Value) {
     println!("\n## i2i-bench: {} posts (SQLite){quick}\n", r["posts"]);
     print_latencies(r);
     print_loads(r);
+    print_merge(r);
     print_ratios(r);
     print_targets(r);
     print_queries(r);
@@ -313,6 +314,20 @@ fn print_loads(r: &Value) {
         num(r["rss_now_mb"]["anon"].as_f64(), 0),
         num(r["rss_now_mb"]["file"].as_f64(), 0),
     );
+}
+
+fn print_merge(r: &Value) {
+    let m = &r["merge"];
+    if m.is_object() {
+        println!(
+            "\ntag merge #{} into #{} ({} posts in the group; every trend rollup recounted): {} s · un-merge: {} s",
+            m["alias"].as_str().unwrap_or("?"),
+            m["into"].as_str().unwrap_or("?"),
+            m["group_posts"],
+            num(m["merge_seconds"].as_f64(), 2),
+            num(m["unmerge_seconds"].as_f64(), 2),
+        );
+    }
 }
 
 fn print_ratios(r: &Value) {
