@@ -297,6 +297,7 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
     diesel::delete(tag_days::table).execute(conn)?;
     diesel::delete(tag_weeks::table).execute(conn)?;
     let aliases = crate::db::aliases::all(conn)?;
+    let mut sums = HourlySums::default();
     let mut after_id = 0i64;
     let mut counted = 0u64;
     loop {
@@ -328,9 +329,12 @@ pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
             })
             .collect();
         counted += contributions.len() as u64;
-        // The tables start empty, so adding each page's sums rebuilds them.
-        add_hourly(conn, &contributions)?;
+        for c in &contributions {
+            sums.add(c);
+        }
     }
+    // The tables are empty: every row goes in once, in key order.
+    sums.write(conn)?;
     // The coarse rollups follow from the hourly ones: derived once at the end (as the
     // migration that added them does), which is both quicker than keeping them page by
     // page and a check of that upkeep independent of it.
@@ -412,89 +416,108 @@ pub fn add_many(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResul
 
 /// The hourly part of [`add_many`].
 fn add_hourly(conn: &mut DbConn, contributions: &[Contribution]) -> QueryResult<()> {
-    let mut hours: BTreeMap<i64, i32> = BTreeMap::new();
-    let mut per_tag: BTreeMap<(i64, i64), i32> = BTreeMap::new();
-    let mut authors: BTreeMap<(i64, i64, i64), i32> = BTreeMap::new();
-    let mut per_incident: BTreeMap<(i64, i64, i64), i32> = BTreeMap::new();
-    let mut pairs: BTreeMap<(i64, i64, i64), i32> = BTreeMap::new();
+    let mut sums = HourlySums::default();
     for c in contributions {
-        *hours.entry(c.hour).or_default() += 1;
+        sums.add(c);
+    }
+    sums.write(conn)
+}
+
+/// The hourly rollup rows of many posts, summed in key order before they are written: a
+/// rebuild sums every page first and writes once, so each table's B-tree is filled in order
+/// instead of being revisited page after page (at 1M posts that took minutes).
+#[derive(Default)]
+struct HourlySums {
+    hours: BTreeMap<i64, i32>,
+    per_tag: BTreeMap<(i64, i64), i32>,
+    authors: BTreeMap<(i64, i64, i64), i32>,
+    per_incident: BTreeMap<(i64, i64, i64), i32>,
+    pairs: BTreeMap<(i64, i64, i64), i32>,
+}
+
+impl HourlySums {
+    fn add(&mut self, c: &Contribution) {
+        *self.hours.entry(c.hour).or_default() += 1;
         for tag in &c.tag_ids {
-            *per_tag.entry((*tag, c.hour)).or_default() += 1;
-            *authors.entry((*tag, c.hour, c.author_id)).or_default() += 1;
+            *self.per_tag.entry((*tag, c.hour)).or_default() += 1;
+            *self.authors.entry((*tag, c.hour, c.author_id)).or_default() += 1;
             if let Some(incident) = c.incident_id {
-                *per_incident.entry((*tag, c.hour, incident)).or_default() += 1;
+                *self.per_incident.entry((*tag, c.hour, incident)).or_default() += 1;
             }
         }
         for (a, b) in c.pairs() {
-            *pairs.entry((a, b, c.hour)).or_default() += 1;
+            *self.pairs.entry((a, b, c.hour)).or_default() += 1;
         }
     }
-    let rows: Vec<_> =
-        hours.into_iter().map(|(h, n)| (post_hours::hour.eq(h), post_hours::posts.eq(n))).collect();
-    for part in rows.chunks(BATCH_ROWS) {
-        crate::on_backend!(conn, c => diesel::insert_into(post_hours::table).values(part)
+
+    fn write(self, conn: &mut DbConn) -> QueryResult<()> {
+        let HourlySums { hours, per_tag, authors, per_incident, pairs } = self;
+        let rows: Vec<_> =
+            hours.into_iter().map(|(h, n)| (post_hours::hour.eq(h), post_hours::posts.eq(n))).collect();
+        for part in rows.chunks(BATCH_ROWS) {
+            crate::on_backend!(conn, c => diesel::insert_into(post_hours::table).values(part)
             .on_conflict(post_hours::hour).do_update()
             .set(post_hours::posts.eq(post_hours::posts + excluded(post_hours::posts))).execute(c))?;
-    }
-    let rows: Vec<_> = per_tag
-        .into_iter()
-        .map(|((t, h), n)| (tag_hours::tag_id.eq(t), tag_hours::hour.eq(h), tag_hours::posts.eq(n)))
-        .collect();
-    for part in rows.chunks(BATCH_ROWS) {
-        crate::on_backend!(conn, c => diesel::insert_into(tag_hours::table).values(part)
+        }
+        let rows: Vec<_> = per_tag
+            .into_iter()
+            .map(|((t, h), n)| (tag_hours::tag_id.eq(t), tag_hours::hour.eq(h), tag_hours::posts.eq(n)))
+            .collect();
+        for part in rows.chunks(BATCH_ROWS) {
+            crate::on_backend!(conn, c => diesel::insert_into(tag_hours::table).values(part)
             .on_conflict((tag_hours::tag_id, tag_hours::hour)).do_update()
             .set(tag_hours::posts.eq(tag_hours::posts + excluded(tag_hours::posts))).execute(c))?;
-    }
-    let rows: Vec<_> = authors
-        .into_iter()
-        .map(|((t, h, a), n)| {
-            (
-                tag_hour_authors::tag_id.eq(t),
-                tag_hour_authors::hour.eq(h),
-                tag_hour_authors::author_id.eq(a),
-                tag_hour_authors::posts.eq(n),
-            )
-        })
-        .collect();
-    for part in rows.chunks(BATCH_ROWS) {
-        crate::on_backend!(conn, c => diesel::insert_into(tag_hour_authors::table).values(part)
+        }
+        let rows: Vec<_> = authors
+            .into_iter()
+            .map(|((t, h, a), n)| {
+                (
+                    tag_hour_authors::tag_id.eq(t),
+                    tag_hour_authors::hour.eq(h),
+                    tag_hour_authors::author_id.eq(a),
+                    tag_hour_authors::posts.eq(n),
+                )
+            })
+            .collect();
+        for part in rows.chunks(BATCH_ROWS) {
+            crate::on_backend!(conn, c => diesel::insert_into(tag_hour_authors::table).values(part)
             .on_conflict((tag_hour_authors::tag_id, tag_hour_authors::hour, tag_hour_authors::author_id)).do_update()
             .set(tag_hour_authors::posts.eq(tag_hour_authors::posts + excluded(tag_hour_authors::posts))).execute(c))?;
-    }
-    let rows: Vec<_> = per_incident
-        .into_iter()
-        .map(|((t, h, i), n)| {
-            (
-                tag_hour_incidents::tag_id.eq(t),
-                tag_hour_incidents::hour.eq(h),
-                tag_hour_incidents::incident_id.eq(i),
-                tag_hour_incidents::posts.eq(n),
-            )
-        })
-        .collect();
-    for part in rows.chunks(BATCH_ROWS) {
-        crate::on_backend!(conn, c => diesel::insert_into(tag_hour_incidents::table).values(part)
+        }
+        let rows: Vec<_> = per_incident
+            .into_iter()
+            .map(|((t, h, i), n)| {
+                (
+                    tag_hour_incidents::tag_id.eq(t),
+                    tag_hour_incidents::hour.eq(h),
+                    tag_hour_incidents::incident_id.eq(i),
+                    tag_hour_incidents::posts.eq(n),
+                )
+            })
+            .collect();
+        for part in rows.chunks(BATCH_ROWS) {
+            crate::on_backend!(conn, c => diesel::insert_into(tag_hour_incidents::table).values(part)
             .on_conflict((tag_hour_incidents::tag_id, tag_hour_incidents::hour, tag_hour_incidents::incident_id)).do_update()
             .set(tag_hour_incidents::posts.eq(tag_hour_incidents::posts + excluded(tag_hour_incidents::posts))).execute(c))?;
-    }
-    let rows: Vec<_> = pairs
-        .into_iter()
-        .map(|((a, b, h), n)| {
-            (
-                tag_pair_hours::tag_a.eq(a),
-                tag_pair_hours::tag_b.eq(b),
-                tag_pair_hours::hour.eq(h),
-                tag_pair_hours::posts.eq(n),
-            )
-        })
-        .collect();
-    for part in rows.chunks(BATCH_ROWS) {
-        crate::on_backend!(conn, c => diesel::insert_into(tag_pair_hours::table).values(part)
+        }
+        let rows: Vec<_> = pairs
+            .into_iter()
+            .map(|((a, b, h), n)| {
+                (
+                    tag_pair_hours::tag_a.eq(a),
+                    tag_pair_hours::tag_b.eq(b),
+                    tag_pair_hours::hour.eq(h),
+                    tag_pair_hours::posts.eq(n),
+                )
+            })
+            .collect();
+        for part in rows.chunks(BATCH_ROWS) {
+            crate::on_backend!(conn, c => diesel::insert_into(tag_pair_hours::table).values(part)
             .on_conflict((tag_pair_hours::tag_a, tag_pair_hours::tag_b, tag_pair_hours::hour)).do_update()
             .set(tag_pair_hours::posts.eq(tag_pair_hours::posts + excluded(tag_pair_hours::posts))).execute(c))?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Hours per day and per week, the periods of the coarse rollups.

@@ -180,8 +180,13 @@ impl Target {
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let response =
-            self.client.patch(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await?;
+        let response = self
+            .client
+            .patch(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?;
         anyhow::ensure!(response.status().is_success(), "PATCH {path} answered {}", response.status());
         Ok(response.json().await?)
     }
