@@ -103,7 +103,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/users/{username}", web::get().to(pages::user::show))
         .route("/insights", web::get().to(pages::insights::board_page))
         .route("/insights", web::post().to(pages::insights::create))
-        .route("/insights.csv", web::get().to(pages::insights::export_csv))
+        .route("/insights.csv", web::get().to(api::insights::export_csv))
         .route("/insights/{id}", web::get().to(pages::insights::show))
         .route("/insights/{id}/update", web::post().to(pages::insights::update))
         .route("/insights/{id}/evidence", web::post().to(pages::insights::evidence))

@@ -1,7 +1,7 @@
 //! The insights board's pages: the board by status, one insight with its chart, evidence
 //! and discussion, and the forms that create insights in one click (from a tag page, a
 //! trend, a search or a selection of notes), move them, pin evidence and comment. Exports:
-//! an insight as Markdown, the board as CSV.
+//! an insight as Markdown (the board's CSV is the API's handler on a page route).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use crate::auth::AuthUser;
 use crate::domain::insights::{self, Draft, Patch, Status};
 use crate::domain::vocabulary::may_curate;
 use crate::error::{bad_request, AppError};
-use crate::http::api::insights::{base_url, board, board_csv, load, markdown};
+use crate::http::api::insights::{base_url, board, load, markdown};
 use crate::startup::AppState;
 
 /// `GET /insights`: the board, one column per status.
@@ -250,19 +250,6 @@ pub async fn export_markdown(
         .content_type("text/markdown; charset=utf-8")
         .insert_header(("Content-Disposition", format!("attachment; filename=\"insight-{id}.md\"")))
         .body(markdown(&view, &base_url(&req))))
-}
-
-/// `GET /insights.csv`: the board as a CSV file.
-pub async fn export_csv(
-    state: web::Data<AppState>,
-    _auth: AuthUser,
-    req: HttpRequest,
-) -> Result<HttpResponse, AppError> {
-    let body = board_csv(&state, &base_url(&req)).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header(("Content-Disposition", "attachment; filename=\"insights.csv\""))
-        .body(body))
 }
 
 #[derive(Debug, Deserialize)]
