@@ -30,17 +30,22 @@ pub fn canonical_tag(conn: &mut DbConn, tag: Tag) -> QueryResult<Tag> {
     }
 }
 
-/// `ids` read as canonical tags: each alias replaced by its canonical tag, sorted, without
-/// repeats (a post tagged with both spellings counts once).
-pub fn canonical_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<i64>> {
+/// Which of `ids` are aliases: `alias id -> canonical id` (one query).
+pub fn canonical_map(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, i64>> {
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(HashMap::new());
     }
     let rows: Vec<(i64, i64)> = tag_aliases::table
         .filter(tag_aliases::tag_id.eq_any(ids))
         .select((tag_aliases::tag_id, tag_aliases::canonical_id))
         .load(conn)?;
-    let map: HashMap<i64, i64> = rows.into_iter().collect();
+    Ok(rows.into_iter().collect())
+}
+
+/// `ids` read as canonical tags: each alias replaced by its canonical tag, sorted, without
+/// repeats (a post tagged with both spellings counts once).
+pub fn canonical_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    let map = canonical_map(conn, ids)?;
     Ok(map_ids(&map, ids))
 }
 

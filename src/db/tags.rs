@@ -47,6 +47,13 @@ pub fn by_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<Vec<Tag>> {
     tags::table.filter(tags::key.eq_any(keys)).select(Tag::as_select()).load(conn)
 }
 
+pub fn by_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Tag>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    tags::table.filter(tags::id.eq_any(ids)).select(Tag::as_select()).load(conn)
+}
+
 pub fn by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<Tag>> {
     tags::table.find(id).select(Tag::as_select()).first(conn).optional()
 }

@@ -336,7 +336,7 @@ pub fn comment(conn: &mut DbConn, user: &User, id: i64, body: &str) -> Result<()
 }
 
 /// Matching posts per day (UTC): posts, distinct incidents, distinct responders.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DayCount {
     pub day: String,
     pub posts: i64,

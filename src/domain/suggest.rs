@@ -1,6 +1,8 @@
 //! Tag suggestions while composing: tags starting with what is typed (most used first),
 //! then tags that go with the tags already in the note, then the incident's own tags.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::db::aliases;
@@ -34,26 +36,31 @@ fn prefer_canonical(
     found: Vec<Suggestion>,
     typed_keys: &[String],
 ) -> Result<Vec<Suggestion>, AppError> {
-    let names: Vec<&str> = found.iter().map(|s| s.name.as_str()).collect();
-    let mut out: Vec<Suggestion> = Vec::new();
-    let typed: Vec<&str> = typed_keys.iter().map(String::as_str).collect();
-    let mut typed_canonical = Vec::new();
-    for tag in tags::by_keys(conn, &typed)? {
-        typed_canonical.push(aliases::canonical_tag(conn, tag)?.key);
-    }
-    let by_key: std::collections::HashMap<String, tags::Tag> =
+    let names: Vec<&str> =
+        found.iter().map(|s| s.name.as_str()).chain(typed_keys.iter().map(String::as_str)).collect();
+    let by_key: HashMap<String, tags::Tag> =
         tags::by_keys(conn, &names)?.into_iter().map(|tag| (tag.key.clone(), tag)).collect();
+    let ids: Vec<i64> = by_key.values().map(|t| t.id).collect();
+    let canonical_of = aliases::canonical_map(conn, &ids)?;
+    let targets: Vec<i64> = canonical_of.values().copied().collect();
+    let canonical: HashMap<i64, tags::Tag> =
+        tags::by_ids(conn, &targets)?.into_iter().map(|tag| (tag.id, tag)).collect();
+    // A key's canonical tag, when it is an alias.
+    let alias_target =
+        |key: &str| by_key.get(key).and_then(|t| canonical_of.get(&t.id)).and_then(|id| canonical.get(id));
+    let typed_canonical: Vec<&str> =
+        typed_keys.iter().map(|k| alias_target(k).map_or(k.as_str(), |t| t.key.as_str())).collect();
+    let mut out: Vec<Suggestion> = Vec::new();
     for mut suggestion in found {
-        if let Some(tag) = by_key.get(&suggestion.name) {
-            let canonical = aliases::canonical_tag(conn, tag.clone())?;
-            if canonical.id != tag.id {
-                suggestion.alias = Some(std::mem::replace(&mut suggestion.name, canonical.key.clone()));
-                suggestion.display = canonical.display;
-                let group = aliases::group_ids(conn, canonical.id)?;
-                suggestion.posts = tags::stats(conn, &group)?.posts;
-            }
+        if let Some(target) = alias_target(&suggestion.name) {
+            suggestion.alias = Some(std::mem::replace(&mut suggestion.name, target.key.clone()));
+            suggestion.display = target.display.clone();
+            let group = aliases::group_ids(conn, target.id)?;
+            suggestion.posts = tags::stats(conn, &group)?.posts;
         }
-        if typed_canonical.contains(&suggestion.name) || out.iter().any(|s| s.name == suggestion.name) {
+        if typed_canonical.contains(&suggestion.name.as_str())
+            || out.iter().any(|s| s.name == suggestion.name)
+        {
             continue;
         }
         out.push(suggestion);

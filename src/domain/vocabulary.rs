@@ -78,8 +78,7 @@ pub fn curate(
     if !may_curate(user) {
         return Err(AppError::Forbidden("only designers, analysts and admins curate tags".into()));
     }
-    let key = tag_key(name.trim()).ok_or_else(|| not_found(format!("{name:?} is not a tag")))?;
-    let tag = tags::by_key(conn, &key)?.ok_or_else(|| not_found(format!("no posts are tagged #{key}")))?;
+    let tag = named(conn, name)?;
     let old = curation::of_tag(conn, tag.id)?.unwrap_or(Curation {
         tag_id: tag.id,
         description: String::new(),
@@ -139,16 +138,6 @@ pub fn named(conn: &mut DbConn, name: &str) -> Result<Tag, AppError> {
     tags::by_key(conn, &key)?.ok_or_else(|| not_found(format!("no posts are tagged #{key}")))
 }
 
-/// Holds off post writes on PostgreSQL while the aliases change (see
-/// [`rollups::ALIAS_LOCK`]); SQLite's single writer already does.
-fn lock_out_post_writes(conn: &mut DbConn) -> Result<(), AppError> {
-    if let DbConn::Pg(pg) = conn {
-        use diesel::RunQueryDsl;
-        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({})", rollups::ALIAS_LOCK)).execute(pg)?;
-    }
-    Ok(())
-}
-
 /// Merges the tag `name` into `into` as its alias, as `user`: from then on (and for every
 /// earlier post) timelines, search, counts and trends read it as `into`, and its followers
 /// follow `into`. Merging into an alias merges into that alias's canonical tag; a tag with
@@ -162,7 +151,8 @@ pub fn merge(conn: &mut DbConn, user: &User, actor: &Actor, name: &str, into: &s
     }
     let alias = named(conn, name)?;
     let target = named(conn, into)?;
-    lock_out_post_writes(conn)?;
+    // Post writes wait until the aliases and the recount are committed.
+    rollups::lock_aliases(conn, true)?;
     let canonical = aliases::canonical_tag(conn, target)?;
     if canonical.id == alias.id {
         return Err(invalid("alias_of", format!("#{} cannot be merged into itself", alias.key)));
@@ -205,7 +195,8 @@ pub fn unmerge(conn: &mut DbConn, user: &User, actor: &Actor, name: &str) -> Res
         return Err(AppError::Forbidden("only designers, analysts and admins merge tags".into()));
     }
     let alias = named(conn, name)?;
-    lock_out_post_writes(conn)?;
+    // Post writes wait until the aliases and the recount are committed.
+    rollups::lock_aliases(conn, true)?;
     let Some(canonical_id) = aliases::canonical_of(conn, alias.id)? else { return Ok(alias) };
     aliases::remove(conn, alias.id)?;
     let posts = rollups::rebuild(conn)?;

@@ -9,6 +9,13 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use crate::error::AppError;
 use crate::startup::AppState;
 
+/// The scheme and host the request came to (as a proxy forwards them), for absolute links
+/// in feeds and exports.
+pub fn base_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
 /// The client's address; `None` only when the connection has none (test requests).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<IpAddr>);

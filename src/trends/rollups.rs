@@ -53,11 +53,19 @@ fn touch_if_past(conn: &mut DbConn, hour: i64) -> QueryResult<()> {
 /// one writer at a time, so it needs nothing.)
 pub const ALIAS_LOCK: i64 = 0x6932_6900_0002;
 
+/// Takes [`ALIAS_LOCK`] until the end of the caller's transaction: shared by post writes,
+/// exclusive by whatever changes the aliases or recounts everything. Nothing on SQLite.
+pub fn lock_aliases(conn: &mut DbConn, exclusive: bool) -> QueryResult<()> {
+    if let DbConn::Pg(pg) = conn {
+        let function = if exclusive { "pg_advisory_xact_lock" } else { "pg_advisory_xact_lock_shared" };
+        diesel::sql_query(format!("SELECT {function}({ALIAS_LOCK})")).execute(pg)?;
+    }
+    Ok(())
+}
+
 /// `c` with its tags read as canonical tags, in the caller's transaction.
 fn as_canonical(conn: &mut DbConn, c: &Contribution) -> QueryResult<Contribution> {
-    if let DbConn::Pg(pg) = conn {
-        diesel::sql_query(format!("SELECT pg_advisory_xact_lock_shared({ALIAS_LOCK})")).execute(pg)?;
-    }
+    lock_aliases(conn, false)?;
     let tag_ids = crate::db::aliases::canonical_ids(conn, &c.tag_ids)?;
     Ok(Contribution { tag_ids, ..c.clone() })
 }
@@ -68,9 +76,7 @@ fn all_as_canonical<'a>(
     conn: &mut DbConn,
     contributions: &'a [Contribution],
 ) -> QueryResult<Cow<'a, [Contribution]>> {
-    if let DbConn::Pg(pg) = conn {
-        diesel::sql_query(format!("SELECT pg_advisory_xact_lock_shared({ALIAS_LOCK})")).execute(pg)?;
-    }
+    lock_aliases(conn, false)?;
     let aliases = crate::db::aliases::all(conn)?;
     if aliases.is_empty() {
         return Ok(Cow::Borrowed(contributions));
@@ -283,9 +289,7 @@ pub fn snapshot(conn: &mut DbConn) -> QueryResult<Snapshot> {
 pub fn rebuild(conn: &mut DbConn) -> QueryResult<u64> {
     // Post writes wait while the rollups are recounted under the current aliases (a merge
     // holds this already; advisory locks are re-entrant within a session).
-    if let DbConn::Pg(pg) = conn {
-        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({ALIAS_LOCK})")).execute(pg)?;
-    }
+    lock_aliases(conn, true)?;
     touch_past(conn)?;
     diesel::delete(post_hours::table).execute(conn)?;
     diesel::delete(tag_hours::table).execute(conn)?;

@@ -210,6 +210,17 @@ async fn an_insight_carries_evidence_counts_status_and_discussion_from_notes_to_
     );
     assert!(csv.contains(&format!("{narrow_id},\"'=HYPERLINK(\"\"x\"\")\",proposed")), "{csv}");
     expect_error(app.get("/api/v1/insights/999", &sam).await, StatusCode::NOT_FOUND).await;
+
+    // Unpinning: curators only; gone from the evidence; a second unpin is a 404.
+    let note = format!("/api/v1/insights/{id}/evidence/posts/{sam_reset}");
+    expect_error(app.delete(&note, &rory).await, StatusCode::FORBIDDEN).await;
+    assert_eq!(app.delete(&note, &dana).await.status(), StatusCode::NO_CONTENT);
+    expect_error(app.delete(&note, &dana).await, StatusCode::NOT_FOUND).await;
+    let incident = format!("/api/v1/insights/{id}/evidence/incidents/INC-1");
+    assert_eq!(app.delete(&incident, &dana).await.status(), StatusCode::NO_CONTENT);
+    let after = app.get_json(&format!("/api/v1/insights/{id}"), &dana).await;
+    assert!(!ids_of(&after, "pinned_posts").contains(&sam_reset), "{after}");
+    assert_eq!(after["pinned_incidents"], json!([]));
 }
 
 #[tokio::test]

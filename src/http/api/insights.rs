@@ -10,9 +10,10 @@ use crate::auth::AuthUser;
 use crate::db::insights::{self as table, Insight};
 use crate::db::posts::{self, PostDetails};
 use crate::db::{incidents, Db};
-use crate::domain::insights::{self, Counts, Draft, Matching, Patch};
+use crate::domain::insights::{self, Counts, DayCount, Draft, Matching, Patch};
 use crate::domain::time::format_ms;
 use crate::error::{AppError, ErrorBody};
+use crate::http::client::base_url;
 use crate::http::views::PostView;
 use crate::search::SearchIndex;
 use crate::startup::AppState;
@@ -30,15 +31,6 @@ pub struct CommentView {
     pub author: String,
     pub body: String,
     pub created_at: String,
-}
-
-/// Matching posts per day.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DayView {
-    pub day: String,
-    pub posts: i64,
-    pub incidents: i64,
-    pub responders: i64,
 }
 
 /// One insight with everything the board knows about it.
@@ -67,7 +59,7 @@ pub struct InsightView {
     /// False when a search matched more posts than are counted.
     pub counts_exact: bool,
     /// Per day (UTC) with matching posts.
-    pub history: Vec<DayView>,
+    pub history: Vec<DayCount>,
     pub pinned_posts: Vec<PostView>,
     pub pinned_incidents: Vec<PinnedIncident>,
     /// The newest matching notes not pinned yet (at most 10): candidates to pin.
@@ -196,11 +188,7 @@ fn view(
         incidents: counts.incidents,
         responders: counts.responders,
         counts_exact: counts.exact,
-        history: counts
-            .history
-            .into_iter()
-            .map(|d| DayView { day: d.day, posts: d.posts, incidents: d.incidents, responders: d.responders })
-            .collect(),
+        history: counts.history,
         pinned_posts: details.iter().map(PostView::from).collect(),
         latest: latest.iter().map(PostView::from).collect(),
         pinned_incidents,
@@ -410,12 +398,6 @@ pub async fn comment(
     let user = auth.user.clone();
     state.db.write(move |conn| insights::comment(conn, &user, id, &body.body)).await?;
     Ok(HttpResponse::Created().json(load(&state, id, auth.user.id).await?))
-}
-
-/// The scheme and host the request came to, for absolute links in exports.
-pub fn base_url(req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
 }
 
 /// User text as one line of Markdown that renders as that text: whitespace collapsed and

@@ -34,6 +34,14 @@ pub fn load(conn: &mut crate::db::DbConn, name: &str) -> Result<TagView, AppErro
 
 /// `tag`'s view: an alias shows its canonical tag's counts and curation, and names it.
 pub fn view(conn: &mut crate::db::DbConn, tag: &tags::Tag) -> Result<TagView, AppError> {
+    Ok(view_and_stats(conn, tag)?.0)
+}
+
+/// [`view`] and the counts behind it, unformatted (the tag page needs the times).
+pub fn view_and_stats(
+    conn: &mut crate::db::DbConn,
+    tag: &tags::Tag,
+) -> Result<(TagView, tags::TagStats), AppError> {
     let canonical = aliases::canonical_tag(conn, tag.clone())?;
     let group = aliases::group_ids(conn, canonical.id)?;
     let stats = tags::stats(conn, &group)?;
@@ -43,7 +51,7 @@ pub fn view(conn: &mut crate::db::DbConn, tag: &tags::Tag) -> Result<TagView, Ap
     } else {
         view.alias_of = Some(canonical.key);
     }
-    Ok(view)
+    Ok((view, stats))
 }
 
 /// A change to a tag's curation; fields left out stay as they are.

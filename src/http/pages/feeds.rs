@@ -11,6 +11,7 @@ use crate::domain::time::format_ms;
 use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::domain::trends::require_tag;
 use crate::error::AppError;
+use crate::http::client::base_url;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -82,11 +83,6 @@ fn atom(base: &str, id: &str, title: &str, self_path: &str, posts: &[PostDetails
     }
     out.push_str("</feed>\n");
     HttpResponse::Ok().content_type("application/atom+xml; charset=utf-8").body(out)
-}
-
-fn base_url(req: &actix_web::HttpRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
 }
 
 /// `GET /feeds/tags/{name}.atom?token=`.

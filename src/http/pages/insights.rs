@@ -14,7 +14,8 @@ use crate::auth::AuthUser;
 use crate::domain::insights::{self, Draft, Patch, Status};
 use crate::domain::vocabulary::may_curate;
 use crate::error::{bad_request, AppError};
-use crate::http::api::insights::{base_url, board, load, markdown};
+use crate::http::api::insights::{board, load, markdown};
+use crate::http::client::base_url;
 use crate::startup::AppState;
 
 /// `GET /insights`: the board, one column per status.
@@ -76,7 +77,7 @@ const CHART_DAYS: i64 = 365;
 
 /// Posts per day from the first day with a matching post to the last, empty days included
 /// (at most the last [`CHART_DAYS`]).
-fn daily_points(history: &[crate::http::api::insights::DayView]) -> Vec<(String, i64, String)> {
+fn daily_points(history: &[insights::DayCount]) -> Vec<(String, i64, String)> {
     const DAY: i64 = 86_400_000;
     let parse =
         |day: &str| crate::domain::time::parse_timestamp("day", day).ok().map(|ms| ms.div_euclid(DAY));
@@ -288,8 +289,7 @@ mod tests {
 
     #[test]
     fn the_chart_fills_empty_days_between_the_first_and_the_last() {
-        use crate::http::api::insights::DayView;
-        let day = |d: &str, posts| DayView { day: d.into(), posts, incidents: 0, responders: 0 };
+        let day = |d: &str, posts| insights::DayCount { day: d.into(), posts, incidents: 0, responders: 0 };
         let points = daily_points(&[day("2025-03-30", 2), day("2025-04-02", 5)]);
         let got: Vec<(&str, i64)> = points.iter().map(|p| (p.0.as_str(), p.1)).collect();
         assert_eq!(got, vec![("2025-03-30", 2), ("2025-03-31", 0), ("2025-04-01", 0), ("2025-04-02", 5)]);

@@ -15,6 +15,7 @@ use crate::domain::time::human_ms;
 use crate::domain::timeline::{load_page, TimelinePage, TimelineRequest};
 use crate::domain::trends::set_follow;
 use crate::error::AppError;
+use crate::http::client::base_url;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -29,11 +30,6 @@ pub struct FollowForm {
 pub struct CsrfOnly {
     #[serde(rename = "_csrf")]
     pub csrf: String,
-}
-
-fn base_url(req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
 }
 
 /// `POST /tags/{name}/follow`.

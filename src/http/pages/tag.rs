@@ -49,16 +49,12 @@ pub async fn show(
         .db
         .read(move |conn| {
             let tag = require_tag(conn, &name)?;
-            let view = crate::http::api::tags::view(conn, &tag)?;
+            let (view, stats) = crate::http::api::tags::view_and_stats(conn, &tag)?;
             let request =
                 TimelineRequest { tags: vec![tag.key.clone()], before: query.before, ..Default::default() };
             let page = load_page(conn, &request, Some(viewer_id))?;
             // Charts end where the tag was last active, so history shows even for old tags.
-            let last_seen = view
-                .last_seen
-                .as_deref()
-                .and_then(|t| crate::domain::time::parse_timestamp("last_seen", t).ok());
-            let end_hour = hour_of(last_seen.unwrap_or_else(crate::db::now_ms)) + 1;
+            let end_hour = hour_of(stats.last_seen.unwrap_or_else(crate::db::now_ms)) + 1;
             let span = if interval == Interval::Week { 24 * 7 * 52 } else { 24 * 90 };
             let history =
                 views::history(conn, &tag, interval, Window { start_hour: end_hour - span, end_hour })?;
