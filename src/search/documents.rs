@@ -55,6 +55,7 @@ pub fn build(fields: &Fields, parts: &DocumentParts) -> TantivyDocument {
     doc.add_u64(fields.id, parts.id as u64);
     doc.add_text(fields.body, parts.body);
     doc.add_text(fields.body_exact, parts.body);
+    doc.add_text(fields.body_pairs, parts.body);
     for key in &parts.tag_keys {
         doc.add_text(fields.tags, key);
     }

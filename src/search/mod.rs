@@ -8,6 +8,7 @@
 //! index reflects and whether the generation is complete, so a restart resumes where it
 //! stopped and a missing, corrupt or outdated index is rebuilt.
 
+pub mod conjunction;
 pub mod count;
 pub mod documents;
 pub mod ids;
@@ -17,6 +18,7 @@ pub mod query;
 pub mod reindex;
 pub mod schema;
 pub mod searcher;
+pub mod shingles;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -259,6 +261,7 @@ pub fn open_generation(root: &Path, number: u64) -> Option<(Generation, Checkpoi
             return None;
         }
     };
+    shingles::register(&index);
     let checkpoint = Checkpoint::parse(index.load_metas().ok()?.payload.as_deref())?;
     if checkpoint.schema != SCHEMA_VERSION {
         tracing::info!(
@@ -281,6 +284,7 @@ pub fn create_generation(root: &Path, number: u64) -> anyhow::Result<Generation>
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let (schema, _) = schema::build();
     let index = Index::create_in_dir(&dir, schema).context("creating the search index")?;
+    shingles::register(&index);
     let reader = reader_of(&index)?;
     Ok(Generation { number, index, reader })
 }

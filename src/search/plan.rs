@@ -1,16 +1,22 @@
 //! Turns a parsed query ([`Node`]) into a tantivy query over the fields of [`Fields`].
 //! Words go through the body's English stemmer, phrases through the exact (unstemmed)
-//! field, filters become term or range queries on their keyword fields.
+//! words and their pairs ([`super::shingles`]), filters become term or range queries on
+//! their keyword fields. An AND of words and filters becomes a [`Conjunction`], which finds
+//! its best hits without scoring every match; filters decide membership, never rank.
 
 use std::ops::Bound;
 
-use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
+};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DateTime, Index, Term};
 
+use super::conjunction::Conjunction;
 use super::query::Node;
 use super::schema::Fields;
+use super::shingles;
 
 /// The analysers of the two body fields, taken from the index so queries are tokenised
 /// exactly as documents were.
@@ -48,13 +54,126 @@ fn text_query(field: Field, analyzer: &mut TextAnalyzer, text: &str) -> Option<B
     }
 }
 
+/// The exact words of a phrase as the terms that find it: one word is a term of the exact
+/// field; two or more are the pair terms of each adjacent two, to be found in sequence.
+fn phrase_terms(fields: &Fields, analyzer: &mut TextAnalyzer, text: &str) -> Vec<Term> {
+    let words = tokens(analyzer, text);
+    match words.as_slice() {
+        [] => Vec::new(),
+        [word] => vec![Term::from_field_text(fields.body_exact, word)],
+        _ => words
+            .windows(2)
+            .map(|two| Term::from_field_text(fields.body_pairs, &shingles::pair(&two[0], &two[1])))
+            .collect(),
+    }
+}
+
+fn phrase_query(fields: &Fields, analyzer: &mut TextAnalyzer, text: &str) -> Option<Box<dyn Query>> {
+    let mut terms = phrase_terms(fields, analyzer, text);
+    match terms.len() {
+        0 => None,
+        1 => terms.pop().map(|t| term(t, true)),
+        _ => Some(Box::new(PhraseQuery::new(terms))),
+    }
+}
+
+/// The one scored term a word or phrase is, if it is one (most are; a word the analyser
+/// splits, or a phrase of three words or more, is not).
+fn single_term(node: &Node, fields: &Fields, analyzers: &mut Analyzers) -> Option<Term> {
+    let mut terms = match node {
+        Node::Word(word) => tokens(&mut analyzers.stemmed, word)
+            .iter()
+            .map(|t| Term::from_field_text(fields.body, t))
+            .collect(),
+        Node::Phrase(phrase) => phrase_terms(fields, &mut analyzers.exact, phrase),
+        _ => return None,
+    };
+    if terms.len() == 1 {
+        terms.pop()
+    } else {
+        None
+    }
+}
+
+/// The keyword term a filter node is, if it is one.
+fn keyword_term(node: &Node, fields: &Fields) -> Option<Term> {
+    let (field, value) = match node {
+        Node::Tag(tag) => (fields.tags, crate::domain::text::tag_key(tag)?),
+        Node::Author(name) => (fields.author, name.clone()),
+        Node::Incident(key) => (fields.incident, key.clone()),
+        Node::Service(service) => (fields.service, service.to_lowercase()),
+        Node::Severity(severity) => (fields.severity, severity.clone()),
+        Node::Status(status) => (fields.status, status.clone()),
+        Node::IsReply => (fields.flags, "reply".to_string()),
+        Node::HasIncident => (fields.flags, "incident".to_string()),
+        _ => return None,
+    };
+    Some(Term::from_field_text(field, &value))
+}
+
+/// Nodes that only narrow the result set: they match or not, and add nothing to a score.
+fn is_filter(node: &Node) -> bool {
+    match node {
+        Node::Tag(_)
+        | Node::Author(_)
+        | Node::Incident(_)
+        | Node::Service(_)
+        | Node::Severity(_)
+        | Node::Status(_)
+        | Node::IsReply
+        | Node::HasIncident
+        | Node::Created { .. } => true,
+        // A tag merged with others reads as "any tag of the group".
+        Node::Or(children) => children.iter().all(is_filter),
+        _ => false,
+    }
+}
+
+/// An AND: a [`Conjunction`] when every part is a single scored term, a filter or an
+/// exclusion; otherwise a boolean query in which filters still add nothing to the score.
+fn and_query(children: &[Node], fields: &Fields, analyzers: &mut Analyzers) -> Box<dyn Query> {
+    let (mut scored, mut keywords, mut filters, mut excluded) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut plain = true;
+    for child in children {
+        if let Node::Not(inner) = child {
+            excluded.push(compile(inner, fields, analyzers));
+        } else if let Some(term) = keyword_term(child, fields) {
+            keywords.push(term);
+        } else if is_filter(child) {
+            filters.push(compile(child, fields, analyzers));
+        } else if let Some(term) = single_term(child, fields, analyzers) {
+            scored.push(term);
+        } else {
+            plain = false;
+        }
+    }
+    if plain {
+        if let Some(conjunction) = Conjunction::new(scored, keywords, filters, excluded) {
+            return Box::new(conjunction);
+        }
+    }
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = children
+        .iter()
+        .map(|child| match child {
+            Node::Not(inner) => (Occur::MustNot, compile(inner, fields, analyzers)),
+            other if is_filter(other) => (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(compile(other, fields, analyzers), 0.0)) as Box<dyn Query>,
+            ),
+            other => (Occur::Must, compile(other, fields, analyzers)),
+        })
+        .collect();
+    // A query of exclusions only ("-#noise") means "everything except".
+    if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    Box::new(BooleanQuery::new(clauses))
+}
+
 fn term(term: Term, scored: bool) -> Box<dyn Query> {
     let option = if scored { IndexRecordOption::WithFreqs } else { IndexRecordOption::Basic };
     Box::new(TermQuery::new(term, option))
-}
-
-fn keyword(field: Field, value: &str) -> Box<dyn Query> {
-    term(Term::from_field_text(field, value), false)
 }
 
 /// Builds the tantivy query for `node`.
@@ -63,19 +182,20 @@ pub fn compile(node: &Node, fields: &Fields, analyzers: &mut Analyzers) -> Box<d
         Node::Word(word) => {
             text_query(fields.body, &mut analyzers.stemmed, word).unwrap_or_else(|| Box::new(EmptyQuery))
         }
-        Node::Phrase(phrase) => text_query(fields.body_exact, &mut analyzers.exact, phrase)
-            .unwrap_or_else(|| Box::new(EmptyQuery)),
-        Node::Tag(tag) => match crate::domain::text::tag_key(tag) {
-            Some(key) => keyword(fields.tags, &key),
+        Node::Phrase(phrase) => {
+            phrase_query(fields, &mut analyzers.exact, phrase).unwrap_or_else(|| Box::new(EmptyQuery))
+        }
+        Node::Tag(_)
+        | Node::Author(_)
+        | Node::Incident(_)
+        | Node::Service(_)
+        | Node::Severity(_)
+        | Node::Status(_)
+        | Node::IsReply
+        | Node::HasIncident => match keyword_term(node, fields) {
+            Some(key) => term(key, false),
             None => Box::new(EmptyQuery),
         },
-        Node::Author(name) => keyword(fields.author, name),
-        Node::Incident(key) => keyword(fields.incident, key),
-        Node::Service(service) => keyword(fields.service, &service.to_lowercase()),
-        Node::Severity(severity) => keyword(fields.severity, severity),
-        Node::Status(status) => keyword(fields.status, status),
-        Node::IsReply => keyword(fields.flags, "reply"),
-        Node::HasIncident => keyword(fields.flags, "incident"),
         Node::Created { start_ms, end_ms } => {
             let bound = |ms: &Option<i64>, inclusive: bool| match ms {
                 Some(ms) => {
@@ -97,20 +217,7 @@ pub fn compile(node: &Node, fields: &Fields, analyzers: &mut Analyzers) -> Box<d
             (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
             (Occur::MustNot, compile(inner, fields, analyzers)),
         ])),
-        Node::And(children) => {
-            let mut clauses: Vec<(Occur, Box<dyn Query>)> = children
-                .iter()
-                .map(|child| match child {
-                    Node::Not(inner) => (Occur::MustNot, compile(inner, fields, analyzers)),
-                    other => (Occur::Must, compile(other, fields, analyzers)),
-                })
-                .collect();
-            // A query of exclusions only ("-#noise") means "everything except".
-            if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
-                clauses.push((Occur::Must, Box::new(AllQuery)));
-            }
-            Box::new(BooleanQuery::new(clauses))
-        }
+        Node::And(children) => and_query(children, fields, analyzers),
         Node::Or(children) => Box::new(BooleanQuery::new(
             children.iter().map(|child| (Occur::Should, compile(child, fields, analyzers))).collect(),
         )),

@@ -7,7 +7,7 @@ use tantivy::schema::{
 };
 
 /// Version of the fields below; stored in every commit's payload.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Handles to every field, resolved once.
 #[derive(Debug, Clone)]
@@ -16,8 +16,12 @@ pub struct Fields {
     pub id: Field,
     /// Body, English-stemmed with positions: words match their inflections.
     pub body: Field,
-    /// Body, lower-cased but not stemmed, with positions: `"exact phrases"`.
+    /// Body, lower-cased but not stemmed: a one-word `"exact"` phrase, and the document
+    /// frequencies behind "distinctive words". No positions: longer phrases use `body_pairs`.
     pub body_exact: Field,
+    /// Pairs of adjacent exact words ([`super::shingles`]), with positions: a two-word phrase
+    /// is one of these terms, a longer one a phrase over them.
+    pub body_pairs: Field,
     /// Normalised tag keys, one value per tag, raw and fast for facets.
     pub tags: Field,
     pub author: Field,
@@ -34,10 +38,8 @@ pub struct Fields {
 /// Builds the schema and its field handles.
 pub fn build() -> (Schema, Fields) {
     let mut builder = Schema::builder();
-    let text = |tokenizer: &str, stored: bool| {
-        let indexing = TextFieldIndexing::default()
-            .set_tokenizer(tokenizer)
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+    let text = |tokenizer: &str, record: IndexRecordOption, stored: bool| {
+        let indexing = TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(record);
         let options = TextOptions::default().set_indexing_options(indexing);
         if stored {
             options.set_stored()
@@ -48,8 +50,15 @@ pub fn build() -> (Schema, Fields) {
     let keyword = STRING | FAST;
     let fields = Fields {
         id: builder.add_u64_field("id", INDEXED | STORED | FAST),
-        body: builder.add_text_field("body", text("en_stem", true)),
-        body_exact: builder.add_text_field("body_exact", text("default", false)),
+        // Positions on the stemmed body: a word the stemmer or the word splitter turns into
+        // several tokens (`e-mail`) is matched as a phrase of them.
+        body: builder.add_text_field("body", text("en_stem", IndexRecordOption::WithFreqsAndPositions, true)),
+        body_exact: builder
+            .add_text_field("body_exact", text("default", IndexRecordOption::WithFreqs, false)),
+        body_pairs: builder.add_text_field(
+            "body_pairs",
+            text(super::shingles::TOKENIZER, IndexRecordOption::WithFreqsAndPositions, false),
+        ),
         tags: builder.add_text_field("tags", keyword.clone()),
         author: builder.add_text_field("author", keyword.clone()),
         incident: builder.add_text_field("incident", keyword.clone()),

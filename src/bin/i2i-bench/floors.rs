@@ -158,6 +158,7 @@ pub fn index_build(dir: &Path, corpus: &Path) -> anyhow::Result<Value> {
     std::fs::create_dir_all(&path)?;
     let (schema, fields) = i2i::search::schema::build();
     let index = tantivy::Index::create_in_dir(&path, schema)?;
+    i2i::search::shingles::register(&index);
     let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(2, 400_000_000)?;
     let started = Instant::now();
     let mut count = 0usize;

@@ -60,6 +60,20 @@ enum Command {
         #[arg(long, default_value = "bench-results.json")]
         json: PathBuf,
     },
+    /// Measure the search mix (HTTP at concurrency 8 next to the engine floor) and the trend
+    /// and timeline views on an instance already loaded with the corpus (`generate`, then
+    /// `i2i import --bulk`): the quick loop for work on search or trends at full size.
+    Search {
+        /// The instance's data directory (SQLite database and index).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Rounds of the mix (each round runs every query once).
+        #[arg(long, default_value_t = 100)]
+        rounds: usize,
+        /// Where to write the JSON results, if anywhere.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Run a mixed workload (posting, timelines, search, trends, tag pages) against a fresh
     /// server on 127.0.0.1 for a bounded time and request count; fails on any 5xx or
     /// connection error.
@@ -110,6 +124,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 + figures["connection_errors"].as_u64().unwrap_or(1);
             anyhow::ensure!(failed == 0, "{failed} requests failed with a 5xx or a connection error");
             Ok(())
+        }
+        Command::Search { data_dir, rounds, json } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(measure_instance(&data_dir, rounds, json))
         }
         Command::Run { posts, quick, json } => {
             let posts = if quick { 20_000 } else { posts };
@@ -244,12 +262,26 @@ async fn load_and_start(
     // The loader is done: its freed memory goes back to the system before the server's
     // peak is measured, as it would when `i2i import` exits before `i2i serve` starts.
     i2i::memory::release_free_memory();
+    let (search, target, sampler) = start(dir, &url, Some(report.imported as u64), results).await?;
+    Ok((url, search, target, sampler))
+}
+
+/// Starts the server on the SQLite instance in `dir`, makes (or logs in) the benchmark user
+/// and waits until search answers, for `posts` documents when given; records startup,
+/// catch-up and on-disk sizes.
+async fn start(
+    dir: &Path,
+    url: &str,
+    posts: Option<u64>,
+    results: &mut serde_json::Map<String, Value>,
+) -> anyhow::Result<(Arc<i2i::search::SearchIndex>, Arc<Target>, resources::RssSampler)> {
+    let db_path = dir.join("i2i.db");
     resources::reset_peak_rss();
     let sampler = resources::RssSampler::start();
 
     let config = i2i::config::Config {
         data_dir: dir.to_path_buf(),
-        database_url: Some(url.clone()),
+        database_url: Some(url.to_string()),
         listen: "127.0.0.1:0".into(),
         jwt_secret: Some("benchmark-secret-0123456789".into()),
         log: "warn".into(),
@@ -266,20 +298,21 @@ async fn load_and_start(
     let search = app.search();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(2)).build()?;
-    let setup: Value = client
-        .post(format!("{base}/api/v1/setup"))
-        .json(&json!({"username": "bench", "password": "bench-password"}))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let credentials = json!({"username": "bench", "password": "bench-password"});
+    let mut setup = client.post(format!("{base}/api/v1/setup")).json(&credentials).send().await?;
+    if setup.status() == reqwest::StatusCode::FORBIDDEN {
+        // An instance measured before already has its administrator.
+        setup = client.post(format!("{base}/api/v1/auth/login")).json(&credentials).send().await?;
+    }
+    anyhow::ensure!(setup.status().is_success(), "the benchmark user could not log in: {}", setup.status());
+    let setup: Value = setup.json().await?;
     let token = setup["token"].as_str().unwrap_or_default().to_string();
     let target = Arc::new(Target { client, base, token });
 
     let started = Instant::now();
     loop {
         let answer = target.get_when_ready("/api/v1/search?q=&limit=1&facets=true").await?;
-        if answer.is_some_and(|a| a["total"].as_u64() == Some(report.imported as u64)) {
+        if answer.is_some_and(|a| posts.is_none() || a["total"].as_u64() == posts) {
             break;
         }
         anyhow::ensure!(started.elapsed() < Duration::from_secs(3600), "the index did not catch up");
@@ -296,7 +329,22 @@ async fn load_and_start(
             "index_bytes": dir_bytes(&dir.join("index")),
         }),
     );
-    Ok((url, search, target, sampler))
+    Ok((search, target, sampler))
+}
+
+/// The search mix and the views on an instance loaded before (see `Command::Search`).
+async fn measure_instance(dir: &Path, rounds: usize, json_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let url = format!("sqlite://{}", dir.join("i2i.db").display());
+    let mut results = serde_json::Map::new();
+    let (search, target, _sampler) = start(dir, &url, None, &mut results).await?;
+    results.insert("search".into(), search_mix(&target, &search, rounds).await?);
+    results.insert("views".into(), views(&target, false).await?);
+    let results = Value::Object(results);
+    if let Some(path) = json_path {
+        std::fs::write(path, serde_json::to_string_pretty(&results)?)?;
+    }
+    report::print_instance(&results);
+    Ok(())
 }
 
 /// Posting over HTTP at concurrency 1, 8 and 64.

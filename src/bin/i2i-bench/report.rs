@@ -217,6 +217,21 @@ pub fn print(r: &Value) {
     }
 }
 
+/// The figures of `i2i-bench search`: the mix, its floor and the views of one instance.
+pub fn print_instance(r: &Value) {
+    println!("\n## i2i-bench search: an existing instance\n");
+    println!("| measure | p50 ms | p99 ms | per second |\n|---|---|---|---|");
+    latency_row("search HTTP c8 (mix)", &r["search"]["http_c8"]);
+    latency_row("search engine floor (mix, in-process, 1 thread)", &r["search"]["engine_in_process"]);
+    latency_row("search engine floor (mix, in-process, 8 threads)", &r["search"]["engine_in_process_c8"]);
+    if let Some(views) = r["views"].as_object() {
+        for (name, v) in views {
+            latency_row(name, v);
+        }
+    }
+    print_queries(r);
+}
+
 fn print_latencies(r: &Value) {
     println!("| measure | p50 ms | p99 ms | per second |\n|---|---|---|---|");
     for c in ["c1", "c8", "c64"] {
