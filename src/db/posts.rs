@@ -372,7 +372,9 @@ pub fn details(
         tags_by_post.entry(post_id).or_default().push(tag);
     }
     let mut mentions_by_post: HashMap<i64, Vec<String>> = HashMap::new();
-    if !ids.is_empty() {
+    // Mentions are read from the body's `@name`s when a post is written: without an '@' in
+    // any body there are none to look up.
+    if posts_in.iter().any(|p| p.body.contains('@')) {
         let rows: Vec<(i64, String)> = post_mentions::table
             .inner_join(super::schema::users::table)
             .filter(post_mentions::post_id.eq_any(&ids))

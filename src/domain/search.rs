@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::db::aliases;
 use crate::db::posts::{self, PostDetails};
-use crate::db::Db;
+use crate::db::{Db, DbConn};
 use crate::error::{invalid, AppError};
 use crate::search::query::{parse, Node};
 use crate::search::searcher::{self, Hit, SearchOutcome, SearchRequest, Sort};
@@ -55,7 +55,7 @@ pub fn request(
 
 /// A page of results with the posts behind the hits.
 pub struct SearchPage {
-    pub outcome: SearchOutcome,
+    pub outcome: Arc<SearchOutcome>,
     pub posts: Vec<(Hit, PostDetails)>,
     pub next: Option<String>,
 }
@@ -66,18 +66,22 @@ pub async fn with_posts(
     hits: Vec<Hit>,
     viewer: Option<i64>,
 ) -> Result<Vec<(Hit, PostDetails)>, AppError> {
+    db.read(move |conn| posts_of(conn, hits, viewer)).await
+}
+
+fn posts_of(
+    conn: &mut DbConn,
+    hits: Vec<Hit>,
+    viewer: Option<i64>,
+) -> Result<Vec<(Hit, PostDetails)>, AppError> {
     let ids: Vec<i64> = hits.iter().map(|h| h.post_id).collect();
-    let details = db
-        .read(move |conn| {
-            let rows = posts::live_many(conn, &ids)?;
-            Ok(posts::details(conn, rows, viewer)?)
-        })
-        .await?;
+    let rows = posts::live_many(conn, &ids)?;
+    let details = posts::details(conn, rows, viewer)?;
     let mut by_id: HashMap<i64, PostDetails> = details.into_iter().map(|d| (d.post.id, d)).collect();
     Ok(hits.into_iter().filter_map(|hit| by_id.remove(&hit.post_id).map(|d| (hit, d))).collect())
 }
 
-/// Runs `request` and loads its posts.
+/// Runs `request` and loads its posts, in one trip to the blocking pool.
 pub async fn run(
     search: Arc<SearchIndex>,
     db: &Db,
@@ -87,10 +91,15 @@ pub async fn run(
     let mut request = request;
     request.query = with_aliases(db, request.query).await?;
     let page_end = request.offset + request.limit;
-    let outcome = tokio::task::spawn_blocking(move || searcher::search(&search, &request)).await??;
+    let db = db.clone();
+    let (outcome, posts) = tokio::task::spawn_blocking(move || -> Result<_, AppError> {
+        let outcome = searcher::search(&search, &request)?;
+        let posts = db.read_blocking(|conn| posts_of(conn, outcome.hits.clone(), viewer))?;
+        Ok((outcome, posts))
+    })
+    .await??;
     let more = page_end < outcome.total || !outcome.total_exact;
     let next = (more && page_end <= MAX_OFFSET).then(|| page_end.to_string());
-    let posts = with_posts(db, outcome.hits.clone(), viewer).await?;
     Ok(SearchPage { outcome, posts, next })
 }
 

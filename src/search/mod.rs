@@ -8,6 +8,7 @@
 //! index reflects and whether the generation is complete, so a restart resumes where it
 //! stopped and a missing, corrupt or outdated index is rebuilt.
 
+pub mod answers;
 pub mod conjunction;
 pub mod count;
 pub mod documents;
@@ -78,6 +79,8 @@ pub struct SearchIndex {
     root: PathBuf,
     pub fields: Fields,
     generation: RwLock<Option<Generation>>,
+    /// Recent answers of the current searcher ([`answers`]).
+    pub answers: answers::Answers,
     state: Mutex<IndexState>,
     position: Mutex<FeedPosition>,
     indexer: Mutex<Option<Thread>>,
@@ -97,6 +100,7 @@ impl SearchIndex {
             root: data_dir.join("index"),
             fields,
             generation: RwLock::new(None),
+            answers: answers::Answers::new(answers::DEFAULT_CAPACITY),
             state: Mutex::new(IndexState::Ready),
             position: Mutex::new(FeedPosition::default()),
             indexer: Mutex::new(None),

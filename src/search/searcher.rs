@@ -2,6 +2,8 @@
 //! days) over the whole result set; snippets are HTML-escaped with matches in `<mark>`. Also "similar
 //! posts" (more-like-this) and the id stream behind exports.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::{json, Value};
 use tantivy::aggregation::agg_req::Aggregations;
@@ -194,15 +196,35 @@ fn hit(
     Ok(Some(Hit { post_id, score, snippet: html }))
 }
 
-/// Runs a search: one page of hits, the total and (if requested) facets.
-pub fn search(search: &SearchIndex, request: &SearchRequest) -> Result<SearchOutcome, AppError> {
+/// Runs a search: one page of hits, the total and (if requested) facets; answered from the
+/// searcher's recent answers when the same search ran on it before.
+pub fn search(search: &SearchIndex, request: &SearchRequest) -> Result<Arc<SearchOutcome>, AppError> {
     let generation = generation(search)?;
-    let query = compiled(search, &generation, request.query.as_ref())?;
+    let searcher = generation.reader.searcher();
+    let stamp = (generation.number, searcher.generation().generation_id());
+    let key = format!(
+        "{:?}|{:?}|{}|{}|{}",
+        request.query, request.sort, request.offset, request.limit, request.facets
+    );
+    if let Some(answer) = search.answers.get(stamp, &key) {
+        return Ok(answer);
+    }
+    let answer = Arc::new(run(search, &generation, &searcher, request)?);
+    search.answers.put(stamp, key, answer.clone());
+    Ok(answer)
+}
+
+fn run(
+    search: &SearchIndex,
+    generation: &Generation,
+    searcher: &Searcher,
+    request: &SearchRequest,
+) -> Result<SearchOutcome, AppError> {
+    let query = compiled(search, generation, request.query.as_ref())?;
     let sort = request.sort.unwrap_or(match &request.query {
         Some(node) if has_text(node) => Sort::Relevance,
         _ => Sort::Recent,
     });
-    let searcher = generation.reader.searcher();
     let page = TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset);
     // The page and the total are separate passes on purpose: alone, TopDocs by relevance
     // skips blocks that cannot reach the page (block-max WAND) and Count reads posting
@@ -221,15 +243,15 @@ pub fn search(search: &SearchIndex, request: &SearchRequest) -> Result<SearchOut
     // Facets visit every match anyway, so with them the total is exact too.
     let (total, facets) = if request.facets {
         let count = searcher.search(&query, &Count).map_err(internal)?;
-        (Total { count, exact: true }, facets_of(&searcher, &query)?)
+        (Total { count, exact: true }, facets_of(searcher, &query)?)
     } else {
         let cap = TOTAL_CAP.max(request.offset + request.limit);
         (searcher.search(&query, &CappedCount::new(cap)).map_err(internal)?, Facets::default())
     };
-    let generator = SnippetGenerator::create(&searcher, &query, search.fields.body).map_err(internal)?;
+    let generator = SnippetGenerator::create(searcher, &query, search.fields.body).map_err(internal)?;
     let mut hits = Vec::with_capacity(scored.len());
     for (score, address) in scored {
-        if let Some(found) = hit(&searcher, search, &generator, address, score)? {
+        if let Some(found) = hit(searcher, search, &generator, address, score)? {
             hits.push(found);
         }
     }

@@ -381,26 +381,31 @@ async fn time_to_searchable(target: &Target, quick: bool) -> anyhow::Result<Valu
     Ok(summary(waits, Duration::from_secs(1)))
 }
 
-/// The search mix over HTTP at concurrency 8, the same queries on the engine in-process, and
-/// each query's hit total (untimed: i2i's column of the engines' agreement check).
+/// The search mix over HTTP at concurrency 8, twice: with the searcher's remembered answers
+/// off (every request runs on the index: the figure compared with the floors and peers) and
+/// on (the same searches asked again before the next commit); then the same queries on the
+/// engine in-process, and each query's hit total (untimed: i2i's column of the engines'
+/// agreement check).
 async fn search_mix(
     target: &Arc<Target>,
     search: &i2i::search::SearchIndex,
     rounds: usize,
 ) -> anyhow::Result<Value> {
     let mut figures = serde_json::Map::new();
-    let t = target.clone();
-    let http = concurrent(8, QUERIES.len() * rounds, move |i| {
-        let t = t.clone();
-        async move {
-            t.get(&format!("/api/v1/search?q={}&limit=20", encode(QUERIES[i % QUERIES.len()].i2i)))
-                .await
-                .map(|_| ())
-        }
-    })
-    .await?
-    .mix();
-    figures.insert("http_c8".into(), http);
+    let mix = |target: Arc<Target>| {
+        concurrent(8, QUERIES.len() * rounds, move |i| {
+            let t = target.clone();
+            async move {
+                t.get(&format!("/api/v1/search?q={}&limit=20", encode(QUERIES[i % QUERIES.len()].i2i)))
+                    .await
+                    .map(|_| ())
+            }
+        })
+    };
+    search.answers.set_capacity(0);
+    figures.insert("http_c8".into(), mix(target.clone()).await?.mix());
+    search.answers.set_capacity(i2i::search::answers::DEFAULT_CAPACITY);
+    figures.insert("http_c8_remembered".into(), mix(target.clone()).await?.mix());
     let (engine, engine_c8) = tokio::task::block_in_place(|| floors::engine(search, rounds))?;
     figures.insert("engine_in_process".into(), engine);
     figures.insert("engine_in_process_c8".into(), engine_c8);

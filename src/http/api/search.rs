@@ -97,7 +97,7 @@ pub async fn search(
         total_exact: page.outcome.total_exact,
         sort: page.outcome.sort.as_str().to_string(),
         hits: hit_views(page.posts),
-        facets: with_facets.then_some(page.outcome.facets),
+        facets: with_facets.then(|| page.outcome.facets.clone()),
         next: page.next,
         index: state.search.state(),
     }))
