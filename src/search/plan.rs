@@ -223,3 +223,61 @@ pub fn compile(node: &Node, fields: &Fields, analyzers: &mut Analyzers) -> Box<d
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tantivy::query::{PhraseQuery, TermQuery};
+
+    use super::*;
+    use crate::search::query::parse;
+
+    fn compiled(text: &str) -> Box<dyn Query> {
+        let (schema, fields) = crate::search::schema::build();
+        let index = Index::create_in_ram(schema);
+        shingles::register(&index);
+        let mut analyzers = Analyzers::of(&index, &fields).expect("analyzers");
+        let node = parse(text).expect("parses").expect("not empty");
+        compile(&node, &fields, &mut analyzers)
+    }
+
+    fn pair_field() -> Field {
+        crate::search::schema::build().1.body_pairs
+    }
+
+    #[test]
+    fn phrases_read_the_pair_field() {
+        let two = compiled("\"Degraded performance\"");
+        let term = two.downcast_ref::<TermQuery>().expect("a two-word phrase is one term");
+        assert_eq!(term.term(), &Term::from_field_text(pair_field(), "degraded performance"));
+        let three = compiled("\"degraded git performance\"");
+        let phrase = three.downcast_ref::<PhraseQuery>().expect("a longer phrase is a phrase of pairs");
+        let pairs: Vec<Term> = ["degraded git", "git performance"]
+            .iter()
+            .map(|p| Term::from_field_text(pair_field(), p))
+            .collect();
+        assert_eq!(phrase.phrase_terms(), pairs);
+        let one = compiled("\"Degraded\"");
+        let exact = one.downcast_ref::<TermQuery>().expect("one word is a term");
+        assert_eq!(
+            exact.term(),
+            &Term::from_field_text(crate::search::schema::build().1.body_exact, "degraded")
+        );
+    }
+
+    #[test]
+    fn ands_of_words_and_filters_are_conjunctions_and_others_are_not() {
+        for text in [
+            "lockout tablets",
+            "lockout #sso -#noise after:2024-01-01",
+            "\"dns outage\" from:bob",
+            "lockout (#a OR #b)",
+        ] {
+            assert!(compiled(text).downcast_ref::<Conjunction>().is_some(), "{text}");
+        }
+        // Without a word there is nothing to rank by; with a nested OR of words the parts
+        // are not single terms.
+        for text in ["#sso #dns", "lockout (vpn OR sso)", "\"a b c\" lockout"] {
+            assert!(compiled(text).downcast_ref::<Conjunction>().is_none(), "{text}");
+        }
+    }
+}
