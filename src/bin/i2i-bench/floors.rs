@@ -150,16 +150,16 @@ pub fn insert(dir: &Path, corpus: &Path) -> anyhow::Result<Value> {
 
 /// The index-build floor: the corpus's documents (i2i's schema and document builder, no
 /// incident fields) indexed straight into a fresh tantivy index with both cores and the
-/// bulk loader's memory budget, then committed and merged. No database is read or written;
-/// the bulk load cannot beat this rate, since it builds the same index. Only indexing and
-/// the commit are timed, not reading the corpus.
+/// bulk loader's memory budget per thread (as `i2i reindex`), then committed and merged. No
+/// database is read or written; the bulk load cannot beat this rate, since it builds the
+/// same index. Only indexing and the commit are timed, not reading the corpus.
 pub fn index_build(dir: &Path, corpus: &Path) -> anyhow::Result<Value> {
     let path = dir.join("index-floor");
     std::fs::create_dir_all(&path)?;
     let (schema, fields) = i2i::search::schema::build();
     let index = tantivy::Index::create_in_dir(&path, schema)?;
     i2i::search::shingles::register(&index);
-    let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(2, 400_000_000)?;
+    let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(2, 800_000_000)?;
     let started = Instant::now();
     let mut count = 0usize;
     rows::batches(corpus, FLOOR_BATCH, |batch| {
