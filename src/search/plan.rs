@@ -114,18 +114,12 @@ fn keyword_term(node: &Node, fields: &Fields) -> Option<Term> {
 /// Nodes that only narrow the result set: they match or not, and add nothing to a score.
 fn is_filter(node: &Node) -> bool {
     match node {
-        Node::Tag(_)
-        | Node::Author(_)
-        | Node::Incident(_)
-        | Node::Service(_)
-        | Node::Severity(_)
-        | Node::Status(_)
-        | Node::IsReply
-        | Node::HasIncident
-        | Node::Created { .. } => true,
+        Node::Created { .. } => true,
         // A tag merged with others reads as "any tag of the group".
         Node::Or(children) => children.iter().all(is_filter),
-        _ => false,
+        Node::Word(_) | Node::Phrase(_) | Node::Not(_) | Node::And(_) => false,
+        // Every other node is a keyword ([`keyword_term`]).
+        _ => true,
     }
 }
 
@@ -185,17 +179,6 @@ pub fn compile(node: &Node, fields: &Fields, analyzers: &mut Analyzers) -> Box<d
         Node::Phrase(phrase) => {
             phrase_query(fields, &mut analyzers.exact, phrase).unwrap_or_else(|| Box::new(EmptyQuery))
         }
-        Node::Tag(_)
-        | Node::Author(_)
-        | Node::Incident(_)
-        | Node::Service(_)
-        | Node::Severity(_)
-        | Node::Status(_)
-        | Node::IsReply
-        | Node::HasIncident => match keyword_term(node, fields) {
-            Some(key) => term(key, false),
-            None => Box::new(EmptyQuery),
-        },
         Node::Created { start_ms, end_ms } => {
             let bound = |ms: &Option<i64>, inclusive: bool| match ms {
                 Some(ms) => {
@@ -221,6 +204,11 @@ pub fn compile(node: &Node, fields: &Fields, analyzers: &mut Analyzers) -> Box<d
         Node::Or(children) => Box::new(BooleanQuery::new(
             children.iter().map(|child| (Occur::Should, compile(child, fields, analyzers))).collect(),
         )),
+        // Tags, authors, incidents and the other keyword filters.
+        keyword => match keyword_term(keyword, fields) {
+            Some(key) => term(key, false),
+            None => Box::new(EmptyQuery),
+        },
     }
 }
 
