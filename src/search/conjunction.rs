@@ -11,8 +11,8 @@
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::BlockSegmentPostings;
 use tantivy::query::{
-    Bm25Weight, BooleanQuery, ConstScoreQuery, EnableScoring, Explanation, Occur, Query, Scorer, TermQuery,
-    Weight,
+    AllQuery, Bm25Weight, BooleanQuery, ConstScoreQuery, EnableScoring, Explanation, Occur, Query, Scorer,
+    TermQuery, Weight,
 };
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocId, Score, SegmentReader, Term, TERMINATED};
@@ -56,24 +56,41 @@ impl Conjunction {
     /// The same documents and scores as a boolean query, which every collector other than a
     /// top-k by score uses (counts, facets, snippets, explanations, newest-first pages).
     fn as_boolean(&self) -> BooleanQuery {
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for term in &self.scored {
-            clauses.push((Occur::Must, Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs))));
-        }
-        let unscored =
-            |query: Box<dyn Query>| -> Box<dyn Query> { Box::new(ConstScoreQuery::new(query, 0.0)) };
-        for term in &self.keywords {
-            let query = TermQuery::new(term.clone(), IndexRecordOption::Basic);
-            clauses.push((Occur::Must, unscored(Box::new(query))));
-        }
-        for filter in &self.filters {
-            clauses.push((Occur::Must, unscored(filter.box_clone())));
-        }
-        for excluded in &self.excluded {
-            clauses.push((Occur::MustNot, excluded.box_clone()));
-        }
-        BooleanQuery::new(clauses)
+        boolean_of(&self.scored, Vec::new(), &self.keywords, &self.filters, &self.excluded)
     }
+}
+
+/// The boolean query of an AND's parts: `scored` terms and `ranked` queries (parts that rank
+/// but are not one term) must match and add their scores; keywords and filters must match
+/// and add nothing; `excluded` must not match. With nothing that must match (exclusions
+/// only), it is everything but the exclusions.
+pub fn boolean_of(
+    scored: &[Term],
+    ranked: Vec<Box<dyn Query>>,
+    keywords: &[Term],
+    filters: &[Box<dyn Query>],
+    excluded: &[Box<dyn Query>],
+) -> BooleanQuery {
+    let unscored = |query: Box<dyn Query>| -> Box<dyn Query> { Box::new(ConstScoreQuery::new(query, 0.0)) };
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for term in scored {
+        clauses.push((Occur::Must, Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs))));
+    }
+    clauses.extend(ranked.into_iter().map(|query| (Occur::Must, query)));
+    for term in keywords {
+        clauses
+            .push((Occur::Must, unscored(Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)))));
+    }
+    for filter in filters {
+        clauses.push((Occur::Must, unscored(filter.box_clone())));
+    }
+    if clauses.is_empty() {
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    for query in excluded {
+        clauses.push((Occur::MustNot, query.box_clone()));
+    }
+    BooleanQuery::new(clauses)
 }
 
 impl Query for Conjunction {

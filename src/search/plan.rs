@@ -6,14 +6,12 @@
 
 use std::ops::Bound;
 
-use tantivy::query::{
-    AllQuery, BooleanQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
-};
+use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DateTime, Index, Term};
 
-use super::conjunction::Conjunction;
+use super::conjunction::{boolean_of, Conjunction};
 use super::query::Node;
 use super::schema::Fields;
 use super::shingles;
@@ -124,11 +122,11 @@ fn is_filter(node: &Node) -> bool {
 }
 
 /// An AND: a [`Conjunction`] when every part is a single scored term, a filter or an
-/// exclusion; otherwise a boolean query in which filters still add nothing to the score.
+/// exclusion; otherwise a boolean query of the same parts, in which filters still add
+/// nothing to the score.
 fn and_query(children: &[Node], fields: &Fields, analyzers: &mut Analyzers) -> Box<dyn Query> {
-    let (mut scored, mut keywords, mut filters, mut excluded) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut plain = true;
+    let (mut scored, mut ranked, mut keywords, mut filters, mut excluded) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for child in children {
         if let Node::Not(inner) = child {
             excluded.push(compile(inner, fields, analyzers));
@@ -139,30 +137,16 @@ fn and_query(children: &[Node], fields: &Fields, analyzers: &mut Analyzers) -> B
         } else if let Some(term) = single_term(child, fields, analyzers) {
             scored.push(term);
         } else {
-            plain = false;
+            ranked.push(compile(child, fields, analyzers));
         }
     }
-    if plain {
-        if let Some(conjunction) = Conjunction::new(scored, keywords, filters, excluded) {
-            return Box::new(conjunction);
-        }
+    if !ranked.is_empty() || scored.is_empty() {
+        return Box::new(boolean_of(&scored, ranked, &keywords, &filters, &excluded));
     }
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = children
-        .iter()
-        .map(|child| match child {
-            Node::Not(inner) => (Occur::MustNot, compile(inner, fields, analyzers)),
-            other if is_filter(other) => (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(compile(other, fields, analyzers), 0.0)) as Box<dyn Query>,
-            ),
-            other => (Occur::Must, compile(other, fields, analyzers)),
-        })
-        .collect();
-    // A query of exclusions only ("-#noise") means "everything except".
-    if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
-        clauses.push((Occur::Must, Box::new(AllQuery)));
+    match Conjunction::new(scored, keywords, filters, excluded) {
+        Some(conjunction) => Box::new(conjunction),
+        None => Box::new(EmptyQuery), // not reached: there is a scored term
     }
-    Box::new(BooleanQuery::new(clauses))
 }
 
 fn term(term: Term, scored: bool) -> Box<dyn Query> {
