@@ -26,6 +26,7 @@ use crate::error::AppError;
 use crate::search::documents::{self, DocumentParts, IncidentParts};
 use crate::search::indexer::commit;
 use crate::search::schema::SCHEMA_VERSION;
+use crate::search::shingles::CommonWords;
 use crate::search::{
     create_generation, generation_dir, highest_generation, set_current, Checkpoint, Generation, SearchIndex,
 };
@@ -103,10 +104,8 @@ pub fn import<R: BufRead>(
     if empty.is_some() {
         return Ok(None);
     }
-    let mut index = match data_dir {
-        Some(dir) => Some(start_index(dir)?),
-        None => None,
-    };
+    // Made at the first chunk, whose posts choose the index's common words.
+    let mut index: Option<IndexBuild> = None;
     let mut finishing: Option<Finishing> = None;
     let started = Instant::now();
     let loaded = db.write_blocking(|conn| {
@@ -114,7 +113,8 @@ pub fn import<R: BufRead>(
         if posts::table.select(posts::id).first::<i64>(conn).optional()?.is_some() {
             return Ok(None);
         }
-        load(conn, pattern, reader, &mut index, &mut finishing, &mut on_chunk).map(Some)
+        let mut build = Build { data_dir, index: &mut index, finishing: &mut finishing };
+        load(conn, pattern, reader, &mut build, &mut on_chunk).map(Some)
     });
     let mut report = match loaded {
         Ok(Some(report)) => report,
@@ -168,11 +168,11 @@ struct Finishing {
     handle: std::thread::JoinHandle<anyhow::Result<f64>>,
 }
 
-fn start_index(data_dir: &Path) -> anyhow::Result<IndexBuild> {
+fn start_index(data_dir: &Path, common: CommonWords) -> anyhow::Result<IndexBuild> {
     let search = SearchIndex::new(data_dir);
     let root = search.root().to_path_buf();
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-    let generation = create_generation(&root, highest_generation(&root) + 1)?;
+    let generation = create_generation(&root, highest_generation(&root) + 1, common)?;
     let writer = generation.index.writer_with_num_threads(INDEX_THREADS, INDEX_ARENA_BYTES)?;
     Ok(IndexBuild { search, generation, writer })
 }
@@ -208,14 +208,21 @@ fn discard(index: Option<IndexBuild>, finishing: Option<Finishing>) {
     }
 }
 
+/// The search index side of a load: where to build it (none without a data directory), the
+/// build once started, and its final commit once handed off.
+struct Build<'a> {
+    data_dir: Option<&'a Path>,
+    index: &'a mut Option<IndexBuild>,
+    finishing: &'a mut Option<Finishing>,
+}
+
 /// The load itself, inside the write transaction. Once every row is written, the index
 /// build (if any) is handed to [`Finishing`] with the feed position that covers them.
 fn load<R: BufRead>(
     conn: &mut DbConn,
     pattern: &Regex,
     reader: R,
-    index: &mut Option<IndexBuild>,
-    finishing: &mut Option<Finishing>,
+    build: &mut Build,
     on_chunk: &mut impl FnMut(u64, &ImportReport),
 ) -> Result<ImportReport, AppError> {
     let started = Instant::now();
@@ -252,8 +259,12 @@ fn load<R: BufRead>(
         let ids: Vec<i64> = (next_post..).take(parsed.len()).collect();
         next_post += parsed.len() as i64;
         write_chunk(conn, &parsed, &ids, &mut catalogue, &mut contributions)?;
-        if let Some(build) = index.as_mut() {
-            add_documents(build, &parsed, &ids, &catalogue)?;
+        if let (None, Some(dir)) = (build.index.as_ref(), build.data_dir) {
+            let common = CommonWords::from_sample(parsed.iter().map(|p| p.body.as_str()));
+            *build.index = Some(start_index(dir, common).map_err(AppError::Internal)?);
+        }
+        if let Some(index) = build.index.as_mut() {
+            add_documents(index, &parsed, &ids, &catalogue)?;
         }
         report.imported += parsed.len();
         on_chunk(std::mem::take(&mut bytes), &report);
@@ -262,8 +273,9 @@ fn load<R: BufRead>(
         }
     }
     report.phases.push(("parse and write rows, queue documents", started.elapsed().as_secs_f64()));
-    if let Some(build) = index.take() {
-        *finishing = Some(build.finish_in_background(FeedPosition { txid: 0, seq: changes::head(conn)? }));
+    if let Some(index) = build.index.take() {
+        *build.finishing =
+            Some(index.finish_in_background(FeedPosition { txid: 0, seq: changes::head(conn)? }));
     }
     tracing::info!(posts = report.imported, "bulk load: rows written; writing trend rollups");
     let started = Instant::now();

@@ -430,6 +430,16 @@ pub fn live_many(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Post>> {
         .load(conn)
 }
 
+/// The lowest and highest id of a live post (`None` when there is none).
+pub fn live_id_range(conn: &mut DbConn) -> QueryResult<Option<(i64, i64)>> {
+    use diesel::dsl::{max, min};
+    let (low, high): (Option<i64>, Option<i64>) = posts::table
+        .filter(posts::deleted_at.is_null())
+        .select((min(posts::id), max(posts::id)))
+        .first(conn)?;
+    Ok(low.zip(high))
+}
+
 /// Number of live posts.
 pub fn count_live(conn: &mut DbConn) -> QueryResult<i64> {
     posts::table.filter(posts::deleted_at.is_null()).count().get_result(conn)

@@ -11,6 +11,7 @@ use anyhow::Context;
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
 use super::documents::document;
+use super::shingles::CommonWords;
 use super::{
     create_generation, current_number, highest_generation, open_generation, remove_other_generations,
     set_current, Checkpoint, Generation, IndexState, SearchIndex,
@@ -31,6 +32,11 @@ const BATCH: i64 = 1000;
 const FINISH_WITHIN: Duration = Duration::from_secs(3);
 /// Indexing memory budget of the long-lived writer.
 const WRITER_BYTES: usize = 50_000_000;
+/// The common words of a new generation are chosen from this many stretches of the posts
+/// table, spread over its ids, of [`SAMPLE_STRETCH`] posts each: a sample of old and new
+/// posts that costs a few index range reads, not a scan.
+const SAMPLE_STRETCHES: i64 = 20;
+const SAMPLE_STRETCH: i64 = 1000;
 
 /// Starts the indexer thread for `search`, fed from `db`.
 pub fn start(search: Arc<SearchIndex>, db: Db) -> anyhow::Result<()> {
@@ -167,7 +173,7 @@ fn open(search: &Arc<SearchIndex>, db: &Db) -> anyhow::Result<Session> {
         }
     }
     let number = highest_generation(&root) + 1;
-    let generation = create_generation(&root, number)?;
+    let generation = create_generation(&root, number, sample_common_words(db)?)?;
     set_current(&root, number)?;
     remove_other_generations(&root, number);
     search.install(generation.clone());
@@ -178,6 +184,23 @@ fn open(search: &Arc<SearchIndex>, db: &Db) -> anyhow::Result<Session> {
     search.set_position(position);
     search.set_state(IndexState::Ready);
     Ok(Session { generation, writer, position })
+}
+
+/// The common words of a generation to be built from the posts table now
+/// ([`CommonWords::from_sample`]).
+pub fn sample_common_words(db: &Db) -> anyhow::Result<CommonWords> {
+    let bodies = db.read_blocking(|conn| {
+        let Some((low, high)) = posts::live_id_range(conn)? else { return Ok(Vec::new()) };
+        let step = ((high - low) / SAMPLE_STRETCHES).max(SAMPLE_STRETCH);
+        let mut bodies = Vec::new();
+        let mut start = low - 1;
+        while start < high {
+            bodies.extend(posts::page_for_export(conn, start, SAMPLE_STRETCH)?.into_iter().map(|p| p.body));
+            start += step;
+        }
+        Ok(bodies)
+    })?;
+    Ok(CommonWords::from_sample(bodies.iter().map(String::as_str)))
 }
 
 /// Fills an empty generation from the posts table. The feed position is taken *before*

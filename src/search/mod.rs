@@ -50,12 +50,15 @@ impl Checkpoint {
     }
 }
 
-/// An open generation: its index and a reader searches use.
+/// An open generation: its index, a reader searches use, and the words it pairs.
 #[derive(Clone)]
 pub struct Generation {
     pub number: u64,
     pub index: Index,
     pub reader: IndexReader,
+    /// The words whose adjacent pairs this generation indexes ([`shingles`]); queries read it
+    /// to know whether a phrase's pairs exist.
+    pub common: Arc<shingles::CommonWords>,
 }
 
 /// Where the indexer stands, for search responses and `/readyz`.
@@ -265,7 +268,14 @@ pub fn open_generation(root: &Path, number: u64) -> Option<(Generation, Checkpoi
             return None;
         }
     };
-    shingles::register(&index);
+    let common = match shingles::CommonWords::load(&dir) {
+        Ok(common) => Arc::new(common),
+        Err(err) => {
+            tracing::warn!(dir = %dir.display(), error = %err, "search index incomplete; it will be rebuilt");
+            return None;
+        }
+    };
+    shingles::register(&index, common.clone());
     let checkpoint = Checkpoint::parse(index.load_metas().ok()?.payload.as_deref())?;
     if checkpoint.schema != SCHEMA_VERSION {
         tracing::info!(
@@ -276,21 +286,30 @@ pub fn open_generation(root: &Path, number: u64) -> Option<(Generation, Checkpoi
         return None;
     }
     let reader = reader_of(&index).ok()?;
-    Some((Generation { number, index, reader }, checkpoint))
+    Some((Generation { number, index, reader, common }, checkpoint))
 }
 
-/// Creates an empty generation directory with the current schema.
-pub fn create_generation(root: &Path, number: u64) -> anyhow::Result<Generation> {
+/// Creates an empty generation directory with the current schema, pairing the words of
+/// `common` (chosen from a sample of the posts it will hold: [`shingles::CommonWords`]).
+pub fn create_generation(
+    root: &Path,
+    number: u64,
+    common: shingles::CommonWords,
+) -> anyhow::Result<Generation> {
     let dir = generation_dir(root, number);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let (schema, _) = schema::build();
+    // Written before the index, so a generation with a commit always has its words.
+    common.save(&dir)?;
     let index = Index::create_in_dir(&dir, schema).context("creating the search index")?;
-    shingles::register(&index);
+    let common = Arc::new(common);
+    shingles::register(&index, common.clone());
     let reader = reader_of(&index)?;
-    Ok(Generation { number, index, reader })
+    tracing::info!(generation = number, common_words = common.len(), "search index generation created");
+    Ok(Generation { number, index, reader, common })
 }
 
 fn reader_of(index: &Index) -> anyhow::Result<IndexReader> {

@@ -5,29 +5,33 @@
 //! its best hits without scoring every match; filters decide membership, never rank.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{DateTime, Index, Term};
+use tantivy::{DateTime, Term};
 
 use super::conjunction::{boolean_of, Conjunction};
 use super::query::Node;
 use super::schema::Fields;
-use super::shingles;
+use super::shingles::{self, CommonWords};
+use super::Generation;
 
 /// The analysers of the two body fields, taken from the index so queries are tokenised
-/// exactly as documents were.
+/// exactly as documents were, and the words the generation pairs.
 pub struct Analyzers {
     stemmed: TextAnalyzer,
     exact: TextAnalyzer,
+    common: Arc<CommonWords>,
 }
 
 impl Analyzers {
-    pub fn of(index: &Index, fields: &Fields) -> tantivy::Result<Analyzers> {
+    pub fn of(generation: &Generation, fields: &Fields) -> tantivy::Result<Analyzers> {
         Ok(Analyzers {
-            stemmed: index.tokenizer_for_field(fields.body)?,
-            exact: index.tokenizer_for_field(fields.body_exact)?,
+            stemmed: generation.index.tokenizer_for_field(fields.body)?,
+            exact: generation.index.tokenizer_for_field(fields.body_exact)?,
+            common: generation.common.clone(),
         })
     }
 }
@@ -52,22 +56,24 @@ fn text_query(field: Field, analyzer: &mut TextAnalyzer, text: &str) -> Option<B
     }
 }
 
-/// The exact words of a phrase as the terms that find it: one word is a term of the exact
-/// field; two or more are the pair terms of each adjacent two, to be found in sequence.
-fn phrase_terms(fields: &Fields, analyzer: &mut TextAnalyzer, text: &str) -> Vec<Term> {
-    let words = tokens(analyzer, text);
-    match words.as_slice() {
-        [] => Vec::new(),
-        [word] => vec![Term::from_field_text(fields.body_exact, word)],
-        _ => words
+/// The exact words of a phrase as the terms that find it, in sequence and all of one field:
+/// one word is a term of the exact field; words that are all common are the pair terms of
+/// each adjacent two; any other phrase is its words in the exact field, whose least common
+/// word keeps the position checks few.
+fn phrase_terms(fields: &Fields, analyzers: &mut Analyzers, text: &str) -> Vec<Term> {
+    let words = tokens(&mut analyzers.exact, text);
+    let paired = words.len() > 1 && words.iter().all(|word| analyzers.common.contains(word));
+    if paired {
+        return words
             .windows(2)
             .map(|two| Term::from_field_text(fields.body_pairs, &shingles::pair(&two[0], &two[1])))
-            .collect(),
+            .collect();
     }
+    words.iter().map(|word| Term::from_field_text(fields.body_exact, word)).collect()
 }
 
-fn phrase_query(fields: &Fields, analyzer: &mut TextAnalyzer, text: &str) -> Option<Box<dyn Query>> {
-    let mut terms = phrase_terms(fields, analyzer, text);
+fn phrase_query(fields: &Fields, analyzers: &mut Analyzers, text: &str) -> Option<Box<dyn Query>> {
+    let mut terms = phrase_terms(fields, analyzers, text);
     match terms.len() {
         0 => None,
         1 => terms.pop().map(|t| term(t, true)),
@@ -83,7 +89,7 @@ fn single_term(node: &Node, fields: &Fields, analyzers: &mut Analyzers) -> Optio
             .iter()
             .map(|t| Term::from_field_text(fields.body, t))
             .collect(),
-        Node::Phrase(phrase) => phrase_terms(fields, &mut analyzers.exact, phrase),
+        Node::Phrase(phrase) => phrase_terms(fields, analyzers, phrase),
         _ => return None,
     };
     if terms.len() == 1 {
@@ -161,7 +167,7 @@ pub fn compile(node: &Node, fields: &Fields, analyzers: &mut Analyzers) -> Box<d
             text_query(fields.body, &mut analyzers.stemmed, word).unwrap_or_else(|| Box::new(EmptyQuery))
         }
         Node::Phrase(phrase) => {
-            phrase_query(fields, &mut analyzers.exact, phrase).unwrap_or_else(|| Box::new(EmptyQuery))
+            phrase_query(fields, analyzers, phrase).unwrap_or_else(|| Box::new(EmptyQuery))
         }
         Node::Created { start_ms, end_ms } => {
             let bound = |ms: &Option<i64>, inclusive: bool| match ms {
@@ -203,11 +209,17 @@ mod tests {
     use super::*;
     use crate::search::query::parse;
 
+    /// The words the test generation pairs.
+    const COMMON: &[&str] = &["degraded", "performance", "git", "dns", "outage", "a", "b", "c"];
+
     fn compiled(text: &str) -> Box<dyn Query> {
         let (schema, fields) = crate::search::schema::build();
-        let index = Index::create_in_ram(schema);
-        shingles::register(&index);
-        let mut analyzers = Analyzers::of(&index, &fields).expect("analyzers");
+        let index = tantivy::Index::create_in_ram(schema);
+        let common = Arc::new(CommonWords::of(COMMON));
+        shingles::register(&index, common.clone());
+        let reader = index.reader().expect("reader");
+        let generation = Generation { number: 1, index, reader, common };
+        let mut analyzers = Analyzers::of(&generation, &fields).expect("analyzers");
         let node = parse(text).expect("parses").expect("not empty");
         compile(&node, &fields, &mut analyzers)
     }
@@ -216,8 +228,12 @@ mod tests {
         crate::search::schema::build().1.body_pairs
     }
 
+    fn exact_field() -> Field {
+        crate::search::schema::build().1.body_exact
+    }
+
     #[test]
-    fn phrases_read_the_pair_field() {
+    fn phrases_of_common_words_read_the_pair_field() {
         let two = compiled("\"Degraded performance\"");
         let term = two.downcast_ref::<TermQuery>().expect("a two-word phrase is one term");
         assert_eq!(term.term(), &Term::from_field_text(pair_field(), "degraded performance"));
@@ -230,10 +246,20 @@ mod tests {
         assert_eq!(phrase.phrase_terms(), pairs);
         let one = compiled("\"Degraded\"");
         let exact = one.downcast_ref::<TermQuery>().expect("one word is a term");
-        assert_eq!(
-            exact.term(),
-            &Term::from_field_text(crate::search::schema::build().1.body_exact, "degraded")
-        );
+        assert_eq!(exact.term(), &Term::from_field_text(exact_field(), "degraded"));
+    }
+
+    #[test]
+    fn phrases_with_a_less_common_word_read_the_exact_words() {
+        for (text, words) in [
+            ("\"kerberos outage\"", vec!["kerberos", "outage"]),
+            ("\"degraded git kerberos\"", vec!["degraded", "git", "kerberos"]),
+        ] {
+            let query = compiled(text);
+            let phrase = query.downcast_ref::<PhraseQuery>().expect("a phrase of exact words");
+            let terms: Vec<Term> = words.iter().map(|w| Term::from_field_text(exact_field(), w)).collect();
+            assert_eq!(phrase.phrase_terms(), terms, "{text}");
+        }
     }
 
     #[test]
@@ -248,7 +274,8 @@ mod tests {
         }
         // Without a word there is nothing to rank by; with a nested OR of words the parts
         // are not single terms.
-        for text in ["#sso #dns", "lockout (vpn OR sso)", "\"a b c\" lockout"] {
+        for text in ["#sso #dns", "lockout (vpn OR sso)", "\"a b c\" lockout", "\"kerberos outage\" lockout"]
+        {
             assert!(compiled(text).downcast_ref::<Conjunction>().is_none(), "{text}");
         }
     }

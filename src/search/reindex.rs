@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::indexer::rebuild;
+use super::indexer::{rebuild, sample_common_words};
 use super::{create_generation, highest_generation, set_current, SearchIndex};
 use crate::db::Db;
 
@@ -17,11 +17,9 @@ pub fn reindex(db: &Db, data_dir: &Path) -> anyhow::Result<u64> {
     let root = search.root().to_path_buf();
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     let number = highest_generation(&root) + 1;
-    let generation = create_generation(&root, number)?;
+    let generation = create_generation(&root, number, sample_common_words(db)?)?;
     // A one-off bulk build can use both cores and a larger arena than the live writer: 400 MB
-    // a thread, as the bulk loader's. The word-pair field makes many distinct terms, and with
-    // half that arena the build flushed and merged twice as many segments (90 s at 1M posts
-    // against 60 s).
+    // a thread, as the bulk loader's, so it flushes and merges few segments.
     let mut writer = generation.index.writer_with_num_threads(2, 800_000_000)?;
     let bar = ProgressBar::new(0);
     bar.set_style(

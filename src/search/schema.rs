@@ -7,7 +7,7 @@ use tantivy::schema::{
 };
 
 /// Version of the fields below; stored in every commit's payload.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Handles to every field, resolved once.
 #[derive(Debug, Clone)]
@@ -16,11 +16,12 @@ pub struct Fields {
     pub id: Field,
     /// Body, English-stemmed with positions: words match their inflections.
     pub body: Field,
-    /// Body, lower-cased but not stemmed: a one-word `"exact"` phrase, and the document
-    /// frequencies behind "distinctive words". No positions: longer phrases use `body_pairs`.
+    /// Body, lower-cased but not stemmed, with positions: `"exact"` phrases with a word
+    /// outside the generation's common words, and the document frequencies behind
+    /// "distinctive words".
     pub body_exact: Field,
-    /// Pairs of adjacent exact words ([`super::shingles`]), with positions: a two-word phrase
-    /// is one of these terms, a longer one a phrase over them.
+    /// Pairs of adjacent common exact words ([`super::shingles`]), with positions: a
+    /// two-word phrase of common words is one of these terms, a longer one a phrase over them.
     pub body_pairs: Field,
     /// Normalised tag keys, one value per tag, raw and fast for facets.
     pub tags: Field,
@@ -54,7 +55,7 @@ pub fn build() -> (Schema, Fields) {
         // several tokens (`e-mail`) is matched as a phrase of them.
         body: builder.add_text_field("body", text("en_stem", IndexRecordOption::WithFreqsAndPositions, true)),
         body_exact: builder
-            .add_text_field("body_exact", text("default", IndexRecordOption::WithFreqs, false)),
+            .add_text_field("body_exact", text("default", IndexRecordOption::WithFreqsAndPositions, false)),
         body_pairs: builder.add_text_field(
             "body_pairs",
             text(super::shingles::TOKENIZER, IndexRecordOption::WithFreqsAndPositions, false),

@@ -113,7 +113,7 @@ fn compiled(
     match node {
         None => Ok(Box::new(AllQuery)),
         Some(node) => {
-            let mut analyzers = Analyzers::of(&generation.index, &search.fields).map_err(internal)?;
+            let mut analyzers = Analyzers::of(generation, &search.fields).map_err(internal)?;
             Ok(compile(node, &search.fields, &mut analyzers))
         }
     }

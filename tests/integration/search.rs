@@ -142,6 +142,9 @@ async fn the_query_language_filters_like_the_readme_says() {
         ("\"degraded performance\"", set(&["phrase"])),
         ("\"see degraded performance on git\"", set(&["phrase"])),
         ("\"performance degraded\"", set(&[])),
+        // Words common in any English text pair up from the first post on.
+        ("\"on the\"", set(&["words"])),
+        ("\"the on\"", set(&[])),
         ("\"degraded\"", set(&["phrase", "words"])),
         ("\"degraded performance\" #api", set(&[])),
         ("\"degraded performance\" -#api", set(&["phrase"])),
@@ -402,4 +405,57 @@ async fn a_corrupt_index_is_rebuilt_from_the_database_while_the_service_answers(
     assert!(!root.join(format!("gen-{current}")).exists(), "the corrupt one is gone");
     let answer = restarted.get_json("/api/v1/search?q=%23rebuild", &admin).await;
     assert_eq!(answer["index"]["state"], "ready");
+}
+
+/// A generation pairs the words common in the posts it is built from. After a reindex of
+/// 1,200 notes that all hold "vpn" and "tunnel", in either order, a phrase of them is a pair
+/// lookup; it and a phrase with a word outside the common set still find exactly the notes
+/// with those words in that order, on the server that switched to the new generation.
+#[tokio::test]
+async fn a_reindex_pairs_the_words_common_in_the_corpus_and_phrases_still_answer_exactly() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin().await;
+    let lines: String = (0..1200i64)
+        .map(|i| {
+            let body = match i % 3 {
+                0 => format!("vpn tunnel down n{i}"),
+                1 => format!("tunnel vpn down n{i}"),
+                _ => format!("vpn flapping tunnel n{i}"),
+            };
+            let at = i2i::domain::time::format_ms(1_700_000_000_000 + i * 1000);
+            format!("{}\n", json!({"author": "importer", "body": body, "created_at": at}))
+        })
+        .collect();
+    let pattern = regex::Regex::new(r"INC-\d+").unwrap();
+    i2i::transfer::import(&app.db(), &pattern, lines.as_bytes(), |_, _| {}).unwrap();
+    let indexed = app.search_until(&admin, "", Duration::from_secs(60), |a| total(a) == 1200).await;
+    assert_eq!(total(&indexed), 1200);
+
+    let root = app.data_dir().join("index");
+    let before = i2i::search::current_number(&root).expect("a live generation");
+    let (db, dir) = (app.db(), app.data_dir());
+    let reindexed =
+        tokio::task::spawn_blocking(move || i2i::search::reindex::reindex(&db, &dir)).await.unwrap();
+    assert_eq!(reindexed.unwrap(), 1200);
+    let after = i2i::search::current_number(&root).expect("the new generation");
+    let common =
+        i2i::search::shingles::CommonWords::load(&i2i::search::generation_dir(&root, after)).unwrap();
+    for word in ["vpn", "tunnel", "down", "flapping"] {
+        assert!(common.contains(word), "{word} is in at least 1 % of the notes");
+    }
+    assert!(!common.contains("n7"), "a word of one note is not common");
+    // The server removes the old generation once it has switched to the new one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while i2i::search::generation_dir(&root, before).exists() {
+        assert!(Instant::now() < deadline, "the server did not switch generations");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let expected = |keep: fn(i64) -> bool| (1..=1200i64).filter(|id| keep(id - 1)).collect::<BTreeSet<i64>>();
+    assert_eq!(all_hits(&app, &admin, "\"vpn tunnel\"").await, expected(|i| i % 3 == 0));
+    assert_eq!(all_hits(&app, &admin, "\"tunnel vpn down\"").await, expected(|i| i % 3 == 1));
+    assert_eq!(all_hits(&app, &admin, "\"vpn flapping tunnel\"").await, expected(|i| i % 3 == 2));
+    assert_eq!(all_hits(&app, &admin, "\"down n7\"").await, expected(|i| i == 7));
+    assert!(all_hits(&app, &admin, "\"n7 down\"").await.is_empty());
+    assert!(all_hits(&app, &admin, "\"flapping vpn\"").await.is_empty());
 }

@@ -12,6 +12,8 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
+use i2i::search::shingles::CommonWords;
+
 use crate::drive::{concurrent, threaded};
 use crate::mix::QUERIES;
 use crate::rows;
@@ -23,7 +25,7 @@ pub fn engine(search: &i2i::search::SearchIndex, rounds: usize) -> anyhow::Resul
     use tantivy::collector::TopDocs;
     let generation = search.current().ok_or_else(|| anyhow::anyhow!("index not open"))?;
     let searcher = generation.reader.searcher();
-    let mut analyzers = i2i::search::plan::Analyzers::of(&generation.index, &search.fields)?;
+    let mut analyzers = i2i::search::plan::Analyzers::of(&generation, &search.fields)?;
     let compiled = QUERIES
         .iter()
         .map(|q| match i2i::search::query::parse(q.i2i) {
@@ -85,6 +87,9 @@ diesel::table! {
 
 /// Rows per write transaction, as the issue suggests; large enough that commits are cheap.
 const FLOOR_BATCH: usize = 1000;
+/// Posts per batch of the index-build floor: the bulk loader's chunk, so its first batch
+/// chooses the common words from as many posts as the loader's does.
+const INDEX_FLOOR_BATCH: usize = 5000;
 
 /// Opens a SQLite file with the app's pragmas (WAL, synchronous=NORMAL), so a floor or peer
 /// pays the same durability price as i2i.
@@ -158,11 +163,19 @@ pub fn index_build(dir: &Path, corpus: &Path) -> anyhow::Result<Value> {
     std::fs::create_dir_all(&path)?;
     let (schema, fields) = i2i::search::schema::build();
     let index = tantivy::Index::create_in_dir(&path, schema)?;
-    i2i::search::shingles::register(&index);
-    let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(2, 800_000_000)?;
+    let mut writer: Option<tantivy::IndexWriter> = None;
     let started = Instant::now();
     let mut count = 0usize;
-    rows::batches(corpus, FLOOR_BATCH, |batch| {
+    rows::batches(corpus, INDEX_FLOOR_BATCH, |batch| {
+        // As the bulk loader, the first batch chooses the words that pair up.
+        let writer = match writer.as_mut() {
+            Some(writer) => writer,
+            None => {
+                let common = CommonWords::from_sample(batch.iter().map(|row| row.body.as_str()));
+                i2i::search::shingles::register(&index, Arc::new(common));
+                writer.insert(index.writer_with_num_threads(2, 800_000_000)?)
+            }
+        };
         for row in &batch {
             let parts = i2i::search::documents::DocumentParts {
                 id: row.id,
@@ -178,8 +191,10 @@ pub fn index_build(dir: &Path, corpus: &Path) -> anyhow::Result<Value> {
         count += batch.len();
         Ok(())
     })?;
-    writer.commit()?;
-    writer.wait_merging_threads()?;
+    if let Some(mut writer) = writer {
+        writer.commit()?;
+        writer.wait_merging_threads()?;
+    }
     let spent = started.elapsed();
     let bytes = crate::resources::dir_bytes(&path);
     let _ = std::fs::remove_dir_all(&path);
