@@ -15,6 +15,7 @@ use anyhow::Context;
 use diesel::prelude::*;
 use rayon::prelude::*;
 use regex::Regex;
+use tantivy::indexer::NoMergePolicy;
 use tantivy::{IndexWriter, TantivyDocument};
 
 use super::{parse, Parsed, CHUNK, ROWS};
@@ -24,7 +25,7 @@ use crate::db::{now_ms, Backend, Db, DbConn};
 use crate::domain::rules::{IncidentStatus, Role};
 use crate::error::AppError;
 use crate::search::documents::{self, DocumentParts, IncidentParts};
-use crate::search::indexer::commit;
+use crate::search::indexer::{commit, merge_all};
 use crate::search::schema::SCHEMA_VERSION;
 use crate::search::shingles::CommonWords;
 use crate::search::{
@@ -174,6 +175,8 @@ fn start_index(data_dir: &Path, common: CommonWords) -> anyhow::Result<IndexBuil
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     let generation = create_generation(&root, highest_generation(&root) + 1, common)?;
     let writer = generation.index.writer_with_num_threads(INDEX_THREADS, INDEX_ARENA_BYTES)?;
+    // Segments are merged once, at the end (see `search::reindex`).
+    writer.set_merge_policy(Box::new(NoMergePolicy));
     Ok(IndexBuild { search, generation, writer })
 }
 
@@ -188,6 +191,7 @@ impl IndexBuild {
             let started = Instant::now();
             let checkpoint = Checkpoint { schema: SCHEMA_VERSION, position, complete: true };
             commit(&generation, &mut writer, checkpoint)?;
+            merge_all(&generation, &mut writer)?;
             writer.wait_merging_threads().context("finishing merges")?;
             Ok(started.elapsed().as_secs_f64())
         });

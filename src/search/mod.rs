@@ -20,6 +20,7 @@ pub mod reindex;
 pub mod schema;
 pub mod searcher;
 pub mod shingles;
+pub mod stems;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -53,7 +53,10 @@ pub fn build() -> (Schema, Fields) {
         id: builder.add_u64_field("id", INDEXED | STORED | FAST),
         // Positions on the stemmed body: a word the stemmer or the word splitter turns into
         // several tokens (`e-mail`) is matched as a phrase of them.
-        body: builder.add_text_field("body", text("en_stem", IndexRecordOption::WithFreqsAndPositions, true)),
+        body: builder.add_text_field(
+            "body",
+            text(super::stems::TOKENIZER, IndexRecordOption::WithFreqsAndPositions, true),
+        ),
         body_exact: builder
             .add_text_field("body_exact", text("default", IndexRecordOption::WithFreqsAndPositions, false)),
         body_pairs: builder.add_text_field(

@@ -128,11 +128,12 @@ impl CommonWords {
     }
 }
 
-/// Registers the analysers the schema names beyond tantivy's built-in ones, pairing the
-/// words of `common`. Every index must get this right after it is created or opened,
-/// before it is written or searched.
+/// Registers the analysers the schema names beyond tantivy's built-in ones (and the body's
+/// stemmer with its memo, [`super::stems`]), pairing the words of `common`. Every index must
+/// get this right after it is created or opened, before it is written or searched.
 pub fn register(index: &Index, common: Arc<CommonWords>) {
     index.tokenizers().register(TOKENIZER, ShingleTokenizer::new(common));
+    index.tokenizers().register(super::stems::TOKENIZER, super::stems::analyzer());
 }
 
 /// Tantivy's `default` analyser, the one the exact body field uses, from a fresh manager so

@@ -444,6 +444,12 @@ async fn a_reindex_pairs_the_words_common_in_the_corpus_and_phrases_still_answer
         assert!(common.contains(word), "{word} is in at least 1 % of the notes");
     }
     assert!(!common.contains("n7"), "a word of one note is not common");
+    let built = tantivy::Index::open_in_dir(i2i::search::generation_dir(&root, after)).unwrap();
+    assert_eq!(
+        built.searchable_segment_ids().unwrap().len(),
+        1,
+        "a rebuilt index is merged into one segment"
+    );
     // The server removes the old generation once it has switched to the new one.
     let deadline = Instant::now() + Duration::from_secs(30);
     while i2i::search::generation_dir(&root, before).exists() {
