@@ -160,6 +160,33 @@ fn term(term: Term, scored: bool) -> Box<dyn Query> {
     Box::new(TermQuery::new(term, option))
 }
 
+/// What a snippet highlights: every word the query looks for, as a term of the stemmed body
+/// field that snippets are cut from. A phrase counts by its words, since its matches are
+/// found in the exact and pair fields, which snippets do not read; excluded words
+/// (`-word`) are left out. `None` when there is nothing to highlight.
+pub fn highlight(node: &Node, fields: &Fields, analyzers: &mut Analyzers) -> Option<Box<dyn Query>> {
+    fn words(node: &Node, out: &mut Vec<String>) {
+        match node {
+            Node::Word(text) | Node::Phrase(text) => out.push(text.clone()),
+            Node::And(children) | Node::Or(children) => children.iter().for_each(|c| words(c, out)),
+            _ => {}
+        }
+    }
+    let mut texts = Vec::new();
+    words(node, &mut texts);
+    let mut terms: Vec<Term> = texts
+        .iter()
+        .flat_map(|text| tokens(&mut analyzers.stemmed, text))
+        .map(|stem| Term::from_field_text(fields.body, &stem))
+        .collect();
+    terms.sort();
+    terms.dedup();
+    if terms.is_empty() {
+        return None;
+    }
+    Some(Box::new(BooleanQuery::new(terms.into_iter().map(|t| (Occur::Should, term(t, true))).collect())))
+}
+
 /// Builds the tantivy query for `node`.
 pub fn compile(node: &Node, fields: &Fields, analyzers: &mut Analyzers) -> Box<dyn Query> {
     match node {
@@ -212,15 +239,20 @@ mod tests {
     /// The words the test generation pairs.
     const COMMON: &[&str] = &["degraded", "performance", "git", "dns", "outage", "a", "b", "c"];
 
-    fn compiled(text: &str) -> Box<dyn Query> {
+    /// The fields and analysers of an empty generation that pairs [`COMMON`], and `text` parsed.
+    fn planning(text: &str) -> (Fields, Analyzers, Node) {
         let (schema, fields) = crate::search::schema::build();
         let index = tantivy::Index::create_in_ram(schema);
         let common = Arc::new(CommonWords::of(COMMON));
         shingles::register(&index, common.clone());
         let reader = index.reader().expect("reader");
         let generation = Generation { number: 1, index, reader, common };
-        let mut analyzers = Analyzers::of(&generation, &fields).expect("analyzers");
-        let node = parse(text).expect("parses").expect("not empty");
+        let analyzers = Analyzers::of(&generation, &fields).expect("analyzers");
+        (fields, analyzers, parse(text).expect("parses").expect("not empty"))
+    }
+
+    fn compiled(text: &str) -> Box<dyn Query> {
+        let (fields, mut analyzers, node) = planning(text);
         compile(&node, &fields, &mut analyzers)
     }
 
@@ -247,6 +279,28 @@ mod tests {
         let one = compiled("\"Degraded\"");
         let exact = one.downcast_ref::<TermQuery>().expect("one word is a term");
         assert_eq!(exact.term(), &Term::from_field_text(exact_field(), "degraded"));
+    }
+
+    fn highlighted(text: &str) -> Vec<String> {
+        let (fields, mut analyzers, node) = planning(text);
+        let mut out = Vec::new();
+        if let Some(query) = highlight(&node, &fields, &mut analyzers) {
+            query.query_terms(&mut |term, _| {
+                assert_eq!(term.field(), fields.body, "snippets read the stemmed body");
+                out.push(term.value().as_str().unwrap_or_default().to_string());
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn snippets_highlight_the_words_of_phrases_and_words_but_not_exclusions_or_filters() {
+        assert_eq!(highlighted("\"Degraded performance\" #git"), vec!["degrad", "perform"]);
+        assert_eq!(
+            highlighted("lockouts OR (\"kerberos outage\" -vpn)"),
+            vec!["kerbero", "lockout", "outag"]
+        );
+        assert!(highlighted("#sso from:bob -lockout").is_empty());
     }
 
     #[test]

@@ -9,13 +9,13 @@ use serde_json::{json, Value};
 use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::{AggregationCollector, AggregationLimitsGuard};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, MoreLikeThisQuery, Query, TermQuery};
+use tantivy::query::{AllQuery, EmptyQuery, MoreLikeThisQuery, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value as _};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument, Term};
 
 use super::count::{CappedCount, Total};
-use super::plan::{compile, Analyzers};
+use super::plan::{self, compile, Analyzers};
 use super::query::{has_text, Node};
 use super::{Generation, SearchIndex};
 use crate::error::AppError;
@@ -117,6 +117,25 @@ fn compiled(
             Ok(compile(node, &search.fields, &mut analyzers))
         }
     }
+}
+
+/// The snippet cutter of a search: it highlights the query's words and phrases
+/// ([`plan::highlight`]).
+fn snippets(
+    search: &SearchIndex,
+    generation: &Generation,
+    searcher: &Searcher,
+    node: Option<&Node>,
+) -> Result<SnippetGenerator, AppError> {
+    let words = match node {
+        Some(node) => {
+            let mut analyzers = Analyzers::of(generation, &search.fields).map_err(internal)?;
+            plan::highlight(node, &search.fields, &mut analyzers)
+        }
+        None => None,
+    };
+    let words = words.unwrap_or_else(|| Box::new(EmptyQuery));
+    SnippetGenerator::create(searcher, words.as_ref(), search.fields.body).map_err(internal)
 }
 
 fn facet_request() -> Result<Aggregations, AppError> {
@@ -248,7 +267,7 @@ fn run(
         let cap = TOTAL_CAP.max(request.offset + request.limit);
         (searcher.search(&query, &CappedCount::new(cap)).map_err(internal)?, Facets::default())
     };
-    let generator = SnippetGenerator::create(searcher, &query, search.fields.body).map_err(internal)?;
+    let generator = snippets(search, generation, searcher, request.query.as_ref())?;
     let mut hits = Vec::with_capacity(scored.len());
     for (score, address) in scored {
         if let Some(found) = hit(searcher, search, &generator, address, score)? {

@@ -197,6 +197,15 @@ async fn ranking_facets_snippets_and_syntax_errors() {
     let snippet = ranked["hits"][0]["snippet"].as_str().unwrap();
     assert!(snippet.contains("&lt;script&gt;") && snippet.contains("<mark>lockout</mark>"), "{snippet}");
     assert!(!snippet.contains("<script>"));
+    // A phrase highlights its words, though it matches in fields snippets do not read.
+    let phrase = app
+        .get_json(
+            &format!("/api/v1/search?{}", serde_urlencoded_query(&[("q", "\"kiosks tablets\"")])),
+            &admin,
+        )
+        .await;
+    let snippet = phrase["hits"][0]["snippet"].as_str().unwrap();
+    assert!(snippet.contains("<mark>kiosks</mark> <mark>tablets</mark>"), "{snippet}");
 
     let unasked = app.get_json("/api/v1/search?q=%23sso", &admin).await;
     assert!(unasked.get("facets").is_none(), "facets only when asked for: {unasked}");
