@@ -269,14 +269,6 @@ pub fn open_generation(root: &Path, number: u64) -> Option<(Generation, Checkpoi
             return None;
         }
     };
-    let common = match shingles::CommonWords::load(&dir) {
-        Ok(common) => Arc::new(common),
-        Err(err) => {
-            tracing::warn!(dir = %dir.display(), error = %err, "search index incomplete; it will be rebuilt");
-            return None;
-        }
-    };
-    shingles::register(&index, common.clone());
     let checkpoint = Checkpoint::parse(index.load_metas().ok()?.payload.as_deref())?;
     if checkpoint.schema != SCHEMA_VERSION {
         tracing::info!(
@@ -286,6 +278,14 @@ pub fn open_generation(root: &Path, number: u64) -> Option<(Generation, Checkpoi
         );
         return None;
     }
+    let common = match shingles::CommonWords::load(&dir) {
+        Ok(common) => Arc::new(common),
+        Err(err) => {
+            tracing::warn!(dir = %dir.display(), error = %err, "search index incomplete; it will be rebuilt");
+            return None;
+        }
+    };
+    shingles::register(&index, common.clone());
     let reader = reader_of(&index).ok()?;
     Some((Generation { number, index, reader, common }, checkpoint))
 }
@@ -316,4 +316,36 @@ pub fn create_generation(
 fn reader_of(index: &Index) -> anyhow::Result<IndexReader> {
     // Reloaded by the indexer right after each commit, so searches see a post at once.
     Ok(index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A generation committed as complete at the current schema, pairing `words`.
+    fn committed(root: &Path, number: u64, words: &[&str]) {
+        let generation = create_generation(root, number, shingles::CommonWords::of(words)).expect("created");
+        let mut writer = generation.index.writer_with_num_threads(1, 15_000_000).expect("writer");
+        let checkpoint =
+            Checkpoint { schema: SCHEMA_VERSION, position: FeedPosition::default(), complete: true };
+        indexer::commit(&generation, &mut writer, checkpoint).expect("committed");
+    }
+
+    #[test]
+    fn a_generation_opens_with_the_words_it_was_built_with() {
+        let root = tempfile::tempdir().expect("temp dir");
+        committed(root.path(), 1, &["vpn", "tunnel"]);
+        let (generation, checkpoint) = open_generation(root.path(), 1).expect("opens");
+        assert!(checkpoint.complete);
+        assert_eq!(*generation.common, shingles::CommonWords::of(&["vpn", "tunnel"]));
+    }
+
+    #[test]
+    fn a_generation_without_its_common_words_is_not_opened() {
+        let root = tempfile::tempdir().expect("temp dir");
+        committed(root.path(), 1, &["vpn"]);
+        std::fs::remove_file(generation_dir(root.path(), 1).join(shingles::COMMON_WORDS_FILE))
+            .expect("removed");
+        assert!(open_generation(root.path(), 1).is_none(), "its phrases could not be planned: rebuild it");
+    }
 }
