@@ -105,35 +105,35 @@ fn generation(search: &SearchIndex) -> Result<Generation, AppError> {
         .ok_or_else(|| AppError::Unavailable("the search index is still opening; try again".into()))
 }
 
+fn analyzers(search: &SearchIndex, generation: &Generation) -> Result<Analyzers, AppError> {
+    Analyzers::of(generation, &search.fields).map_err(internal)
+}
+
+/// The tantivy query of `node` (every document without one).
+fn compile_with(search: &SearchIndex, analyzers: &mut Analyzers, node: Option<&Node>) -> Box<dyn Query> {
+    match node {
+        None => Box::new(AllQuery),
+        Some(node) => compile(node, &search.fields, analyzers),
+    }
+}
+
 fn compiled(
     search: &SearchIndex,
     generation: &Generation,
     node: Option<&Node>,
 ) -> Result<Box<dyn Query>, AppError> {
-    match node {
-        None => Ok(Box::new(AllQuery)),
-        Some(node) => {
-            let mut analyzers = Analyzers::of(generation, &search.fields).map_err(internal)?;
-            Ok(compile(node, &search.fields, &mut analyzers))
-        }
-    }
+    Ok(compile_with(search, &mut analyzers(search, generation)?, node))
 }
 
 /// The snippet cutter of a search: it highlights the query's words and phrases
 /// ([`plan::highlight`]).
 fn snippets(
     search: &SearchIndex,
-    generation: &Generation,
     searcher: &Searcher,
+    analyzers: &mut Analyzers,
     node: Option<&Node>,
 ) -> Result<SnippetGenerator, AppError> {
-    let words = match node {
-        Some(node) => {
-            let mut analyzers = Analyzers::of(generation, &search.fields).map_err(internal)?;
-            plan::highlight(node, &search.fields, &mut analyzers)
-        }
-        None => None,
-    };
+    let words = node.and_then(|node| plan::highlight(node, &search.fields, analyzers));
     let words = words.unwrap_or_else(|| Box::new(EmptyQuery));
     SnippetGenerator::create(searcher, words.as_ref(), search.fields.body).map_err(internal)
 }
@@ -239,7 +239,9 @@ fn run(
     searcher: &Searcher,
     request: &SearchRequest,
 ) -> Result<SearchOutcome, AppError> {
-    let query = compiled(search, generation, request.query.as_ref())?;
+    // One set of analysers plans the query and its highlights.
+    let mut analyzers = analyzers(search, generation)?;
+    let query = compile_with(search, &mut analyzers, request.query.as_ref());
     let sort = request.sort.unwrap_or(match &request.query {
         Some(node) if has_text(node) => Sort::Relevance,
         _ => Sort::Recent,
@@ -267,7 +269,7 @@ fn run(
         let cap = TOTAL_CAP.max(request.offset + request.limit);
         (searcher.search(&query, &CappedCount::new(cap)).map_err(internal)?, Facets::default())
     };
-    let generator = snippets(search, generation, searcher, request.query.as_ref())?;
+    let generator = snippets(search, searcher, &mut analyzers, request.query.as_ref())?;
     let mut hits = Vec::with_capacity(scored.len());
     for (score, address) in scored {
         if let Some(found) = hit(searcher, search, &generator, address, score)? {
