@@ -30,10 +30,24 @@ pub fn canonical_tag(conn: &mut DbConn, tag: Tag) -> QueryResult<Tag> {
     }
 }
 
-/// Which of `ids` are aliases: `alias id -> canonical id` (one query).
+/// Up to this many ids are looked up one at a time by [`canonical_map`].
+const ONE_BY_ONE: usize = 16;
+
+/// Which of `ids` are aliases: `alias id -> canonical id` (one query, or one per id for a few).
 pub fn canonical_map(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, i64>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
+    }
+    // A post's few tags are looked up one by one: that lookup stays prepared, an `IN (…)`
+    // list is prepared again every time (see [`crate::db::cached`]).
+    if ids.len() <= ONE_BY_ONE {
+        let mut map = HashMap::new();
+        for id in ids {
+            if let Some(canonical) = canonical_of(conn, *id)? {
+                map.insert(*id, canonical);
+            }
+        }
+        return Ok(map);
     }
     let rows: Vec<(i64, i64)> = tag_aliases::table
         .filter(tag_aliases::tag_id.eq_any(ids))

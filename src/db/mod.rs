@@ -5,6 +5,7 @@
 
 pub mod aliases;
 pub mod audit;
+pub mod cached;
 pub mod changes;
 pub mod curation;
 pub mod follows;

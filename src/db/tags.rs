@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 
+use super::cached::Cached;
 use super::schema::{post_tags, posts, tags};
 use super::DbConn;
 
@@ -22,7 +23,7 @@ pub fn ensure(conn: &mut DbConn, wanted: &[(String, String)], now: i64) -> Query
         return Ok(Vec::new());
     }
     let keys: Vec<&str> = wanted.iter().map(|(key, _)| key.as_str()).collect();
-    let existing = by_keys(conn, &keys)?;
+    let existing = by_keys_one_by_one(conn, &keys)?;
     let missing: Vec<_> = wanted
         .iter()
         .filter(|(key, _)| !existing.iter().any(|tag| &tag.key == key))
@@ -38,6 +39,16 @@ pub fn ensure(conn: &mut DbConn, wanted: &[(String, String)], now: i64) -> Query
         .on_conflict_do_nothing()
         .execute(c))?;
     by_keys(conn, &keys)
+}
+
+/// [`by_keys`] as one lookup per key: a post names a few tags, and a single-key lookup stays
+/// prepared while an `IN (…)` list is prepared again every time (see [`super::cached`]).
+fn by_keys_one_by_one(conn: &mut DbConn, keys: &[&str]) -> QueryResult<Vec<Tag>> {
+    let mut found = Vec::with_capacity(keys.len());
+    for key in keys {
+        found.extend(by_key(conn, key)?);
+    }
+    Ok(found)
 }
 
 pub fn by_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<Vec<Tag>> {
@@ -68,20 +79,16 @@ pub fn by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<Tag>> {
 
 /// Links a post to its tags.
 pub fn attach(conn: &mut DbConn, post_id: i64, created_at: i64, tag_ids: &[i64]) -> QueryResult<usize> {
-    let rows: Vec<_> = tag_ids
-        .iter()
-        .map(|tag_id| {
-            (
-                post_tags::post_id.eq(post_id),
-                post_tags::tag_id.eq(*tag_id),
-                post_tags::created_at.eq(created_at),
-            )
-        })
-        .collect();
-    if rows.is_empty() {
-        return Ok(0);
+    // One prepared single-row insert per tag (a multi-row insert is prepared every time).
+    let mut linked = 0;
+    for tag_id in tag_ids {
+        linked += Cached::new(
+            "INSERT INTO post_tags (post_id, tag_id, created_at) VALUES (?, ?, ?)",
+            &[post_id, *tag_id, created_at],
+        )
+        .execute(conn)?;
     }
-    crate::on_backend!(conn, c => diesel::insert_into(post_tags::table).values(&rows).execute(c))
+    Ok(linked)
 }
 
 pub fn detach_all(conn: &mut DbConn, post_id: i64) -> QueryResult<usize> {

@@ -15,6 +15,7 @@ use diesel::upsert::excluded;
 use diesel::sql_types::BigInt;
 
 use super::sql;
+use crate::db::cached::Cached;
 use crate::db::schema::{
     post_hours, post_tags, posts, rollup_epoch, tag_authors, tag_days, tag_hour_authors, tag_hour_incidents,
     tag_hours, tag_incidents, tag_pair_hours, tag_weeks,
@@ -121,64 +122,47 @@ impl Contribution {
 }
 
 /// Counts a new (or newly edited) post. This runs for every post written, so it uses
-/// single-row statements diesel prepares once per connection; [`add_many`] sums first.
+/// single-row [`Cached`] statements, prepared once per connection (diesel's own upserts are
+/// prepared anew on every run); [`add_many`] sums first.
 pub fn add(conn: &mut DbConn, c: &Contribution) -> QueryResult<()> {
     let c = &as_canonical(conn, c)?;
     touch_if_past(conn, c.hour)?;
-    crate::on_backend!(conn, conn => {
-        diesel::insert_into(post_hours::table)
-            .values((post_hours::hour.eq(c.hour), post_hours::posts.eq(1)))
-            .on_conflict(post_hours::hour)
-            .do_update()
-            .set(post_hours::posts.eq(post_hours::posts + 1))
+    Cached::new(
+        "INSERT INTO post_hours (hour, posts) VALUES (?, 1) \
+         ON CONFLICT (hour) DO UPDATE SET posts = post_hours.posts + 1",
+        &[c.hour],
+    )
+    .execute(conn)?;
+    for tag in &c.tag_ids {
+        Cached::new(
+            "INSERT INTO tag_hours (tag_id, hour, posts) VALUES (?, ?, 1) \
+             ON CONFLICT (tag_id, hour) DO UPDATE SET posts = tag_hours.posts + 1",
+            &[*tag, c.hour],
+        )
+        .execute(conn)?;
+        Cached::new(
+            "INSERT INTO tag_hour_authors (tag_id, hour, author_id, posts) VALUES (?, ?, ?, 1) \
+             ON CONFLICT (tag_id, hour, author_id) DO UPDATE SET posts = tag_hour_authors.posts + 1",
+            &[*tag, c.hour, c.author_id],
+        )
+        .execute(conn)?;
+        if let Some(incident) = c.incident_id {
+            Cached::new(
+                "INSERT INTO tag_hour_incidents (tag_id, hour, incident_id, posts) VALUES (?, ?, ?, 1) \
+                 ON CONFLICT (tag_id, hour, incident_id) DO UPDATE SET posts = tag_hour_incidents.posts + 1",
+                &[*tag, c.hour, incident],
+            )
             .execute(conn)?;
-        for tag in &c.tag_ids {
-            diesel::insert_into(tag_hours::table)
-                .values((tag_hours::tag_id.eq(tag), tag_hours::hour.eq(c.hour), tag_hours::posts.eq(1)))
-                .on_conflict((tag_hours::tag_id, tag_hours::hour))
-                .do_update()
-                .set(tag_hours::posts.eq(tag_hours::posts + 1))
-                .execute(conn)?;
-            diesel::insert_into(tag_hour_authors::table)
-                .values((
-                    tag_hour_authors::tag_id.eq(tag),
-                    tag_hour_authors::hour.eq(c.hour),
-                    tag_hour_authors::author_id.eq(c.author_id),
-                    tag_hour_authors::posts.eq(1),
-                ))
-                .on_conflict((tag_hour_authors::tag_id, tag_hour_authors::hour, tag_hour_authors::author_id))
-                .do_update()
-                .set(tag_hour_authors::posts.eq(tag_hour_authors::posts + 1))
-                .execute(conn)?;
-            if let Some(incident) = c.incident_id {
-                diesel::insert_into(tag_hour_incidents::table)
-                    .values((
-                        tag_hour_incidents::tag_id.eq(tag),
-                        tag_hour_incidents::hour.eq(c.hour),
-                        tag_hour_incidents::incident_id.eq(incident),
-                        tag_hour_incidents::posts.eq(1),
-                    ))
-                    .on_conflict((tag_hour_incidents::tag_id, tag_hour_incidents::hour, tag_hour_incidents::incident_id))
-                    .do_update()
-                    .set(tag_hour_incidents::posts.eq(tag_hour_incidents::posts + 1))
-                    .execute(conn)?;
-            }
         }
-        for (a, b) in c.pairs() {
-            diesel::insert_into(tag_pair_hours::table)
-                .values((
-                    tag_pair_hours::tag_a.eq(a),
-                    tag_pair_hours::tag_b.eq(b),
-                    tag_pair_hours::hour.eq(c.hour),
-                    tag_pair_hours::posts.eq(1),
-                ))
-                .on_conflict((tag_pair_hours::tag_a, tag_pair_hours::tag_b, tag_pair_hours::hour))
-                .do_update()
-                .set(tag_pair_hours::posts.eq(tag_pair_hours::posts + 1))
-                .execute(conn)?;
-        }
-        QueryResult::Ok(())
-    })?;
+    }
+    for (a, b) in c.pairs() {
+        Cached::new(
+            "INSERT INTO tag_pair_hours (tag_a, tag_b, hour, posts) VALUES (?, ?, ?, 1) \
+             ON CONFLICT (tag_a, tag_b, hour) DO UPDATE SET posts = tag_pair_hours.posts + 1",
+            &[a, b, c.hour],
+        )
+        .execute(conn)?;
+    }
     let mut coarse = Coarse::default();
     for tag in &c.tag_ids {
         coarse.posts(*tag, c.hour, 1);
@@ -718,43 +702,24 @@ const SINGLE_ROWS: usize = 8;
 
 /// Adds `[number, tag, posts, authors last seen, incidents last seen]` to a period's row.
 fn upsert_period_row(conn: &mut DbConn, period: Period, row: &[i64; 5]) -> QueryResult<()> {
-    let [number, tag, posts, authors, incidents] = *row;
-    // Counts per row stay far below i32::MAX (the columns are INTEGER).
-    let (posts, authors, incidents) = (posts as i32, authors as i32, incidents as i32);
-    crate::on_backend!(conn, c => match period {
-        Period::Day => diesel::insert_into(tag_days::table)
-            .values((
-                tag_days::day.eq(number),
-                tag_days::tag_id.eq(tag),
-                tag_days::posts.eq(posts),
-                tag_days::last_authors.eq(authors),
-                tag_days::last_incidents.eq(incidents),
-            ))
-            .on_conflict((tag_days::day, tag_days::tag_id))
-            .do_update()
-            .set((
-                tag_days::posts.eq(tag_days::posts + excluded(tag_days::posts)),
-                tag_days::last_authors.eq(tag_days::last_authors + excluded(tag_days::last_authors)),
-                tag_days::last_incidents.eq(tag_days::last_incidents + excluded(tag_days::last_incidents)),
-            ))
-            .execute(c),
-        Period::Week => diesel::insert_into(tag_weeks::table)
-            .values((
-                tag_weeks::week.eq(number),
-                tag_weeks::tag_id.eq(tag),
-                tag_weeks::posts.eq(posts),
-                tag_weeks::last_authors.eq(authors),
-                tag_weeks::last_incidents.eq(incidents),
-            ))
-            .on_conflict((tag_weeks::week, tag_weeks::tag_id))
-            .do_update()
-            .set((
-                tag_weeks::posts.eq(tag_weeks::posts + excluded(tag_weeks::posts)),
-                tag_weeks::last_authors.eq(tag_weeks::last_authors + excluded(tag_weeks::last_authors)),
-                tag_weeks::last_incidents.eq(tag_weeks::last_incidents + excluded(tag_weeks::last_incidents)),
-            ))
-            .execute(c),
-    })?;
+    // The counts are bound as BIGINT into INTEGER columns; they stay far below i32::MAX.
+    let statement = match period {
+        Period::Day => Cached::new(
+            "INSERT INTO tag_days (day, tag_id, posts, last_authors, last_incidents) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (day, tag_id) DO UPDATE SET posts = tag_days.posts + excluded.posts, \
+             last_authors = tag_days.last_authors + excluded.last_authors, \
+             last_incidents = tag_days.last_incidents + excluded.last_incidents",
+            row,
+        ),
+        Period::Week => Cached::new(
+            "INSERT INTO tag_weeks (week, tag_id, posts, last_authors, last_incidents) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (week, tag_id) DO UPDATE SET posts = tag_weeks.posts + excluded.posts, \
+             last_authors = tag_weeks.last_authors + excluded.last_authors, \
+             last_incidents = tag_weeks.last_incidents + excluded.last_incidents",
+            row,
+        ),
+    };
+    statement.execute(conn)?;
     Ok(())
 }
 
@@ -868,30 +833,22 @@ fn widen_one(
     if old.map(|(_, l)| l) != Some(last) {
         coarse.last(member, tag, last, 1);
     }
-    crate::on_backend!(conn, c => match member {
-        Member::Author => diesel::insert_into(tag_authors::table)
-            .values((
-                tag_authors::tag_id.eq(tag),
-                tag_authors::author_id.eq(id),
-                tag_authors::first_hour.eq(first),
-                tag_authors::last_hour.eq(last),
-            ))
-            .on_conflict((tag_authors::tag_id, tag_authors::author_id))
-            .do_update()
-            .set((tag_authors::first_hour.eq(first), tag_authors::last_hour.eq(last)))
-            .execute(c),
-        Member::Incident => diesel::insert_into(tag_incidents::table)
-            .values((
-                tag_incidents::tag_id.eq(tag),
-                tag_incidents::incident_id.eq(id),
-                tag_incidents::first_hour.eq(first),
-                tag_incidents::last_hour.eq(last),
-            ))
-            .on_conflict((tag_incidents::tag_id, tag_incidents::incident_id))
-            .do_update()
-            .set((tag_incidents::first_hour.eq(first), tag_incidents::last_hour.eq(last)))
-            .execute(c),
-    })?;
+    let values = [tag, id, first, last];
+    let statement = match member {
+        Member::Author => Cached::new(
+            "INSERT INTO tag_authors (tag_id, author_id, first_hour, last_hour) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (tag_id, author_id) DO UPDATE SET first_hour = excluded.first_hour, \
+             last_hour = excluded.last_hour",
+            &values,
+        ),
+        Member::Incident => Cached::new(
+            "INSERT INTO tag_incidents (tag_id, incident_id, first_hour, last_hour) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (tag_id, incident_id) DO UPDATE SET first_hour = excluded.first_hour, \
+             last_hour = excluded.last_hour",
+            &values,
+        ),
+    };
+    statement.execute(conn)?;
     Ok(())
 }
 
