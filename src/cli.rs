@@ -147,7 +147,6 @@ impl clap::ValueEnum for Role {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     crate::memory::limit_malloc_arenas();
-    crate::memory::keep_savepoint_journals_in_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

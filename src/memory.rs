@@ -1,5 +1,4 @@
-//! Process-wide memory settings applied before any thread starts: glibc's malloc arenas and
-//! how much of a savepoint's journal SQLite keeps in memory.
+//! Process-wide memory settings applied before any thread starts.
 
 /// Most malloc arenas glibc may create. By default it makes up to eight per core, one per
 /// thread that contends, and keeps what each arena once held: with tokio's blocking pool,
@@ -32,31 +31,5 @@ pub fn release_free_memory() {
         unsafe {
             libc::malloc_trim(0);
         }
-    }
-}
-
-/// Bytes of one savepoint's journal SQLite keeps in memory before it spills to a file.
-/// The group-commit writer runs each request in its own savepoint, and a post touches some
-/// thirty pages (the post, its tags and links, a dozen rollup B-trees, the change feed), so
-/// SQLite's 64 KiB default wrote each request's journal to a temporary file: a fifth of the
-/// writer thread in `pwrite` at concurrency 64. Larger savepoints (a tag merge recounting
-/// every rollup) still spill to disk.
-const SAVEPOINT_JOURNAL_IN_MEMORY: i32 = 4 << 20;
-
-/// Keeps SQLite's statement and savepoint journals in memory up to
-/// [`SAVEPOINT_JOURNAL_IN_MEMORY`]. SQLite takes this only before it first initialises, so
-/// call it first thing in `main`, before any connection opens and any thread starts.
-pub fn keep_savepoint_journals_in_memory() {
-    // SAFETY: sqlite3_config with SQLITE_CONFIG_STMTJRNL_SPILL takes one int. It is called
-    // before any other thread exists; once SQLite has initialised it refuses with
-    // SQLITE_MISUSE and changes nothing, so the default simply stays.
-    let code = unsafe {
-        libsqlite3_sys::sqlite3_config(
-            libsqlite3_sys::SQLITE_CONFIG_STMTJRNL_SPILL,
-            SAVEPOINT_JOURNAL_IN_MEMORY,
-        )
-    };
-    if code != libsqlite3_sys::SQLITE_OK {
-        eprintln!("warning: sqlite kept its default journal spill size (code {code})");
     }
 }

@@ -94,7 +94,6 @@ enum Command {
 fn main() -> ExitCode {
     // The server runs in this process; it gets the same allocator settings as `i2i serve`.
     i2i::memory::limit_malloc_arenas();
-    i2i::memory::keep_savepoint_journals_in_memory();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
