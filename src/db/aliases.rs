@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
+use super::cached::ONE_BY_ONE;
 use super::schema::{tag_aliases, tags};
 use super::tags::Tag;
 use super::DbConn;
@@ -30,16 +31,11 @@ pub fn canonical_tag(conn: &mut DbConn, tag: Tag) -> QueryResult<Tag> {
     }
 }
 
-/// Up to this many ids are looked up one at a time by [`canonical_map`].
-const ONE_BY_ONE: usize = 16;
-
-/// Which of `ids` are aliases: `alias id -> canonical id` (one query, or one per id for a few).
+/// Which of `ids` are aliases: `alias id -> canonical id` (one query, or one per id for a few: [`ONE_BY_ONE`]).
 pub fn canonical_map(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, i64>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    // A post's few tags are looked up one by one: that lookup stays prepared, an `IN (…)`
-    // list is prepared again every time (see [`crate::db::cached`]).
     if ids.len() <= ONE_BY_ONE {
         let mut map = HashMap::new();
         for id in ids {

@@ -15,6 +15,11 @@ use diesel::{QueryResult, RunQueryDsl};
 
 use super::DbConn;
 
+/// Lists up to this long are looked up one key at a time: each single-key lookup stays
+/// prepared, while an `IN (…)` list is prepared again on every run. A post's few tags take
+/// this path; an import's chunk of hundreds of keys is one `IN` list.
+pub const ONE_BY_ONE: usize = 16;
+
 /// A fixed statement with `?` for each parameter, all BIGINT, written as `$1, $2, …` on
 /// PostgreSQL by diesel itself. The text must be a literal so it is the same every run.
 #[derive(Debug, Clone)]
@@ -81,64 +86,6 @@ mod tests {
 
     use super::*;
 
-    /// Counts the statements diesel prepares (its `CacheQuery` event fires once per new
-    /// cached statement) and the queries it runs.
-    #[derive(Default)]
-    struct Counts {
-        cached: usize,
-        started: usize,
-    }
-
-    struct Counter(Arc<Mutex<Counts>>);
-
-    impl Instrumentation for Counter {
-        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-            let Ok(mut counts) = self.0.lock() else { return };
-            match event {
-                InstrumentationEvent::CacheQuery { .. } => counts.cached += 1,
-                InstrumentationEvent::StartQuery { .. } => counts.started += 1,
-                _ => {}
-            }
-        }
-    }
-
-    #[test]
-    fn binds_in_order_and_is_prepared_once() {
-        let mut sqlite = SqliteConnection::establish(":memory:").expect("sqlite");
-        sqlite.set_prepared_statement_cache_size(CacheSize::Unbounded);
-        let counts = Arc::new(Mutex::new(Counts::default()));
-        sqlite.set_instrumentation(Counter(counts.clone()));
-        let mut conn = DbConn::Sqlite(sqlite);
-        Cached::new("CREATE TABLE t (k BIGINT PRIMARY KEY, n BIGINT NOT NULL)", &[])
-            .execute(&mut conn)
-            .expect("create");
-        let upsert = "INSERT INTO t (k, n) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET n = t.n + excluded.n";
-        let before_first = counts.lock().expect("counts").cached;
-        for (k, n) in [(1, 5), (2, 7), (1, 10)] {
-            assert_eq!(Cached::new(upsert, &[k, n]).execute(&mut conn).expect("upsert"), 1);
-        }
-        let before = counts.lock().expect("counts").cached;
-        assert_eq!(before, before_first + 1, "the upsert went into diesel's statement cache once");
-        for (k, n) in [(3, 1), (3, 2), (2, 1)] {
-            Cached::new(upsert, &[k, n]).execute(&mut conn).expect("upsert");
-        }
-        let counts_now = counts.lock().expect("counts");
-        assert_eq!(counts_now.cached, before, "the upsert was prepared again");
-        assert!(counts_now.started >= 7);
-        drop(counts_now);
-        #[derive(diesel::QueryableByName, Debug, PartialEq)]
-        struct Row {
-            #[diesel(sql_type = BigInt)]
-            k: i64,
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let rows: Vec<Row> = crate::on_backend!(&mut conn, c =>
-            diesel::sql_query("SELECT k, n FROM t ORDER BY k").load(c))
-        .expect("rows");
-        assert_eq!(rows, vec![Row { k: 1, n: 15 }, Row { k: 2, n: 8 }, Row { k: 3, n: 3 }]);
-    }
-
     /// What a connection ran: the SQL of every statement started, and of every statement
     /// diesel put in its cache.
     #[derive(Default)]
@@ -162,6 +109,43 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    #[test]
+    fn binds_in_order_and_is_prepared_once() {
+        let mut sqlite = SqliteConnection::establish(":memory:").expect("sqlite");
+        sqlite.set_prepared_statement_cache_size(CacheSize::Unbounded);
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        sqlite.set_instrumentation(Recorder(seen.clone()));
+        let mut conn = DbConn::Sqlite(sqlite);
+        Cached::new("CREATE TABLE t (k BIGINT PRIMARY KEY, n BIGINT NOT NULL)", &[])
+            .execute(&mut conn)
+            .expect("create");
+        let upsert = "INSERT INTO t (k, n) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET n = t.n + excluded.n";
+        let before_first = seen.lock().expect("seen").cached.len();
+        for (k, n) in [(1, 5), (2, 7), (1, 10)] {
+            assert_eq!(Cached::new(upsert, &[k, n]).execute(&mut conn).expect("upsert"), 1);
+        }
+        let before = seen.lock().expect("seen").cached.len();
+        assert_eq!(before, before_first + 1, "the upsert went into diesel's statement cache once");
+        for (k, n) in [(3, 1), (3, 2), (2, 1)] {
+            Cached::new(upsert, &[k, n]).execute(&mut conn).expect("upsert");
+        }
+        let seen_now = seen.lock().expect("seen");
+        assert_eq!(seen_now.cached.len(), before, "the upsert was prepared again");
+        assert!(seen_now.started.len() >= 7);
+        drop(seen_now);
+        #[derive(diesel::QueryableByName, Debug, PartialEq)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            k: i64,
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let rows: Vec<Row> = crate::on_backend!(&mut conn, c =>
+            diesel::sql_query("SELECT k, n FROM t ORDER BY k").load(c))
+        .expect("rows");
+        assert_eq!(rows, vec![Row { k: 1, n: 15 }, Row { k: 2, n: 8 }, Row { k: 3, n: 3 }]);
     }
 
     /// The rollups of a live post are written with statements that stay prepared: once a

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::cached::Cached;
+use super::cached::{Cached, ONE_BY_ONE};
 use super::schema::{post_tags, posts, tags};
 use super::DbConn;
 
@@ -23,7 +23,7 @@ pub fn ensure(conn: &mut DbConn, wanted: &[(String, String)], now: i64) -> Query
         return Ok(Vec::new());
     }
     let keys: Vec<&str> = wanted.iter().map(|(key, _)| key.as_str()).collect();
-    let existing = by_keys_one_by_one(conn, &keys)?;
+    let existing = by_keys(conn, &keys)?;
     let missing: Vec<_> = wanted
         .iter()
         .filter(|(key, _)| !existing.iter().any(|tag| &tag.key == key))
@@ -41,19 +41,20 @@ pub fn ensure(conn: &mut DbConn, wanted: &[(String, String)], now: i64) -> Query
     by_keys(conn, &keys)
 }
 
-/// [`by_keys`] as one lookup per key: a post names a few tags, and a single-key lookup stays
-/// prepared while an `IN (…)` list is prepared again every time (see [`super::cached`]).
-fn by_keys_one_by_one(conn: &mut DbConn, keys: &[&str]) -> QueryResult<Vec<Tag>> {
-    let mut found = Vec::with_capacity(keys.len());
-    for key in keys {
-        found.extend(by_key(conn, key)?);
-    }
-    Ok(found)
-}
-
+/// The tags with these keys (one lookup per key for a few, see [`ONE_BY_ONE`]).
 pub fn by_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<Vec<Tag>> {
     if keys.is_empty() {
         return Ok(Vec::new());
+    }
+    if keys.len() <= ONE_BY_ONE {
+        let mut found: Vec<Tag> = Vec::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            // A key asked twice is one tag, as with `IN`.
+            if !keys[..i].contains(key) {
+                found.extend(by_key(conn, key)?);
+            }
+        }
+        return Ok(found);
     }
     tags::table.filter(tags::key.eq_any(keys)).select(Tag::as_select()).load(conn)
 }
@@ -173,4 +174,38 @@ pub fn of_incident(conn: &mut DbConn, incident_id: i64, limit: i64) -> QueryResu
         .order((diesel::dsl::count_star().desc(), tags::key.asc()))
         .limit(limit)
         .load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A few keys are looked up one by one and many as one `IN` list; both answer the same:
+    /// each known tag once, unknown keys left out, a repeated key counted once.
+    #[test]
+    fn by_keys_answers_alike_for_few_and_many_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = crate::db::Db::connect_for_tool(&format!("sqlite://{}", dir.path().join("k.db").display()))
+            .expect("db");
+        let wanted: Vec<(String, String)> = (0..40).map(|n| (format!("k{n}"), format!("K{n}"))).collect();
+        db.write_blocking(move |conn| {
+            ensure(conn, &wanted, 0)?;
+            let keys_of = |tags: Vec<Tag>| {
+                let mut keys: Vec<String> = tags.into_iter().map(|t| t.key).collect();
+                keys.sort();
+                keys
+            };
+            let few = ["k1", "k2", "k1", "nope"];
+            assert!(few.len() <= ONE_BY_ONE);
+            assert_eq!(keys_of(by_keys(conn, &few)?), vec!["k1", "k2"]);
+            let many: Vec<String> = (0..30).map(|n| format!("k{}", n % 25)).chain(["nope".into()]).collect();
+            let many: Vec<&str> = many.iter().map(String::as_str).collect();
+            assert!(many.len() > ONE_BY_ONE);
+            let mut expected: Vec<String> = (0..25).map(|n| format!("k{n}")).collect();
+            expected.sort();
+            assert_eq!(keys_of(by_keys(conn, &many)?), expected);
+            Ok(())
+        })
+        .expect("tags");
+    }
 }
