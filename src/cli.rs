@@ -147,6 +147,9 @@ impl clap::ValueEnum for Role {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     crate::memory::limit_malloc_arenas();
+    if !crate::db::sqlite_multi_thread_mode() {
+        eprintln!("warning: sqlite stays in serialized mode");
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

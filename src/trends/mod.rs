@@ -9,6 +9,7 @@
 pub mod memo;
 pub mod rollups;
 pub mod score;
+pub mod slots;
 pub mod sql;
 pub mod views;
 pub mod windows;

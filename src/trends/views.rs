@@ -404,43 +404,6 @@ pub struct Trending {
     pub items: Vec<TrendingTag>,
 }
 
-/// Distinct members per tag and window slot (0 = `w`, 1.. = the windows before it), for the
-/// tags in `ids`: `(tag, slot) -> n`. The rows come in primary-key order and are counted
-/// here, which is cheaper than SQLite's `COUNT(DISTINCT …)` sorter per group.
-fn distinct_by_slot(
-    conn: &mut DbConn,
-    member: Member,
-    w: Window,
-    slots: i64,
-    ids: &[i64],
-) -> QueryResult<HashMap<(i64, i64), i64>> {
-    let (end, hours) = (w.end_hour, w.hours());
-    let start = end - hours * (slots + 1);
-    let rows: Vec<(i64, i64, i64)> = match member {
-        Member::Author => tag_hour_authors::table
-            .filter(tag_hour_authors::tag_id.eq_any(ids))
-            .filter(tag_hour_authors::hour.ge(start))
-            .filter(tag_hour_authors::hour.lt(end))
-            .select((tag_hour_authors::tag_id, tag_hour_authors::hour, tag_hour_authors::author_id))
-            .load(conn)?,
-        Member::Incident => tag_hour_incidents::table
-            .filter(tag_hour_incidents::tag_id.eq_any(ids))
-            .filter(tag_hour_incidents::hour.ge(start))
-            .filter(tag_hour_incidents::hour.lt(end))
-            .select((tag_hour_incidents::tag_id, tag_hour_incidents::hour, tag_hour_incidents::incident_id))
-            .load(conn)?,
-    };
-    let mut keys: Vec<(i64, i64, i64)> =
-        rows.into_iter().map(|(tag, hour, id)| (tag, (end - 1 - hour) / hours, id)).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let mut out: HashMap<(i64, i64), i64> = HashMap::new();
-    for (tag, slot, _) in keys {
-        *out.entry((tag, slot)).or_default() += 1;
-    }
-    Ok(out)
-}
-
 /// The tags that may trend in `w`, so only theirs are counted per window. A tag trends only
 /// with at least [`MIN_ACTIVITY`] distinct authors + incidents in `w` and at least
 /// [`MIN_RATIO`] times the mean over its `windows` baseline windows. Every member last seen
@@ -518,7 +481,7 @@ pub fn trending(conn: &mut DbConn, w: Window, limit: usize) -> Result<Trending, 
     let mut activity: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
     for part in candidates.chunks(BATCH_IDS) {
         for member in [Member::Author, Member::Incident] {
-            for ((tag_id, slot), n) in distinct_by_slot(conn, member, w, baseline_windows, part)? {
+            for ((tag_id, slot), n) in super::slots::distinct_by_slot(conn, member, w, baseline_windows, part)? {
                 let slots =
                     activity.entry(tag_id).or_insert_with(|| vec![(0, 0); baseline_windows as usize + 1]);
                 if let Some(slot) = slots.get_mut(slot as usize) {

@@ -1,0 +1,145 @@
+//! Distinct authors or incidents per tag in each of a run of equal windows ("slots": the
+//! window a trend is measured in and the baseline windows before it), counted in one pass
+//! over the hourly member rows as they stream out of the primary key, without sorting or
+//! keeping them.
+
+use std::collections::HashMap;
+
+use diesel::connection::DefaultLoadingMode;
+use diesel::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::rollups::Member;
+use super::windows::Window;
+use crate::db::schema::{tag_hour_authors, tag_hour_incidents};
+use crate::db::DbConn;
+
+/// Counts distinct members per `(tag, slot)` from `(tag, hour, member)` rows that arrive
+/// grouped by tag and, within a tag, in ascending hour. Slot 0 is the window ending at
+/// `end`, slot 1 the one before it, and so on. Since a tag's hours ascend, its slots only
+/// descend: once a member has been counted in a slot, a later row of that member is either
+/// in the same slot (already counted) or a lower one (not yet counted). So remembering each
+/// member's last counted slot is exact, and the memory is one tag's members.
+#[derive(Debug)]
+pub struct SlotCounter {
+    end: i64,
+    hours: i64,
+    tag: Option<i64>,
+    last_slot: FxHashMap<i64, i64>,
+    counts: HashMap<(i64, i64), i64>,
+}
+
+impl SlotCounter {
+    /// A counter for slots of `hours` hours, the first ending at hour `end`.
+    pub fn new(end: i64, hours: i64) -> Self {
+        debug_assert!(hours > 0);
+        SlotCounter { end, hours, tag: None, last_slot: FxHashMap::default(), counts: HashMap::new() }
+    }
+
+    /// One member row. Rows before `end` only; rows must come in the order described above.
+    pub fn add(&mut self, tag: i64, hour: i64, member: i64) {
+        debug_assert!(hour < self.end, "a row after the last slot");
+        if self.tag != Some(tag) {
+            debug_assert!(self.tag.is_none_or(|t| t < tag), "rows not grouped by ascending tag");
+            self.tag = Some(tag);
+            self.last_slot.clear();
+        }
+        let slot = (self.end - 1 - hour) / self.hours;
+        let previous = self.last_slot.insert(member, slot);
+        debug_assert!(previous.is_none_or(|p| p >= slot), "hours of a tag not ascending");
+        if previous != Some(slot) {
+            *self.counts.entry((tag, slot)).or_default() += 1;
+        }
+    }
+
+    /// `(tag, slot) -> distinct members`.
+    pub fn finish(self) -> HashMap<(i64, i64), i64> {
+        self.counts
+    }
+}
+
+/// Distinct members per tag and slot (0 = `w`, 1..=`slots` = the windows before it) for the
+/// tags in `ids`: `(tag, slot) -> n`. The rows are read in primary-key order straight from
+/// the backend's own connection (no per-row translation through the multi-backend row type)
+/// and counted as they come.
+pub fn distinct_by_slot(
+    conn: &mut DbConn,
+    member: Member,
+    w: Window,
+    slots: i64,
+    ids: &[i64],
+) -> QueryResult<HashMap<(i64, i64), i64>> {
+    let (end, hours) = (w.end_hour, w.hours());
+    let start = end - hours * (slots + 1);
+    let mut counter = SlotCounter::new(end, hours);
+    // One body per table: the columns differ in name only.
+    macro_rules! count_rows {
+        ($table:ident, $member:ident) => {
+            crate::on_backend!(conn, c => {
+                let rows = $table::table
+                    .filter($table::tag_id.eq_any(ids))
+                    .filter($table::hour.ge(start))
+                    .filter($table::hour.lt(end))
+                    .select(($table::tag_id, $table::hour, $table::$member))
+                    .order(($table::tag_id, $table::hour))
+                    .load_iter::<(i64, i64, i64), DefaultLoadingMode>(c)?;
+                for row in rows {
+                    let (tag, hour, id) = row?;
+                    counter.add(tag, hour, id);
+                }
+            })
+        };
+    }
+    match member {
+        Member::Author => count_rows!(tag_hour_authors, author_id),
+        Member::Incident => count_rows!(tag_hour_incidents, incident_id),
+    }
+    Ok(counter.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    /// The definition: the set of members of each (tag, slot), counted.
+    fn by_sets(rows: &[(i64, i64, i64)], end: i64, hours: i64) -> HashMap<(i64, i64), i64> {
+        let mut sets: HashMap<(i64, i64), BTreeSet<i64>> = HashMap::new();
+        for (tag, hour, member) in rows {
+            sets.entry((*tag, (end - 1 - hour) / hours)).or_default().insert(*member);
+        }
+        sets.into_iter().map(|(key, set)| (key, set.len() as i64)).collect()
+    }
+
+    #[test]
+    fn a_member_counts_once_per_slot_and_again_in_the_next() {
+        // Slots of 24 hours ending at hour 48: slot 1 is [0, 24), slot 0 is [24, 48).
+        let mut counter = SlotCounter::new(48, 24);
+        for (tag, hour, member) in [(1, 0, 7), (1, 5, 7), (1, 5, 8), (1, 30, 7), (1, 47, 7), (2, 3, 7)] {
+            counter.add(tag, hour, member);
+        }
+        let counts = counter.finish();
+        assert_eq!(counts[&(1, 1)], 2, "members 7 and 8 in the earlier slot");
+        assert_eq!(counts[&(1, 0)], 1, "member 7 again, once, in the later slot");
+        assert_eq!(counts[&(2, 1)], 1, "another tag starts afresh");
+        assert_eq!(counts.len(), 3);
+    }
+
+    proptest! {
+        /// Any rows in primary-key order count as the sets of members per slot do.
+        #[test]
+        fn counts_as_the_sets_do(
+            mut rows in proptest::collection::vec((0i64..4, 0i64..96, 0i64..12), 0..300),
+            hours in 1i64..30,
+        ) {
+            rows.sort_unstable();
+            rows.dedup();
+            let mut counter = SlotCounter::new(96, hours);
+            for (tag, hour, member) in &rows {
+                counter.add(*tag, *hour, *member);
+            }
+            prop_assert_eq!(counter.finish(), by_sets(&rows, 96, hours));
+        }
+    }
+}
