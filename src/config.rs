@@ -40,6 +40,10 @@ pub struct Config {
     /// proxy in front of i2i appended) instead of the connection's peer. Only set this
     /// behind such a proxy: otherwise any client can claim any address.
     pub trust_forwarded_for: bool,
+    /// Seconds between checks that the default trend views (the Trends page, the trend API
+    /// without parameters) are computed for the current data, so nobody waits for one;
+    /// 0 = compute them only when asked.
+    pub trends_warm_seconds: u64,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             login_failures_per_minute: 5,
             posts_per_minute: 600,
             trust_forwarded_for: false,
+            trends_warm_seconds: 15,
         }
     }
 }
@@ -77,6 +82,7 @@ pub const SETTINGS: &[&str] = &[
     "login_failures_per_minute",
     "posts_per_minute",
     "trust_forwarded_for",
+    "trends_warm_seconds",
 ];
 
 impl Config {

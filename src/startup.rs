@@ -45,7 +45,7 @@ pub struct AppState {
     pub incident_pattern: Regex,
     pub limits: RateLimits,
     /// Trend answers remembered until the data changes.
-    pub trends: TrendMemo,
+    pub trends: Arc<TrendMemo>,
 }
 
 impl AppState {
@@ -69,7 +69,7 @@ impl AppState {
             templates: load_templates()?,
             incident_pattern,
             limits,
-            trends: TrendMemo::default(),
+            trends: Arc::new(TrendMemo::default()),
         })
     }
 }
@@ -97,6 +97,8 @@ pub struct Application {
     server: Server,
     port: u16,
     search: Arc<SearchIndex>,
+    /// The task keeping the default trend views computed; stopped with the server.
+    warmer: Option<tokio::task::JoinHandle<()>>,
     /// Held while serving, so `i2i restore` cannot replace the files underneath.
     _lock: DataDirLock,
 }
@@ -110,6 +112,10 @@ impl Application {
         let state = web::Data::new(state);
         let search = state.search.clone();
         crate::search::indexer::start(search.clone(), state.db.clone())?;
+        let warmer = (state.config.trends_warm_seconds > 0).then(|| {
+            let every = Duration::from_secs(state.config.trends_warm_seconds);
+            crate::trends::warmer::start(state.trends.clone(), state.db.clone(), every)
+        });
         let listener = TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
         let port = listener.local_addr()?.port();
         tracing::info!(address = %listener.local_addr()?, backend = ?state.db.backend(), "listening");
@@ -129,7 +135,7 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
         .run();
-        Ok(Application { server, port, search, _lock: lock })
+        Ok(Application { server, port, search, warmer, _lock: lock })
     }
 
     pub fn port(&self) -> u16 {
@@ -145,6 +151,9 @@ impl Application {
     /// its final commit, so a restart has nothing to replay.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some(warmer) = &self.warmer {
+            warmer.abort();
+        }
         tracing::info!("server stopped; committing the search index");
         self.search.shutdown();
         let search = self.search.clone();

@@ -85,8 +85,9 @@ impl Default for TrendMemo {
 
 /// How long after a window's end its answer is keyed by the rollup epoch alone: a post's
 /// transaction commits within seconds, so by then nothing of the current hour can still
-/// arrive in it (and node clocks agree to well within this).
-const SETTLED_AFTER_MS: i64 = 5 * 60 * 1000;
+/// arrive in it (and node clocks agree to well within this). Until then the current window's
+/// answers follow every write, so the margin is kept short: a minute in each hour.
+const SETTLED_AFTER_MS: i64 = 60 * 1000;
 
 /// The data version an answer about `w` depends on. For a window that ended a while ago
 /// that is the rollup epoch, which only writes to past hours bump: live posting leaves it,

@@ -3,8 +3,9 @@
 //! the post's transaction, [`score`] holds the pure scoring functions, [`windows`] resolves
 //! time windows and cuts them into weeks, days and hours, and [`views`] runs the queries
 //! behind each endpoint — on rollups only, so their cost follows the window, not the number
-//! of posts. [`memo`] keeps their answers until the data changes. [`sql`] holds the few
-//! raw-SQL helpers both need.
+//! of posts. [`memo`] keeps their answers until the data changes and [`warmer`] keeps the
+//! default ones computed ahead of the people who open them; [`slots`] counts distinct
+//! members per baseline window. [`sql`] holds the few raw-SQL helpers both need.
 
 pub mod memo;
 pub mod rollups;
@@ -12,4 +13,5 @@ pub mod score;
 pub mod slots;
 pub mod sql;
 pub mod views;
+pub mod warmer;
 pub mod windows;

@@ -809,3 +809,27 @@ async fn a_past_windows_answer_outlives_live_posts_but_not_a_change_to_the_past(
     let later = app.get_json(&open, &admin).await;
     assert!(names(&later).contains(&"fresh".to_string()), "{later}");
 }
+
+/// The default trend views (the API without parameters; the Trends page asks for the same
+/// windows) are computed by the background warmer, not by the first person to open them,
+/// and computed again by it once the data behind them changes.
+#[tokio::test]
+async fn the_default_views_are_computed_before_anyone_asks() {
+    let app = TestApp::spawn_with(|config| config.trends_warm_seconds = 1).await;
+    let admin = app.setup_admin().await;
+    let imported_at = i2i::db::now_ms();
+    // A backdated note changes the past, so every remembered answer about it is outdated.
+    app.import_note("ann", "seen this morning #warmed-up", "INC-1", imported_at - 3 * HOUR);
+    // Several warmer rounds; nothing is written meanwhile.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let asked_at = i2i::db::now_ms();
+    for path in ["/api/v1/trends/tags", "/api/v1/trends/recurring", "/api/v1/trends/pairs"] {
+        let view = app.get_json(path, &admin).await;
+        let text = view["window"]["computed_at"].as_str().expect("computed_at");
+        let computed_at = i2i::domain::time::parse_timestamp("computed_at", text).expect("a time");
+        assert!(computed_at < asked_at, "{path}: computed when asked ({text}), not ahead of it");
+        assert!(computed_at >= imported_at, "{path}: an answer from before the import ({text})");
+    }
+    let recurring = app.get_json("/api/v1/trends/recurring", &admin).await;
+    assert_eq!(recurring["items"][0]["tag"]["name"], "warmed-up", "{recurring}");
+}

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::auth::AuthUser;
 use crate::db::posts::TimelineFilter;
 use crate::domain::time::parse_timestamp;
-use crate::domain::trends::{distinctive, foreground, limit, require_tag, window};
+use crate::domain::trends::{defaults, distinctive, foreground, limit, require_tag, window};
 use crate::error::{invalid, AppError, ErrorBody};
 use crate::startup::AppState;
 use crate::trends::rollups::hour_of;
@@ -53,7 +53,7 @@ pub async fn trending(
     _auth: AuthUser,
     q: web::Query<TrendQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let w = window(q.window.as_deref(), "24h", q.at.as_deref())?;
+    let w = window(q.window.as_deref(), defaults::TRENDING_WINDOW, q.at.as_deref())?;
     let n = limit(q.limit.as_deref())?;
     let memo = state.clone();
     let view = state.db.read(move |conn| memo.trends.trending(conn, w, n)).await?;
@@ -69,7 +69,7 @@ pub async fn recurring(
     _auth: AuthUser,
     q: web::Query<TrendQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let w = window(q.window.as_deref(), "90d", q.at.as_deref())?;
+    let w = window(q.window.as_deref(), defaults::RECURRING_WINDOW, q.at.as_deref())?;
     let n = limit(q.limit.as_deref())?;
     let memo = state.clone();
     let view = state.db.read(move |conn| memo.trends.recurring(conn, w, n)).await?;
@@ -85,9 +85,9 @@ pub async fn pairs(
     _auth: AuthUser,
     q: web::Query<TrendQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let w = window(q.window.as_deref(), "7d", q.at.as_deref())?;
+    let w = window(q.window.as_deref(), defaults::PAIRS_WINDOW, q.at.as_deref())?;
     let n = limit(q.limit.as_deref())?;
-    let min = min_together(q.min.as_deref(), 3)?;
+    let min = min_together(q.min.as_deref(), defaults::API_MIN_TOGETHER)?;
     let memo = state.clone();
     let view = state.db.read(move |conn| memo.trends.pairs(conn, w, min, n)).await?;
     Ok(HttpResponse::Ok().json(&*view))

@@ -9,7 +9,7 @@ use super::cards::encode_segment;
 use super::charts::sparkline;
 use super::{render, viewer};
 use crate::auth::AuthUser;
-use crate::domain::trends::window;
+use crate::domain::trends::{defaults, window};
 use crate::error::AppError;
 use crate::startup::AppState;
 
@@ -29,19 +29,25 @@ pub async fn show(
     let form = form.into_inner();
     let length = match form.window.as_deref() {
         Some("7d") => "7d",
-        _ => "24h",
+        _ => defaults::TRENDING_WINDOW,
     };
     let at = form.at.clone();
     let now_window = window(Some(length), length, at.as_deref())?;
-    let recurring_window = window(Some("90d"), "90d", at.as_deref())?;
+    let recurring_window = window(None, defaults::RECURRING_WINDOW, at.as_deref())?;
+    let pairs_window = window(None, defaults::PAIRS_WINDOW, at.as_deref())?;
     let memo = state.clone();
     let (trending, recurring, pairs) = state
         .db
         .read(move |conn| {
             Ok((
-                memo.trends.trending(conn, now_window, 15)?,
-                memo.trends.recurring(conn, recurring_window, 15)?,
-                memo.trends.pairs(conn, window(Some("7d"), "7d", at.as_deref())?, 2, 10)?,
+                memo.trends.trending(conn, now_window, defaults::PAGE_LIMIT)?,
+                memo.trends.recurring(conn, recurring_window, defaults::PAGE_LIMIT)?,
+                memo.trends.pairs(
+                    conn,
+                    pairs_window,
+                    defaults::PAGE_PAIRS_MIN,
+                    defaults::PAGE_PAIRS_LIMIT,
+                )?,
             ))
         })
         .await?;
