@@ -112,10 +112,8 @@ impl Application {
         let state = web::Data::new(state);
         let search = state.search.clone();
         crate::search::indexer::start(search.clone(), state.db.clone())?;
-        let warmer = (state.config.trends_warm_seconds > 0).then(|| {
-            let every = Duration::from_secs(state.config.trends_warm_seconds);
-            crate::trends::warmer::start(state.trends.clone(), state.db.clone(), every)
-        });
+        let warm_every = Duration::from_secs(state.config.trends_warm_seconds);
+        let (trends, db) = (state.trends.clone(), state.db.clone());
         let listener = TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
         let port = listener.local_addr()?.port();
         tracing::info!(address = %listener.local_addr()?, backend = ?state.db.backend(), "listening");
@@ -135,6 +133,8 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
         .run();
+        // Started once nothing can fail any more, so no task outlives a server never built.
+        let warmer = (!warm_every.is_zero()).then(|| crate::trends::warmer::start(trends, db, warm_every));
         Ok(Application { server, port, search, warmer, _lock: lock })
     }
 

@@ -376,11 +376,29 @@ pub fn write_transaction<T, F>(conn: &mut DbConn, f: F) -> Result<T, AppError>
 where
     F: FnOnce(&mut DbConn) -> Result<T, AppError>,
 {
+    write_transaction_begun_in(conn, crate::trends::rollups::hour_of(now_ms()), f)
+}
+
+/// [`write_transaction`], for a transaction that began in `begun_hour`. One that commits in
+/// a later hour may have written to the hour that has just ended (a post stamped at 10:59
+/// that waited for a lock until 11:00) without counting as a write to the past, so it bumps
+/// the rollup epoch as well: the trend memo trusts an ended hour's answers once a minute has
+/// passed, and this keeps that true however long the commit waited.
+fn write_transaction_begun_in<T, F>(conn: &mut DbConn, begun_hour: i64, f: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, AppError>,
+{
     match conn {
         DbConn::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
         DbConn::Pg(_) => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
     }
-    match f(conn) {
+    let outcome = f(conn).and_then(|value| {
+        if crate::trends::rollups::hour_of(now_ms()) != begun_hour {
+            crate::trends::rollups::touch_past(conn)?;
+        }
+        Ok(value)
+    });
+    match outcome {
         Ok(value) => {
             <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
             Ok(value)
@@ -432,6 +450,27 @@ pub fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use crate::trends::rollups::{epoch, hour_of};
+
+    /// A write that began in an earlier hour bumps the rollup epoch as it commits (so the
+    /// trend memo recomputes windows that ended meanwhile); one within the hour does not.
+    #[test]
+    fn a_write_that_commits_in_a_later_hour_bumps_the_rollup_epoch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = super::Db::connect_for_tool(&format!("sqlite://{}", dir.path().join("e.db").display()))
+            .expect("db");
+        db.read_blocking(|conn| {
+            let before = epoch(conn)?;
+            let this_hour = hour_of(super::now_ms());
+            super::write_transaction_begun_in(conn, this_hour - 1, |_| Ok(()))?;
+            assert_eq!(epoch(conn)?, before + 1, "began in the hour before");
+            super::write_transaction_begun_in(conn, this_hour, |_| Ok(()))?;
+            assert_eq!(epoch(conn)?, before + 1, "began and committed in one hour");
+            Ok(())
+        })
+        .expect("writes");
+    }
+
     #[test]
     fn openssl_keeps_its_state_until_the_process_is_gone() {
         // This binary links libpq, which brings OpenSSL: the call must find it and be accepted,

@@ -83,11 +83,12 @@ impl Default for TrendMemo {
     }
 }
 
-/// How long after a window's end its answer is keyed by the rollup epoch alone: a post's
-/// transaction commits within seconds, so by then nothing of the current hour can still
-/// arrive in it (and node clocks agree to well within this). Until then the current window's
-/// answers follow every write, so the margin is kept short: a minute in each hour.
-const SETTLED_AFTER_MS: i64 = 60 * 1000;
+/// How long after a window's end its answer is keyed by the rollup epoch alone. A write
+/// that began before the hour turned and commits after it bumps the epoch itself
+/// ([`crate::db::write_transaction`]), so this margin only has to cover the moment between
+/// that check and the commit, and the difference between node clocks. Until then the
+/// current window's answers follow every write, so it is kept short: a minute an hour.
+pub const SETTLED_AFTER_MS: i64 = 60 * 1000;
 
 /// The data version an answer about `w` depends on. For a window that ended a while ago
 /// that is the rollup epoch, which only writes to past hours bump: live posting leaves it,

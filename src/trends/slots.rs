@@ -36,17 +36,19 @@ impl SlotCounter {
         SlotCounter { end, hours, tag: None, last_slot: FxHashMap::default(), counts: HashMap::new() }
     }
 
-    /// One member row. Rows before `end` only; rows must come in the order described above.
+    /// One member row. Rows before `end` only; rows must come in the order described above
+    /// (checked: out of order they would be miscounted silently, and a check per row costs
+    /// a comparison).
     pub fn add(&mut self, tag: i64, hour: i64, member: i64) {
-        debug_assert!(hour < self.end, "a row after the last slot");
+        assert!(hour < self.end, "a row after the last slot");
         if self.tag != Some(tag) {
-            debug_assert!(self.tag.is_none_or(|t| t < tag), "rows not grouped by ascending tag");
+            assert!(self.tag.is_none_or(|t| t < tag), "rows not grouped by ascending tag");
             self.tag = Some(tag);
             self.last_slot.clear();
         }
         let slot = (self.end - 1 - hour) / self.hours;
         let previous = self.last_slot.insert(member, slot);
-        debug_assert!(previous.is_none_or(|p| p >= slot), "hours of a tag not ascending");
+        assert!(previous.is_none_or(|p| p >= slot), "hours of a tag not ascending");
         if previous != Some(slot) {
             *self.counts.entry((tag, slot)).or_default() += 1;
         }
@@ -59,9 +61,11 @@ impl SlotCounter {
 }
 
 /// Distinct members per tag and slot (0 = `w`, 1..=`slots` = the windows before it) for the
-/// tags in `ids`: `(tag, slot) -> n`. The rows are read in primary-key order straight from
-/// the backend's own connection (no per-row translation through the multi-backend row type)
-/// and counted as they come.
+/// tags in `ids`: `(tag, slot) -> n`. The rows are read straight from the backend's own
+/// connection (no per-row translation through the multi-backend row type). SQLite walks its
+/// primary key, so they stream in order and are counted as they come; PostgreSQL before 17
+/// would sort them for an `ORDER BY` over an `IN` list (spilling past `work_mem`), so there
+/// they are loaded and sorted here.
 pub fn distinct_by_slot(
     conn: &mut DbConn,
     member: Member,
@@ -74,21 +78,31 @@ pub fn distinct_by_slot(
     let mut counter = SlotCounter::new(end, hours);
     // One body per table: the columns differ in name only.
     macro_rules! count_rows {
-        ($table:ident, $member:ident) => {
-            crate::on_backend!(conn, c => {
-                let rows = $table::table
-                    .filter($table::tag_id.eq_any(ids))
-                    .filter($table::hour.ge(start))
-                    .filter($table::hour.lt(end))
-                    .select(($table::tag_id, $table::hour, $table::$member))
-                    .order(($table::tag_id, $table::hour))
-                    .load_iter::<(i64, i64, i64), DefaultLoadingMode>(c)?;
-                for row in rows {
-                    let (tag, hour, id) = row?;
-                    counter.add(tag, hour, id);
+        ($table:ident, $member:ident) => {{
+            let rows = $table::table
+                .filter($table::tag_id.eq_any(ids))
+                .filter($table::hour.ge(start))
+                .filter($table::hour.lt(end))
+                .select(($table::tag_id, $table::hour, $table::$member));
+            match conn {
+                DbConn::Sqlite(c) => {
+                    let ordered = rows
+                        .order(($table::tag_id, $table::hour))
+                        .load_iter::<(i64, i64, i64), DefaultLoadingMode>(c)?;
+                    for row in ordered {
+                        let (tag, hour, id) = row?;
+                        counter.add(tag, hour, id);
+                    }
                 }
-            })
-        };
+                DbConn::Pg(c) => {
+                    let mut loaded: Vec<(i64, i64, i64)> = rows.load(c)?;
+                    loaded.sort_unstable();
+                    for (tag, hour, id) in loaded {
+                        counter.add(tag, hour, id);
+                    }
+                }
+            }
+        }};
     }
     match member {
         Member::Author => count_rows!(tag_hour_authors, author_id),

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::memo::TrendMemo;
+use super::memo::{TrendMemo, SETTLED_AFTER_MS};
+use super::rollups::{hour_of, HOUR_MS};
 use super::windows::{ending_at, parse_length};
 use crate::db::{now_ms, Db, DbConn};
 use crate::domain::trends::defaults;
@@ -30,16 +31,54 @@ pub fn warm(memo: &TrendMemo, conn: &mut DbConn, at_ms: i64) -> Result<(), AppEr
     Ok(())
 }
 
-/// Starts the task that calls [`warm`] every `every` (first right away) until the returned
-/// handle is aborted. A failed round is logged and tried again next time.
+/// How long after the moments the default answers change a round waits for them.
+const AFTER_MARK_MS: i64 = 1_000;
+
+/// Milliseconds from `now_ms` to the next round: `every_ms`, unless sooner one of the two
+/// moments each hour when every default answer changes at once comes first: the hour turns
+/// (the windows move on) and, [`SETTLED_AFTER_MS`] later, the hour that ended settles (the
+/// answers are then kept under the rollup epoch instead of the data version).
+pub fn next_round_in(now_ms: i64, every_ms: i64) -> i64 {
+    let hour_start = hour_of(now_ms) * HOUR_MS;
+    let marks = [hour_start + SETTLED_AFTER_MS + AFTER_MARK_MS, hour_start + HOUR_MS + AFTER_MARK_MS];
+    let to_mark =
+        marks.into_iter().filter(|mark| *mark > now_ms).min().map_or(every_ms, |mark| mark - now_ms);
+    to_mark.min(every_ms).max(0)
+}
+
+/// Starts the task that calls [`warm`] right away and then every `every` (and just after
+/// each hour turns and settles, see [`next_round_in`]) until the returned handle is aborted.
+/// A failed round is logged and tried again next time.
 pub fn start(memo: Arc<TrendMemo>, db: Db, every: Duration) -> tokio::task::JoinHandle<()> {
+    let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
     tokio::spawn(async move {
         loop {
             let round = memo.clone();
             if let Err(err) = db.read(move |conn| warm(&round, conn, now_ms())).await {
                 tracing::warn!(error = %err, "could not compute the default trend views");
             }
-            tokio::time::sleep(every).await;
+            let wait = next_round_in(now_ms(), every_ms);
+            tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_come_just_after_the_hour_turns_and_settles() {
+        let hour = 490_000 * HOUR_MS;
+        let every = 15_000;
+        assert_eq!(next_round_in(hour + 30 * 60_000, every), every, "mid-hour: the usual pause");
+        assert_eq!(next_round_in(hour + HOUR_MS - 2_000, every), 3_000, "just after the hour turns");
+        assert_eq!(next_round_in(hour + 2_000, every), every, "the settling is further off");
+        assert_eq!(
+            next_round_in(hour + SETTLED_AFTER_MS - 5_000, every),
+            5_000 + AFTER_MARK_MS,
+            "just after the hour that ended settles"
+        );
+        assert_eq!(next_round_in(hour + 30 * 60_000, 0), 0, "never negative");
+    }
 }
