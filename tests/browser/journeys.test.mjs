@@ -189,7 +189,8 @@ test('3. designer: trends, a trending tag with its chart and related tags, follo
   assert.ok(await chart.locator('rect').count() > 0, 'the history chart has bars');
   assert.match(await page.locator('section[aria-labelledby=related]').innerText(), /#sso/);
   await page.getByRole('button', { name: 'Follow #kiosk-login' }).click();
-  assert.ok(await page.getByRole('button', { name: /Following/ }).isVisible());
+  // The click posts a form and the page comes back: wait for it (isVisible does not wait).
+  await page.getByRole('button', { name: /Following/ }).waitFor({ timeout: 10000 });
   await shot(page, '3-tag');
   await page.getByRole('link', { name: 'My tags' }).click();
   assert.match(await page.locator('main').innerText(), /#kiosk-login/);
