@@ -1,8 +1,8 @@
 //! A search index that cannot be written must not stop posting: posts still succeed, `/readyz`
 //! says the index is degraded, and once the directory is back the index catches up.
 //!
-//! The fault is real, not injected: the index directory is moved away and a plain file put in
-//! its place, so every write below it fails with "not a directory". `chmod 0500` would be the
+//! The fault is real, not injected: the index directory and a plain file swap places (in one
+//! step), so every write below it fails with "not a directory". `chmod 0500` would be the
 //! obvious fault, but the tests run as root, which ignores permission bits.
 
 use std::time::Duration;
@@ -14,6 +14,22 @@ use crate::helpers::{hit_ids, TestApp};
 
 /// Generous for a loaded 2-core machine; the loops return as soon as the condition holds.
 const WITHIN: Duration = Duration::from_secs(60);
+
+/// Exchanges two paths in one step. Removing one and renaming the other left a moment
+/// without an index path, in which the retrying indexer (which creates a missing index
+/// directory) could start a fresh index under the one being put back; the test failed once
+/// in a loaded full run with the index never catching up.
+fn swap(a: &std::path::Path, b: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let a = std::ffi::CString::new(a.as_os_str().as_bytes()).unwrap();
+    let b = std::ffi::CString::new(b.as_os_str().as_bytes()).unwrap();
+    // SAFETY: two NUL-terminated paths that live for the call; AT_FDCWD resolves them as
+    // given (they are absolute).
+    let code = unsafe {
+        libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE)
+    };
+    assert_eq!(code, 0, "renameat2: {}", std::io::Error::last_os_error());
+}
 
 async fn post_id(app: &TestApp, token: &str, body: &str) -> i64 {
     app.create_post(token, json!({ "body": body })).await["id"].as_i64().expect("post id")
@@ -31,8 +47,8 @@ async fn an_unwritable_index_degrades_readiness_but_not_posting() {
 
     let index = app.data_dir().join("index");
     let moved = app.data_dir().join("index.moved");
-    std::fs::rename(&index, &moved).unwrap();
-    std::fs::write(&index, b"not a directory").unwrap();
+    std::fs::write(&moved, b"not a directory").unwrap();
+    swap(&index, &moved);
 
     // Posting keeps working (201 each) while the index cannot commit.
     for n in 0..3 {
@@ -45,8 +61,8 @@ async fn an_unwritable_index_degrades_readiness_but_not_posting() {
     assert!(!degraded["index"]["error"].as_str().unwrap_or("").is_empty(), "{degraded}");
     ids.push(post_id(&app, &token, "still during the fault #degraded").await);
 
-    std::fs::remove_file(&index).unwrap();
-    std::fs::rename(&moved, &index).unwrap();
+    swap(&index, &moved);
+    std::fs::remove_file(&moved).unwrap();
     // A post wakes the indexer at once rather than after its back-off.
     ids.push(post_id(&app, &token, "after the fault #degraded").await);
     let ready = app.readyz_until(StatusCode::OK).await;
