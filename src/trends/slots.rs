@@ -24,44 +24,67 @@ use crate::db::DbConn;
 pub struct SlotCounter {
     end: i64,
     hours: i64,
-    tag: Option<i64>,
+    windows: usize,
+    /// The tag being counted and its counts per slot.
+    tag: Option<(i64, Vec<i64>)>,
     last_slot: FxHashMap<i64, i64>,
-    counts: HashMap<(i64, i64), i64>,
+    counts: HashMap<i64, Vec<i64>>,
 }
 
 impl SlotCounter {
-    /// A counter for slots of `hours` hours, the first ending at hour `end`.
-    pub fn new(end: i64, hours: i64) -> Self {
+    /// A counter for `windows` slots of `hours` hours, the first ending at hour `end`.
+    pub fn new(end: i64, hours: i64, windows: usize) -> Self {
         debug_assert!(hours > 0);
-        SlotCounter { end, hours, tag: None, last_slot: FxHashMap::default(), counts: HashMap::new() }
+        SlotCounter {
+            end,
+            hours,
+            windows,
+            tag: None,
+            last_slot: FxHashMap::default(),
+            counts: HashMap::new(),
+        }
     }
 
-    /// One member row. Rows before `end` only; rows must come in the order described above
+    /// One member row, inside the slots; rows must come in the order described above
     /// (checked: out of order they would be miscounted silently, and a check per row costs
     /// a comparison).
     pub fn add(&mut self, tag: i64, hour: i64, member: i64) {
-        assert!(hour < self.end, "a row after the last slot");
-        if self.tag != Some(tag) {
-            assert!(self.tag.is_none_or(|t| t < tag), "rows not grouped by ascending tag");
-            self.tag = Some(tag);
+        assert!(hour < self.end, "a row after the first slot");
+        let slot = (self.end - 1 - hour) / self.hours;
+        if self.tag.as_ref().is_none_or(|(current, _)| *current != tag) {
+            assert!(
+                self.tag.as_ref().is_none_or(|(current, _)| *current < tag),
+                "rows not grouped by ascending tag"
+            );
+            self.flush();
+            self.tag = Some((tag, vec![0; self.windows]));
             self.last_slot.clear();
         }
-        let slot = (self.end - 1 - hour) / self.hours;
         let previous = self.last_slot.insert(member, slot);
         assert!(previous.is_none_or(|p| p >= slot), "hours of a tag not ascending");
         if previous != Some(slot) {
-            *self.counts.entry((tag, slot)).or_default() += 1;
+            if let Some((_, counts)) = &mut self.tag {
+                assert!((slot as usize) < counts.len(), "a row before the last slot");
+                counts[slot as usize] += 1;
+            }
         }
     }
 
-    /// `(tag, slot) -> distinct members`.
-    pub fn finish(self) -> HashMap<(i64, i64), i64> {
+    fn flush(&mut self) {
+        if let Some((tag, counts)) = self.tag.take() {
+            self.counts.insert(tag, counts);
+        }
+    }
+
+    /// Per tag seen, its distinct members in each slot (index 0 = the latest window).
+    pub fn finish(mut self) -> HashMap<i64, Vec<i64>> {
+        self.flush();
         self.counts
     }
 }
 
 /// Distinct members per tag and slot (0 = `w`, 1..=`slots` = the windows before it) for the
-/// tags in `ids`: `(tag, slot) -> n`. The rows are read straight from the backend's own
+/// tags in `ids`: `tag -> [n per slot]`, for the tags with any member in them. The rows are read straight from the backend's own
 /// connection (no per-row translation through the multi-backend row type). SQLite walks its
 /// primary key, so they stream in order and are counted as they come; PostgreSQL before 17
 /// would sort them for an `ORDER BY` over an `IN` list (spilling past `work_mem`), so there
@@ -72,10 +95,10 @@ pub fn distinct_by_slot(
     w: Window,
     slots: i64,
     ids: &[i64],
-) -> QueryResult<HashMap<(i64, i64), i64>> {
+) -> QueryResult<HashMap<i64, Vec<i64>>> {
     let (end, hours) = (w.end_hour, w.hours());
     let start = end - hours * (slots + 1);
-    let mut counter = SlotCounter::new(end, hours);
+    let mut counter = SlotCounter::new(end, hours, slots as usize + 1);
     // One body per table: the columns differ in name only.
     macro_rules! count_rows {
         ($table:ident, $member:ident) => {{
@@ -118,26 +141,29 @@ mod tests {
     use std::collections::BTreeSet;
 
     /// The definition: the set of members of each (tag, slot), counted.
-    fn by_sets(rows: &[(i64, i64, i64)], end: i64, hours: i64) -> HashMap<(i64, i64), i64> {
+    fn by_sets(rows: &[(i64, i64, i64)], end: i64, hours: i64, windows: usize) -> HashMap<i64, Vec<i64>> {
         let mut sets: HashMap<(i64, i64), BTreeSet<i64>> = HashMap::new();
         for (tag, hour, member) in rows {
             sets.entry((*tag, (end - 1 - hour) / hours)).or_default().insert(*member);
         }
-        sets.into_iter().map(|(key, set)| (key, set.len() as i64)).collect()
+        let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
+        for ((tag, slot), set) in sets {
+            out.entry(tag).or_insert_with(|| vec![0; windows])[slot as usize] = set.len() as i64;
+        }
+        out
     }
 
     #[test]
     fn a_member_counts_once_per_slot_and_again_in_the_next() {
         // Slots of 24 hours ending at hour 48: slot 1 is [0, 24), slot 0 is [24, 48).
-        let mut counter = SlotCounter::new(48, 24);
+        let mut counter = SlotCounter::new(48, 24, 2);
         for (tag, hour, member) in [(1, 0, 7), (1, 5, 7), (1, 5, 8), (1, 30, 7), (1, 47, 7), (2, 3, 7)] {
             counter.add(tag, hour, member);
         }
         let counts = counter.finish();
-        assert_eq!(counts[&(1, 1)], 2, "members 7 and 8 in the earlier slot");
-        assert_eq!(counts[&(1, 0)], 1, "member 7 again, once, in the later slot");
-        assert_eq!(counts[&(2, 1)], 1, "another tag starts afresh");
-        assert_eq!(counts.len(), 3);
+        assert_eq!(counts[&1], vec![1, 2], "7 and 8 in the earlier slot, 7 again once in the later");
+        assert_eq!(counts[&2], vec![0, 1], "another tag starts afresh");
+        assert_eq!(counts.len(), 2);
     }
 
     proptest! {
@@ -149,11 +175,12 @@ mod tests {
         ) {
             rows.sort_unstable();
             rows.dedup();
-            let mut counter = SlotCounter::new(96, hours);
+            let windows = 96_usize.div_ceil(hours as usize);
+            let mut counter = SlotCounter::new(96, hours, windows);
             for (tag, hour, member) in &rows {
                 counter.add(*tag, *hour, *member);
             }
-            prop_assert_eq!(counter.finish(), by_sets(&rows, 96, hours));
+            prop_assert_eq!(counter.finish(), by_sets(&rows, 96, hours, windows));
         }
     }
 }

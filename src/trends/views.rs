@@ -481,12 +481,10 @@ pub fn trending(conn: &mut DbConn, w: Window, limit: usize) -> Result<Trending, 
     let mut activity: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
     for part in candidates.chunks(BATCH_IDS) {
         for member in [Member::Author, Member::Incident] {
-            for ((tag_id, slot), n) in
-                super::slots::distinct_by_slot(conn, member, w, baseline_windows, part)?
-            {
+            for (tag_id, counts) in super::slots::distinct_by_slot(conn, member, w, baseline_windows, part)? {
                 let slots =
                     activity.entry(tag_id).or_insert_with(|| vec![(0, 0); baseline_windows as usize + 1]);
-                if let Some(slot) = slots.get_mut(slot as usize) {
+                for (slot, n) in slots.iter_mut().zip(counts) {
                     match member {
                         Member::Author => slot.0 = n,
                         Member::Incident => slot.1 = n,
