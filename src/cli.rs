@@ -148,9 +148,7 @@ impl clap::ValueEnum for Role {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     crate::memory::limit_malloc_arenas();
-    if !crate::db::sqlite_multi_thread_mode() {
-        eprintln!("warning: sqlite stays in serialized mode");
-    }
+    crate::db::sqlite_multi_thread_mode();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

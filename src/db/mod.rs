@@ -86,13 +86,15 @@ const MIGRATION_LOCK: i64 = 0x6932_6900_0001;
 /// rollup rows). A diesel connection is never used by two threads at once (`Send`, not
 /// `Sync`, and every statement borrows it mutably), which is all this mode asks. SQLite
 /// takes it only before it first initialises, so call it first thing in `main`; afterwards
-/// it is refused and the serialized default stays, which is merely slower.
-pub fn sqlite_multi_thread_mode() -> bool {
+/// it is refused (with a warning) and the serialized default stays, which is merely slower.
+pub fn sqlite_multi_thread_mode() {
     // SAFETY: sqlite3_config with SQLITE_CONFIG_MULTITHREAD takes no arguments. Called
     // before any connection exists; once SQLite has initialised it returns SQLITE_MISUSE and
     // changes nothing.
     let code = unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MULTITHREAD) };
-    code == libsqlite3_sys::SQLITE_OK
+    if code != libsqlite3_sys::SQLITE_OK {
+        eprintln!("warning: sqlite stays in serialized mode (code {code})");
+    }
 }
 
 /// Per-connection SQLite settings. Each pragma is its own statement: SQLite ignores

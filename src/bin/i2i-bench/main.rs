@@ -94,9 +94,7 @@ enum Command {
 fn main() -> ExitCode {
     // The server runs in this process; it gets the same allocator settings as `i2i serve`.
     i2i::memory::limit_malloc_arenas();
-    if !i2i::db::sqlite_multi_thread_mode() {
-        eprintln!("warning: sqlite stays in serialized mode");
-    }
+    i2i::db::sqlite_multi_thread_mode();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
