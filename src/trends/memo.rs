@@ -13,6 +13,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use super::rollups::{self, HOUR_MS};
+use super::sliding::SlidingCache;
 use super::views::{self, Pairs, Recurring, Trending};
 use super::windows::Window;
 use crate::db::{changes, now_ms, DbConn};
@@ -75,11 +76,18 @@ pub struct TrendMemo {
     trending: Slot<(i64, i64, usize), Trending>,
     recurring: Slot<(i64, i64, usize), Recurring>,
     pairs: Slot<(i64, i64, i64, usize), Pairs>,
+    /// The distinct counts behind trending and recurring, kept across their windows.
+    sliding: SlidingCache,
 }
 
 impl Default for TrendMemo {
     fn default() -> Self {
-        TrendMemo { trending: Slot::new(), recurring: Slot::new(), pairs: Slot::new() }
+        TrendMemo {
+            trending: Slot::new(),
+            recurring: Slot::new(),
+            pairs: Slot::new(),
+            sliding: SlidingCache::default(),
+        }
     }
 }
 
@@ -106,15 +114,17 @@ impl TrendMemo {
     /// [`views::trending`], remembered.
     pub fn trending(&self, conn: &mut DbConn, w: Window, limit: usize) -> Result<Arc<Trending>, AppError> {
         let version = version_for(conn, w)?;
-        self.trending
-            .get_or_compute((w.start_hour, w.end_hour, limit), version, || views::trending(conn, w, limit))
+        self.trending.get_or_compute((w.start_hour, w.end_hour, limit), version, || {
+            views::trending(conn, w, limit, Some(&self.sliding))
+        })
     }
 
     /// [`views::recurring`], remembered.
     pub fn recurring(&self, conn: &mut DbConn, w: Window, limit: usize) -> Result<Arc<Recurring>, AppError> {
         let version = version_for(conn, w)?;
-        self.recurring
-            .get_or_compute((w.start_hour, w.end_hour, limit), version, || views::recurring(conn, w, limit))
+        self.recurring.get_or_compute((w.start_hour, w.end_hour, limit), version, || {
+            views::recurring(conn, w, limit, Some(&self.sliding))
+        })
     }
 
     /// [`views::pairs`], remembered.

@@ -10,6 +10,7 @@
 pub mod memo;
 pub mod rollups;
 pub mod score;
+pub mod sliding;
 pub mod slots;
 pub mod sql;
 pub mod views;

@@ -84,11 +84,7 @@ impl SlotCounter {
 }
 
 /// Distinct members per tag and slot (0 = `w`, 1..=`slots` = the windows before it) for the
-/// tags in `ids`: `tag -> [n per slot]`, for the tags with any member in them. The rows are read straight from the backend's own
-/// connection (no per-row translation through the multi-backend row type). SQLite walks its
-/// primary key, so they stream in order and are counted as they come; PostgreSQL before 17
-/// would sort them for an `ORDER BY` over an `IN` list (spilling past `work_mem`), so there
-/// they are loaded and sorted here.
+/// tags in `ids`: `tag -> [n per slot]`, for the tags with any member in them.
 pub fn distinct_by_slot(
     conn: &mut DbConn,
     member: Member,
@@ -97,10 +93,29 @@ pub fn distinct_by_slot(
     ids: &[i64],
 ) -> QueryResult<HashMap<i64, Vec<i64>>> {
     let (end, hours) = (w.end_hour, w.hours());
-    let start = end - hours * (slots + 1);
     let mut counter = SlotCounter::new(end, hours, slots as usize + 1);
+    for_each_row(conn, member, end - hours * (slots + 1), end, ids, |tag, hour, id| {
+        counter.add(tag, hour, id)
+    })?;
+    Ok(counter.finish())
+}
+
+/// Calls `f(tag, hour, member)` for each hourly member row of the tags in `ids` within
+/// `[start, end)`, grouped by ascending tag and, within a tag, in ascending hour. The rows
+/// are read straight from the backend's own connection (no per-row translation through the
+/// multi-backend row type). SQLite walks its primary key, so they stream in order;
+/// PostgreSQL before 17 would sort them for an `ORDER BY` over an `IN` list (spilling past
+/// `work_mem`), so there they are loaded and sorted here.
+pub fn for_each_row(
+    conn: &mut DbConn,
+    member: Member,
+    start: i64,
+    end: i64,
+    ids: &[i64],
+    mut f: impl FnMut(i64, i64, i64),
+) -> QueryResult<()> {
     // One body per table: the columns differ in name only.
-    macro_rules! count_rows {
+    macro_rules! each_row {
         ($table:ident, $member:ident) => {{
             let rows = $table::table
                 .filter($table::tag_id.eq_any(ids))
@@ -114,24 +129,24 @@ pub fn distinct_by_slot(
                         .load_iter::<(i64, i64, i64), DefaultLoadingMode>(c)?;
                     for row in ordered {
                         let (tag, hour, id) = row?;
-                        counter.add(tag, hour, id);
+                        f(tag, hour, id);
                     }
                 }
                 DbConn::Pg(c) => {
                     let mut loaded: Vec<(i64, i64, i64)> = rows.load(c)?;
                     loaded.sort_unstable();
                     for (tag, hour, id) in loaded {
-                        counter.add(tag, hour, id);
+                        f(tag, hour, id);
                     }
                 }
             }
         }};
     }
     match member {
-        Member::Author => count_rows!(tag_hour_authors, author_id),
-        Member::Incident => count_rows!(tag_hour_incidents, incident_id),
+        Member::Author => each_row!(tag_hour_authors, author_id),
+        Member::Incident => each_row!(tag_hour_incidents, incident_id),
     }
-    Ok(counter.finish())
+    Ok(())
 }
 
 #[cfg(test)]

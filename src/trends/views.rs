@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::rollups::{Member, Period, HOUR_MS};
 use super::score::{jlh, lift, npmi, trend_score, TrendScore, MIN_ACTIVITY, MIN_RATIO};
+use super::sliding::SlidingCache;
 use super::sql;
 use super::windows::Window;
 use crate::db::now_ms;
@@ -471,19 +472,45 @@ fn hours_of_tags(conn: &mut DbConn, ids: &[i64], w: Window) -> QueryResult<HashM
     Ok(out)
 }
 
-/// Tags whose activity in `w` is well above their own previous windows.
-pub fn trending(conn: &mut DbConn, w: Window, limit: usize) -> Result<Trending, AppError> {
-    // Four weeks of history, as many windows of the same length as fit (at least one).
-    let baseline_windows = (28 * 24 / w.hours()).clamp(1, 28);
-    let hidden = hidden_tags(conn)?;
-    let mut candidates = trend_candidates(conn, w, baseline_windows)?;
-    candidates.retain(|tag| !hidden.contains(tag));
-    let mut activity: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+/// Distinct (authors, incidents) per tag in `w` (index 0) and each of the `windows` windows
+/// before it, for the tags that may trend.
+type Activity = HashMap<i64, Vec<(i64, i64)>>;
+
+/// [`Activity`] read from the sliding counts, when they can be kept for `w` (every tag).
+fn activity_from_steps(
+    conn: &mut DbConn,
+    sliding: Option<&SlidingCache>,
+    w: Window,
+    windows: i64,
+) -> QueryResult<Option<Activity>> {
+    let Some(cache) = sliding else { return Ok(None) };
+    let (hours, end) = (w.hours(), w.end_hour);
+    let lo = end - hours * windows;
+    let Some(authors) = cache.steps(conn, Member::Author, hours, lo, end)? else { return Ok(None) };
+    let Some(incidents) = cache.steps(conn, Member::Incident, hours, lo, end)? else { return Ok(None) };
+    let mut activity = Activity::new();
+    for tag in authors.tags().chain(incidents.tags()) {
+        let now = (authors.count(tag, end), incidents.count(tag, end));
+        // Below the floor in `w` it cannot trend (as [`trend_candidates`] leaves it out).
+        if now.0 + now.1 < MIN_ACTIVITY as i64 || activity.contains_key(&tag) {
+            continue;
+        }
+        let slots = (0..=windows)
+            .map(|k| (authors.count(tag, end - k * hours), incidents.count(tag, end - k * hours)))
+            .collect();
+        activity.insert(tag, slots);
+    }
+    Ok(Some(activity))
+}
+
+/// [`Activity`] counted from the hourly rows of the tags that may trend.
+fn activity_from_rows(conn: &mut DbConn, w: Window, windows: i64) -> QueryResult<Activity> {
+    let candidates = trend_candidates(conn, w, windows)?;
+    let mut activity = Activity::new();
     for part in candidates.chunks(BATCH_IDS) {
         for member in [Member::Author, Member::Incident] {
-            for (tag_id, counts) in super::slots::distinct_by_slot(conn, member, w, baseline_windows, part)? {
-                let slots =
-                    activity.entry(tag_id).or_insert_with(|| vec![(0, 0); baseline_windows as usize + 1]);
+            for (tag_id, counts) in super::slots::distinct_by_slot(conn, member, w, windows, part)? {
+                let slots = activity.entry(tag_id).or_insert_with(|| vec![(0, 0); windows as usize + 1]);
                 for (slot, n) in slots.iter_mut().zip(counts) {
                     match member {
                         Member::Author => slot.0 = n,
@@ -493,6 +520,26 @@ pub fn trending(conn: &mut DbConn, w: Window, limit: usize) -> Result<Trending, 
             }
         }
     }
+    Ok(activity)
+}
+
+/// Tags whose activity in `w` is well above their own previous windows. The distinct counts
+/// come from `sliding` when given and it can keep them for `w`, else from the rows; both
+/// are exact, so the answer is the same.
+pub fn trending(
+    conn: &mut DbConn,
+    w: Window,
+    limit: usize,
+    sliding: Option<&SlidingCache>,
+) -> Result<Trending, AppError> {
+    // Four weeks of history, as many windows of the same length as fit (at least one).
+    let baseline_windows = (28 * 24 / w.hours()).clamp(1, 28);
+    let hidden = hidden_tags(conn)?;
+    let mut activity = match activity_from_steps(conn, sliding, w, baseline_windows)? {
+        Some(activity) => activity,
+        None => activity_from_rows(conn, w, baseline_windows)?,
+    };
+    activity.retain(|tag, _| !hidden.contains(tag));
     let mut scored: Vec<(i64, TrendScore, i64, i64)> = activity
         .into_iter()
         .filter_map(|(tag_id, slots)| {
@@ -566,12 +613,29 @@ pub struct Recurring {
 }
 
 /// Tags spanning the most distinct incidents in `w`, with the incidents as evidence.
-pub fn recurring(conn: &mut DbConn, w: Window, limit: usize) -> Result<Recurring, AppError> {
+/// The distinct counts come from `sliding` when given and it can keep them for `w`, else
+/// from the rollups; both are exact.
+pub fn recurring(
+    conn: &mut DbConn,
+    w: Window,
+    limit: usize,
+    sliding: Option<&SlidingCache>,
+) -> Result<Recurring, AppError> {
     let hidden = hidden_tags(conn)?;
-    let mut top: Vec<(i64, i64)> = members_in(conn, &[Member::Incident], w, None)?
-        .into_iter()
-        .filter(|(tag, n)| *n > 0 && !hidden.contains(tag))
-        .collect();
+    let mut steps_of = |member: Member| match sliding {
+        Some(cache) => cache.steps(conn, member, w.hours(), w.end_hour, w.end_hour),
+        None => Ok(None),
+    };
+    let steps = match (steps_of(Member::Incident)?, steps_of(Member::Author)?) {
+        (Some(incidents), Some(authors)) => Some((incidents, authors)),
+        _ => None,
+    };
+    let incidents: HashMap<i64, i64> = match &steps {
+        Some((incidents, _)) => incidents.tags().map(|tag| (tag, incidents.count(tag, w.end_hour))).collect(),
+        None => members_in(conn, &[Member::Incident], w, None)?,
+    };
+    let mut top: Vec<(i64, i64)> =
+        incidents.into_iter().filter(|(tag, n)| *n > 0 && !hidden.contains(tag)).collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     top.truncate(limit * 3);
     let ids: Vec<i64> = top.iter().map(|t| t.0).collect();
@@ -579,7 +643,10 @@ pub fn recurring(conn: &mut DbConn, w: Window, limit: usize) -> Result<Recurring
         return Ok(Recurring { window: w.into(), items: Vec::new() });
     }
     let names = tags_by_id(conn, &ids)?;
-    let authors = members_in(conn, &[Member::Author], w, Some(&ids))?;
+    let authors = match &steps {
+        Some((_, authors)) => ids.iter().map(|tag| (*tag, authors.count(*tag, w.end_hour))).collect(),
+        None => members_in(conn, &[Member::Author], w, Some(&ids))?,
+    };
     let posts = posts_in(conn, w, Some(&ids))?;
     let (start, end) = (w.start_hour, w.end_hour);
     let last_hours = hour_per_tag(conn, &ids, |t| {

@@ -616,6 +616,9 @@ fn views_equal_direct_counts_over_many_windows() {
     .unwrap();
     let (posts, incident_keys, tag_ids) = live_posts(db);
     let end = corpus.at / HOUR;
+    // Windows that end before this hour (less a minute) have settled: their sliding counts
+    // can be kept.
+    let now_hour = (i2i::db::now_ms() - 61_000) / HOUR;
     let windows = [
         (end - 24, end),
         (end - 24 * 7, end),
@@ -671,7 +674,16 @@ fn views_equal_direct_counts_over_many_windows() {
             .collect();
         assert_eq!(by_id(few), want_few, "some authors from hours in {w:?}");
 
-        let recurring = db.read_blocking(|conn| views::recurring(conn, w, 100)).unwrap();
+        // From the rollups, and from the sliding counts (when they can be kept for `w`,
+        // built here, then asked again from what is kept): the same answer.
+        let sliding = i2i::trends::sliding::SlidingCache::default();
+        let recurring = db.read_blocking(|conn| views::recurring(conn, w, 100, None)).unwrap();
+        let keepable = w.hours() <= i2i::trends::sliding::MAX_WINDOW_HOURS && stop <= now_hour;
+        for round in 0..2 {
+            let again = db.read_blocking(|conn| views::recurring(conn, w, 100, Some(&sliding))).unwrap();
+            assert_eq!(format!("{:?}", again.items), format!("{:?}", recurring.items), "round {round} {w:?}");
+            assert_eq!(sliding.len(), if keepable { 2 } else { 0 }, "{w:?}");
+        }
         let mut want: Vec<(&String, &Direct)> =
             expected.iter().filter(|(_, d)| !d.incidents.is_empty()).collect();
         want.sort_by(|a, b| {
@@ -716,10 +728,14 @@ fn views_equal_direct_counts_over_many_windows() {
             })
             .collect();
         want.sort_by(|a, b| b.1.total_cmp(&a.1).then(tag_ids[&a.0].cmp(&tag_ids[&b.0])));
-        let trending = db.read_blocking(|conn| views::trending(conn, w, 100)).unwrap();
+        let trending = db.read_blocking(|conn| views::trending(conn, w, 100, None)).unwrap();
         let got: Vec<(String, f64, u64)> =
             trending.items.iter().map(|i| (i.tag.name.clone(), i.score.score, i.score.observed)).collect();
         assert_eq!(got, want, "trending in {w:?}");
+        let slid = db.read_blocking(|conn| views::trending(conn, w, 100, Some(&sliding))).unwrap();
+        assert_eq!(format!("{:?}", slid.items), format!("{:?}", trending.items), "trending slid in {w:?}");
+        // The same two kinds at the same length, rebuilt over the baseline windows.
+        assert_eq!(sliding.len(), if keepable { 2 } else { 0 }, "{w:?}");
         for item in &trending.items {
             assert_eq!(item.posts, slots[0][&item.tag.name].posts);
         }
