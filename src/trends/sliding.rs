@@ -5,7 +5,7 @@
 //! count of one window could be reused; a step function per tag answers every one of them
 //! with a binary search instead of a read of the rows behind them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use diesel::prelude::*;
@@ -20,6 +20,8 @@ use crate::db::{now_ms, DbConn};
 /// hour of `[lo, hi]`, as the points where it changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Steps {
+    member: Member,
+    hours: i64,
     epoch: i64,
     lo: i64,
     hi: i64,
@@ -71,7 +73,7 @@ pub struct StepBuilder {
 
 impl StepBuilder {
     /// A builder for windows of `hours` hours ending anywhere in `[lo, hi]`.
-    pub fn new(hours: i64, lo: i64, hi: i64, epoch: i64) -> Self {
+    pub fn new(member: Member, hours: i64, lo: i64, hi: i64, epoch: i64) -> Self {
         debug_assert!(hours > 0 && lo <= hi);
         StepBuilder {
             hours,
@@ -81,7 +83,7 @@ impl StepBuilder {
             last_hour: FxHashMap::default(),
             at_lo: 0,
             changes: vec![0; (hi - lo + 1) as usize],
-            steps: Steps { epoch, lo, hi, by_tag: HashMap::new(), points: 0 },
+            steps: Steps { member, hours, epoch, lo, hi, by_tag: HashMap::new(), points: 0 },
         }
     }
 
@@ -152,13 +154,15 @@ pub const MAX_WINDOW_HOURS: i64 = 92 * 24;
 /// Steps are built this much further into the past than asked, so stepping back through
 /// time (a day, an hour at a time) reuses them for a week.
 const MARGIN_HOURS: i64 = 7 * 24;
-/// At most this many (member, window length) kept; a full cache is emptied.
-const ENTRIES: usize = 6;
+/// At most this many steps kept, the least recently used going first: both member kinds
+/// of trending's and recurring's windows, for the present (kept by the warmer) and for a
+/// stretch of the past someone is looking at.
+const ENTRIES: usize = 8;
 
-/// The steps of each member kind and window length in use, per process (in the trend memo).
+/// The steps in use, per process (in the trend memo), most recently used last.
 #[derive(Default)]
 pub struct SlidingCache {
-    entries: Mutex<HashMap<(Member, i64), Arc<Steps>>>,
+    entries: Mutex<VecDeque<Arc<Steps>>>,
 }
 
 impl SlidingCache {
@@ -179,10 +183,14 @@ impl SlidingCache {
         }
         // Read before the rows, so steps are never newer than the epoch they are kept under.
         let epoch = rollups::epoch(conn)?;
-        let key = (member, hours);
-        if let Some(steps) = self.lock().get(&key) {
-            if steps.epoch == epoch && steps.covers(lo, hi) {
-                return Ok(Some(Arc::clone(steps)));
+        {
+            let mut entries = self.lock();
+            let found = entries
+                .iter()
+                .position(|s| s.member == member && s.hours == hours && s.epoch == epoch && s.covers(lo, hi));
+            if let Some(steps) = found.and_then(|at| entries.remove(at)) {
+                entries.push_back(Arc::clone(&steps));
+                return Ok(Some(steps));
             }
         }
         // Built outside the lock: other views' steps stay available meanwhile.
@@ -191,15 +199,15 @@ impl SlidingCache {
         };
         let steps = Arc::new(steps);
         let mut entries = self.lock();
-        entries.retain(|_, kept| kept.epoch == epoch);
+        entries.retain(|kept| kept.epoch == epoch);
         if entries.len() >= ENTRIES {
-            entries.clear();
+            entries.pop_front();
         }
-        entries.insert(key, Arc::clone(&steps));
+        entries.push_back(Arc::clone(&steps));
         Ok(Some(steps))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Member, i64), Arc<Steps>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Steps>>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -228,7 +236,7 @@ fn build(
 ) -> QueryResult<Option<Steps>> {
     let mut ids: Vec<i64> = tags::table.select(tags::id).load(conn)?;
     ids.sort_unstable();
-    let mut builder = StepBuilder::new(hours, lo, hi, epoch);
+    let mut builder = StepBuilder::new(member, hours, lo, hi, epoch);
     for part in ids.chunks(TAGS_PER_READ) {
         super::slots::for_each_row(conn, member, lo - hours, hi, part, |tag, hour, id| {
             builder.add(tag, hour, id)
@@ -258,7 +266,7 @@ mod tests {
     }
 
     fn built(rows: &[(i64, i64, i64)], hours: i64, lo: i64, hi: i64) -> Steps {
-        let mut builder = StepBuilder::new(hours, lo, hi, 0);
+        let mut builder = StepBuilder::new(Member::Author, hours, lo, hi, 0);
         for (tag, hour, member) in rows {
             builder.add(*tag, *hour, *member);
         }
