@@ -153,7 +153,7 @@ const MAX_POINTS: usize = 4_000_000;
 pub const MAX_WINDOW_HOURS: i64 = 92 * 24;
 /// Steps are built this much further into the past than asked, so stepping back through
 /// time (a day, an hour at a time) reuses them for a week.
-const MARGIN_HOURS: i64 = 7 * 24;
+pub const MARGIN_HOURS: i64 = 7 * 24;
 /// At most this many steps kept, the least recently used going first: both member kinds
 /// of trending's and recurring's windows, for the present (kept by the warmer) and for a
 /// stretch of the past someone is looking at.
