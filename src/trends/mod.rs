@@ -5,7 +5,9 @@
 //! behind each endpoint — on rollups only, so their cost follows the window, not the number
 //! of posts. [`memo`] keeps their answers until the data changes and [`warmer`] keeps the
 //! default ones computed ahead of the people who open them; [`slots`] counts distinct
-//! members per baseline window. [`sql`] holds the few raw-SQL helpers both need.
+//! members per baseline window, and [`sliding`] keeps those counts for every window of a
+//! length across a range of hours, so a settled window costs no member rows at all.
+//! [`sql`] holds the few raw-SQL helpers both need.
 
 pub mod memo;
 pub mod rollups;

@@ -187,13 +187,14 @@ fn significant(v: Option<f64>) -> String {
 
 fn latency_row(name: &str, v: &Value) {
     if v.get("per_second").is_none() {
-        println!("| {name} | skipped | | |");
+        println!("| {name} | skipped | | | |");
         return;
     }
     println!(
-        "| {name} | {} | {} | {} |",
+        "| {name} | {} | {} | {} | {} |",
         num(v["p50_ms"].as_f64(), 2),
         num(v["p99_ms"].as_f64(), 2),
+        num(v["max_ms"].as_f64(), 2),
         num(v["per_second"].as_f64(), 0)
     );
 }
@@ -227,7 +228,7 @@ pub fn print(r: &Value) {
 /// The figures of `i2i-bench search`: the mix, its floor and the views of one instance.
 pub fn print_instance(r: &Value) {
     println!("\n## i2i-bench search: an existing instance\n");
-    println!("| measure | p50 ms | p99 ms | per second |\n|---|---|---|---|");
+    println!("| measure | p50 ms | p99 ms | max ms | per second |\n|---|---|---|---|---|");
     latency_row("search HTTP c8 (mix, every request on the index)", &r["search"]["http_c8"]);
     latency_row("search HTTP c8 (mix, asked again: remembered)", &r["search"]["http_c8_remembered"]);
     latency_row("search engine floor (mix, in-process, 1 thread)", &r["search"]["engine_in_process"]);
@@ -241,12 +242,12 @@ pub fn print_instance(r: &Value) {
 }
 
 fn print_latencies(r: &Value) {
-    println!("| measure | p50 ms | p99 ms | per second |\n|---|---|---|---|");
+    println!("| measure | p50 ms | p99 ms | max ms | per second |\n|---|---|---|---|---|");
     for c in ["c1", "c8", "c64"] {
         latency_row(&format!("ingest HTTP {c}"), &r["ingest"][c]);
     }
     println!(
-        "| ingest floor: raw SQLite insert, 1000 rows/tx | | | {} |",
+        "| ingest floor: raw SQLite insert, 1000 rows/tx | | | | {} |",
         num(r["floors"]["sqlite_insert"]["per_second"].as_f64(), 0)
     );
     latency_row("time to searchable", &r["time_to_searchable"]);
@@ -258,11 +259,11 @@ fn print_latencies(r: &Value) {
     latency_row("peer: SQLite FTS5 c8 (mix)", &r["peers"]["fts5"]["search_c8"]);
     let postgres = &r["peers"]["postgres"];
     if let Some(reason) = postgres["skipped"].as_str() {
-        println!("| peer: PostgreSQL FTS c8 (mix) | skipped ({reason}) | | |");
+        println!("| peer: PostgreSQL FTS c8 (mix) | skipped ({reason}) | | | |");
     } else if let Some(error) = postgres["error"].as_str() {
         // libpq messages span lines; a table row cannot.
         let error = error.split_whitespace().collect::<Vec<_>>().join(" ");
-        println!("| peer: PostgreSQL FTS c8 (mix) | failed: {error} | | |");
+        println!("| peer: PostgreSQL FTS c8 (mix) | failed: {error} | | | |");
     } else {
         latency_row("peer: PostgreSQL FTS c8 (mix)", &postgres["search_c8"]);
     }
@@ -274,7 +275,7 @@ fn print_latencies(r: &Value) {
     let nodes = &r["nodes"];
     if let Some(error) = nodes["error"].as_str() {
         let error = error.split_whitespace().collect::<Vec<_>>().join(" ");
-        println!("| scale-out on PostgreSQL | failed: {error} | | |");
+        println!("| scale-out on PostgreSQL | failed: {error} | | | |");
     } else if nodes.is_object() {
         latency_row("ingest HTTP c64, PostgreSQL, 1 node", &nodes["one_node_c64"]);
         latency_row("ingest HTTP c64, PostgreSQL, 2 nodes round-robin", &nodes["two_nodes_c64"]);
