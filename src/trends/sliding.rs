@@ -234,6 +234,7 @@ fn build(
     hi: i64,
     epoch: i64,
 ) -> QueryResult<Option<Steps>> {
+    let started = std::time::Instant::now();
     let mut ids: Vec<i64> = tags::table.select(tags::id).load(conn)?;
     ids.sort_unstable();
     let mut builder = StepBuilder::new(member, hours, lo, hi, epoch);
@@ -246,7 +247,10 @@ fn build(
             return Ok(None);
         }
     }
-    Ok(Some(builder.finish()))
+    let steps = builder.finish();
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(?member, hours, lo, hi, points = steps.points, ms, "sliding counts built");
+    Ok(Some(steps))
 }
 
 #[cfg(test)]
