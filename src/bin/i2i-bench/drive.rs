@@ -98,6 +98,45 @@ where
     Ok(Samples { taken, wall: started.elapsed() })
 }
 
+/// Like [`concurrent`], but open-loop: call `i` is due at `i / rate` seconds after the start,
+/// whether or not earlier calls have answered, and `concurrency` tasks send the calls that are
+/// due. Each latency runs from the moment its call was due, so a call that waited for a free
+/// task counts its wait (no coordinated omission). This is how a team of people loads a server
+/// below its capacity, where a closed loop measures the queue at saturation.
+pub async fn paced<F, Fut>(concurrency: usize, total: usize, rate: f64, call: F) -> anyhow::Result<Samples>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    anyhow::ensure!(rate > 0.0, "a paced run needs a positive rate, not {rate}");
+    let call = Arc::new(call);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (call, next) = (call.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= total {
+                    break;
+                }
+                let due = started + Duration::from_secs_f64(i as f64 / rate);
+                tokio::time::sleep_until(due).await;
+                call(i).await?;
+                samples.push((i, due.elapsed()));
+            }
+            anyhow::Ok(samples)
+        }));
+    }
+    let mut taken = Vec::new();
+    for task in tasks {
+        taken.extend(task.await??);
+    }
+    Ok(Samples { taken, wall: started.elapsed() })
+}
+
 /// Longest a peer's query mix may run: at 1M posts a full-text peer can take a second or
 /// more per common-word query, and 2,000 of them would take hours. Past it no new call starts
 /// and the figures are over the calls made (their count is in the report).
@@ -197,5 +236,37 @@ impl Target {
             self.client.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await?;
         anyhow::ensure!(response.status().is_success(), "{path} answered {}", response.status());
         Ok(response.json().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn max_ms(samples: &Samples) -> f64 {
+        samples.taken.iter().map(|(_, d)| d.as_secs_f64() * 1000.0).fold(0.0, f64::max)
+    }
+
+    #[tokio::test]
+    async fn a_paced_run_sends_no_faster_than_its_rate() {
+        // 10 calls at 100/s: the last is due at 90 ms, whatever the concurrency.
+        let samples = paced(4, 10, 100.0, |_| async { Ok(()) }).await.expect("paced run");
+        assert_eq!(samples.taken.len(), 10);
+        assert!(samples.wall >= Duration::from_millis(90), "finished in {:?}", samples.wall);
+    }
+
+    #[tokio::test]
+    async fn a_paced_run_counts_the_wait_for_a_free_sender() {
+        // One sender, calls due every millisecond, each taking 5 ms: the calls fall behind,
+        // and the later ones wait for the sender. Their latency includes that wait, where a
+        // closed loop would report 5 ms for every call.
+        let slow = |_| async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok(())
+        };
+        let open = paced(1, 20, 1000.0, slow).await.expect("paced run");
+        let closed = concurrent(1, 20, slow).await.expect("closed run");
+        assert!(max_ms(&open) >= 60.0, "the last call's wait is missing: {} ms", max_ms(&open));
+        assert!(max_ms(&closed) < 40.0, "a closed loop has no wait: {} ms", max_ms(&closed));
     }
 }

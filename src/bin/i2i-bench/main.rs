@@ -26,7 +26,7 @@ use clap::{Parser, Subcommand};
 use i2i::corpus::{generate, CorpusSpec};
 use serde_json::{json, Value};
 
-use drive::{concurrent, summary, Target};
+use drive::{concurrent, paced, summary, Target};
 use mix::{encode, QUERIES};
 use resources::{dir_bytes, sqlite_bytes};
 
@@ -393,20 +393,29 @@ async fn search_mix(
     rounds: usize,
 ) -> anyhow::Result<Value> {
     let mut figures = serde_json::Map::new();
-    let mix = |target: Arc<Target>| {
-        concurrent(8, QUERIES.len() * rounds, move |i| {
+    let total = QUERIES.len() * rounds;
+    let call = |target: Arc<Target>| {
+        move |i: usize| {
             let t = target.clone();
             async move {
                 t.get(&format!("/api/v1/search?q={}&limit=20", encode(QUERIES[i % QUERIES.len()].i2i)))
                     .await
                     .map(|_| ())
             }
-        })
+        }
     };
     search.answers.set_capacity(0);
-    figures.insert("http_c8".into(), mix(target.clone()).await?.mix());
+    let saturated = concurrent(8, total, call(target.clone())).await?.mix();
+    // The same 8 clients at half the rate the closed loop reached: the latency analysts see
+    // while the server has room, next to the queue it builds when driven flat out.
+    let half_rate = saturated["per_second"].as_f64().unwrap_or(0.0) / 2.0;
+    figures.insert("http_c8".into(), saturated);
+    figures.insert("http_c8_half_rate".into(), paced(8, total, half_rate, call(target.clone())).await?.mix());
+    // One request at a time: each query's cost over HTTP next to its cost in the engine alone,
+    // with no queue in either.
+    figures.insert("http_c1".into(), concurrent(1, total, call(target.clone())).await?.mix());
     search.answers.set_capacity(i2i::search::answers::DEFAULT_CAPACITY);
-    figures.insert("http_c8_remembered".into(), mix(target.clone()).await?.mix());
+    figures.insert("http_c8_remembered".into(), concurrent(8, total, call(target.clone())).await?.mix());
     let (engine, engine_c8) = tokio::task::block_in_place(|| floors::engine(search, rounds))?;
     figures.insert("engine_in_process".into(), engine);
     figures.insert("engine_in_process_c8".into(), engine_c8);

@@ -19,6 +19,7 @@ fn ratio(top: Option<f64>, bottom: Option<f64>) -> Option<f64> {
 }
 
 const RATIO_ENGINE: &str = "search_http_p50_over_engine_floor_p50";
+const RATIO_ENGINE_C1: &str = "search_http_c1_mean_over_engine_floor_mean";
 const RATIO_FTS5: &str = "search_throughput_over_fts5";
 const RATIO_PG: &str = "search_throughput_over_postgres";
 
@@ -31,6 +32,14 @@ pub fn derive(results: &mut Value) {
             RATIO_ENGINE,
             "search HTTP c8 p50 / tantivy engine floor p50",
             ratio(search_p50, at(results, &["search", "engine_in_process", "p50_ms"])),
+        ),
+        (
+            RATIO_ENGINE_C1,
+            "search HTTP c1 / tantivy engine floor 1 thread: mean time per query of the mix",
+            ratio(
+                at(results, &["search", "engine_in_process", "per_second"]),
+                at(results, &["search", "http_c1", "per_second"]),
+            ),
         ),
         (
             "search_http_throughput_over_engine_floor_c8",
@@ -98,7 +107,20 @@ pub fn derive(results: &mut Value) {
             "ms",
             true,
         ),
-        ("HTTP overhead: search p50 / engine floor p50".into(), ratio_of(RATIO_ENGINE), 2.0, "×", true),
+        (
+            "search p99, HTTP c8 mix at half the saturated rate".to_string(),
+            at(results, &["search", "http_c8_half_rate", "p99_ms"]),
+            10.0,
+            "ms",
+            true,
+        ),
+        (
+            "HTTP overhead: search HTTP c1 / engine 1 thread, mean per query".into(),
+            ratio_of(RATIO_ENGINE_C1),
+            2.0,
+            "×",
+            true,
+        ),
         ("throughput vs PostgreSQL FTS".into(), ratio_of(RATIO_PG), 10.0, "×", false),
         ("throughput vs SQLite FTS5".into(), ratio_of(RATIO_FTS5), 5.0, "×", false),
         (
@@ -229,16 +251,24 @@ pub fn print(r: &Value) {
 pub fn print_instance(r: &Value) {
     println!("\n## i2i-bench search: an existing instance\n");
     println!("| measure | p50 ms | p99 ms | max ms | per second |\n|---|---|---|---|---|");
-    latency_row("search HTTP c8 (mix, every request on the index)", &r["search"]["http_c8"]);
-    latency_row("search HTTP c8 (mix, asked again: remembered)", &r["search"]["http_c8_remembered"]);
-    latency_row("search engine floor (mix, in-process, 1 thread)", &r["search"]["engine_in_process"]);
-    latency_row("search engine floor (mix, in-process, 8 threads)", &r["search"]["engine_in_process_c8"]);
+    search_rows(r);
     if let Some(views) = r["views"].as_object() {
         for (name, v) in views {
             latency_row(name, v);
         }
     }
     print_queries(r);
+}
+
+/// The search mix's runs, over HTTP and on the engine alone.
+fn search_rows(r: &Value) {
+    let search = &r["search"];
+    latency_row("search HTTP c8 (mix, every request on the index)", &search["http_c8"]);
+    latency_row("search HTTP c8 at half that rate (open loop, same mix)", &search["http_c8_half_rate"]);
+    latency_row("search HTTP c1 (mix, one request at a time)", &search["http_c1"]);
+    latency_row("search HTTP c8 (mix, asked again: remembered)", &search["http_c8_remembered"]);
+    latency_row("search engine floor (mix, in-process, 1 thread)", &search["engine_in_process"]);
+    latency_row("search engine floor (mix, in-process, 8 threads)", &search["engine_in_process_c8"]);
 }
 
 fn print_latencies(r: &Value) {
@@ -251,10 +281,7 @@ fn print_latencies(r: &Value) {
         num(r["floors"]["sqlite_insert"]["per_second"].as_f64(), 0)
     );
     latency_row("time to searchable", &r["time_to_searchable"]);
-    latency_row("search HTTP c8 (mix, every request on the index)", &r["search"]["http_c8"]);
-    latency_row("search HTTP c8 (mix, asked again: remembered)", &r["search"]["http_c8_remembered"]);
-    latency_row("search engine floor (mix, in-process, 1 thread)", &r["search"]["engine_in_process"]);
-    latency_row("search engine floor (mix, in-process, 8 threads)", &r["search"]["engine_in_process_c8"]);
+    search_rows(r);
     latency_row("HTTP floor: GET /hello c8", &r["floors"]["http_hello_c8"]);
     latency_row("peer: SQLite FTS5 c8 (mix)", &r["peers"]["fts5"]["search_c8"]);
     let postgres = &r["peers"]["postgres"];
@@ -412,11 +439,13 @@ fn print_queries(r: &Value) {
     }
 
     println!(
-        "\n| query: p50 / p99 ms | i2i HTTP c8 | i2i HTTP c8, remembered | engine 1 thread | engine 8 threads | FTS5 c8 | PG c8 |"
+        "\n| query: p50 / p99 ms | i2i HTTP c8 | i2i HTTP c8, half rate | i2i HTTP c1 | i2i HTTP c8, remembered | engine 1 thread | engine 8 threads | FTS5 c8 | PG c8 |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let runs = [
         &r["search"]["http_c8"],
+        &r["search"]["http_c8_half_rate"],
+        &r["search"]["http_c1"],
         &r["search"]["http_c8_remembered"],
         &r["search"]["engine_in_process"],
         &r["search"]["engine_in_process_c8"],
@@ -432,5 +461,26 @@ fn print_queries(r: &Value) {
             })
             .collect();
         println!("| {} | {} |", q.name, cells.join(" | "));
+    }
+    print_overhead(r);
+}
+
+/// Each query's cost over HTTP next to its cost in the engine alone, one at a time: what
+/// i2i adds per request (token, count, snippets, the posts from the database, JSON, the socket).
+fn print_overhead(r: &Value) {
+    println!("\n| query, one at a time | HTTP c1 p50 ms | engine p50 ms | added ms | HTTP / engine |");
+    println!("|---|---|---|---|---|");
+    for q in QUERIES {
+        let http = r["search"]["http_c1"]["by_query"][q.name]["p50_ms"].as_f64();
+        let engine = r["search"]["engine_in_process"]["by_query"][q.name]["p50_ms"].as_f64();
+        let added = http.zip(engine).map(|(h, e)| h - e);
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            q.name,
+            num(http, 2),
+            num(engine, 2),
+            num(added, 2),
+            significant(ratio(http, engine))
+        );
     }
 }
