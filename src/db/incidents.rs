@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::cached::AnyOf;
 use super::schema::incidents;
 use super::DbConn;
 
@@ -63,7 +64,8 @@ pub fn by_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Incident>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    incidents::table.filter(incidents::id.eq_any(ids)).select(Incident::as_select()).load(conn)
+    let any = AnyOf::new(incidents::id, ids);
+    crate::on_backend!(conn, c => incidents::table.filter(any).select(Incident::as_select()).load(c))
 }
 
 /// Filters for the incident list.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
+use super::cached::AnyOf;
 use super::incidents::{self, Incident};
 use super::schema::{post_mentions, post_tags, post_versions, posts, reactions};
 use super::tags::{self, Tag};
@@ -131,11 +132,12 @@ pub fn reacted_by(conn: &mut DbConn, user_id: i64, post_ids: &[i64]) -> QueryRes
     if post_ids.is_empty() {
         return Ok(Vec::new());
     }
-    reactions::table
+    let any = AnyOf::new(reactions::post_id, post_ids);
+    crate::on_backend!(conn, c => reactions::table
         .filter(reactions::user_id.eq(user_id))
-        .filter(reactions::post_id.eq_any(post_ids))
+        .filter(any)
         .select(reactions::post_id)
-        .load(conn)
+        .load(c))
 }
 
 /// Which posts a timeline shows. Tag ids are already resolved; an empty `tags_any` with
@@ -423,11 +425,12 @@ pub fn live_many(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Post>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    posts::table
-        .filter(posts::id.eq_any(ids))
+    let any = AnyOf::new(posts::id, ids);
+    crate::on_backend!(conn, c => posts::table
+        .filter(any)
         .filter(posts::deleted_at.is_null())
         .select(Post::as_select())
-        .load(conn)
+        .load(c))
 }
 
 /// The lowest and highest id of a live post (`None` when there is none).

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::cached::{Cached, ONE_BY_ONE};
+use super::cached::{AnyOf, Cached, ONE_BY_ONE};
 use super::schema::{post_tags, posts, tags};
 use super::DbConn;
 
@@ -101,12 +101,13 @@ pub fn of_posts(conn: &mut DbConn, post_ids: &[i64]) -> QueryResult<Vec<(i64, Ta
     if post_ids.is_empty() {
         return Ok(Vec::new());
     }
-    post_tags::table
+    let any = AnyOf::new(post_tags::post_id, post_ids);
+    crate::on_backend!(conn, c => post_tags::table
         .inner_join(tags::table)
-        .filter(post_tags::post_id.eq_any(post_ids))
+        .filter(any)
         .order(tags::key.asc())
         .select((post_tags::post_id, Tag::as_select()))
-        .load(conn)
+        .load(c))
 }
 
 /// Counts behind `GET /api/v1/tags/{name}`.

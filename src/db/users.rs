@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::cached::AnyOf;
 use super::schema::users;
 use super::DbConn;
 
@@ -77,7 +78,8 @@ pub fn by_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<User>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    users::table.filter(users::id.eq_any(ids)).select(User::as_select()).load(conn)
+    let any = AnyOf::new(users::id, ids);
+    crate::on_backend!(conn, c => users::table.filter(any).select(User::as_select()).load(c))
 }
 
 pub fn list(conn: &mut DbConn) -> QueryResult<Vec<User>> {

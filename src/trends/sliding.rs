@@ -181,7 +181,8 @@ impl SlidingCache {
         if hours > MAX_WINDOW_HOURS || hi * HOUR_MS + SETTLED_AFTER_MS > now_ms() {
             return Ok(None);
         }
-        // Read before the rows, so steps are never newer than the epoch they are kept under.
+        // Read before the rows: a write that lands meanwhile moves the epoch past this one,
+        // so steps may be newer than the epoch they are kept under, never older.
         let epoch = rollups::epoch(conn)?;
         {
             let mut entries = self.lock();
@@ -293,6 +294,16 @@ mod tests {
         // 3..=6, hour 4 those at 5..=8, hour 6 those at 7..=10.
         let steps = built(&[(1, 2, 7), (1, 4, 9), (1, 6, 8)], 4, 5, 12);
         assert_eq!((5..=12).map(|e| steps.count(1, e)).collect::<Vec<_>>(), vec![2, 2, 2, 2, 1, 1, 0, 0]);
+    }
+
+    #[test]
+    fn steps_answer_any_range_inside_their_own_and_none_beyond() {
+        // Kept steps are reused for a later ask with an earlier end (stepping back through
+        // the past) or a later start, but never for an hour outside what was built.
+        let steps = built(&[(1, 12, 7)], 3, 10, 20);
+        assert!(steps.covers(10, 20) && steps.covers(12, 18) && steps.covers(10, 10));
+        assert!(!steps.covers(9, 20), "an earlier start was not built");
+        assert!(!steps.covers(10, 21), "a later end was not built");
     }
 
     proptest! {
