@@ -283,11 +283,17 @@ test('6. designer: merge #pwreset into #password-reset, see the trend combine, b
   const candidates = page.locator('li.candidate', { hasText: 'Reset' });
   const first = await candidates.filter({ hasText: 'link expired' }).getAttribute('data-post');
   const second = await candidates.filter({ hasText: 'wrong device' }).getAttribute('data-post');
+  // Each pin is a form post that reloads the page: wait for the reloaded page to show it
+  // before the next click, which would otherwise race the first pin's navigation.
+  const pinned = page.locator('ul.pinned-posts li.pinned');
   await page.getByRole('button', { name: `Pin note ${first}` }).click();
+  await pinned.first().waitFor();
   await page.getByRole('button', { name: `Pin note ${second}` }).click();
-  assert.equal(await page.locator('ul.pinned-posts li.pinned').count(), 2);
+  await pinned.nth(1).waitFor();
+  assert.equal(await pinned.count(), 2);
   await page.getByLabel('Move to').selectOption('accepted');
   await page.getByRole('button', { name: 'Move' }).click();
+  await page.locator('.status', { hasText: 'accepted' }).waitFor();
   assert.equal(await page.locator('.status').textContent(), 'accepted');
   await shot(page, '6-insight');
 
