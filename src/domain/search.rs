@@ -81,7 +81,8 @@ fn posts_of(
     Ok(hits.into_iter().filter_map(|hit| by_id.remove(&hit.post_id).map(|d| (hit, d))).collect())
 }
 
-/// Runs `request` and loads its posts, in one trip to the blocking pool.
+/// Widens the query's tags to their aliases, runs it and loads its posts, in one trip to
+/// the blocking pool.
 pub async fn run(
     search: Arc<SearchIndex>,
     db: &Db,
@@ -89,10 +90,10 @@ pub async fn run(
     viewer: Option<i64>,
 ) -> Result<SearchPage, AppError> {
     let mut request = request;
-    request.query = with_aliases(db, request.query).await?;
     let page_end = request.offset + request.limit;
     let db = db.clone();
     let (outcome, posts) = tokio::task::spawn_blocking(move || -> Result<_, AppError> {
+        request.query = with_aliases_blocking(&db, request.query.take())?;
         let outcome = searcher::search(&search, &request)?;
         let posts = db.read_blocking(|conn| posts_of(conn, outcome.hits.clone(), viewer))?;
         Ok((outcome, posts))
@@ -108,18 +109,33 @@ pub async fn run(
 /// keeps each post's own spelling, so merging and un-merging never rewrite it.
 pub async fn with_aliases(db: &Db, query: Option<Node>) -> Result<Option<Node>, AppError> {
     let Some(query) = query else { return Ok(None) };
-    let mut keys = Vec::new();
-    tag_keys(&query, &mut keys);
-    if keys.is_empty() {
+    if !has_tags(&query) {
         return Ok(Some(query));
     }
-    let groups = db
-        .read(move |conn| {
-            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-            Ok(aliases::group_keys(conn, &refs)?)
-        })
-        .await?;
-    Ok(Some(expand(query, &groups)))
+    Ok(Some(db.read(move |conn| expand_aliases(conn, query)).await?))
+}
+
+/// [`with_aliases`] from a blocking thread.
+fn with_aliases_blocking(db: &Db, query: Option<Node>) -> Result<Option<Node>, AppError> {
+    match query {
+        Some(query) if has_tags(&query) => Ok(Some(db.read_blocking(|conn| expand_aliases(conn, query))?)),
+        other => Ok(other),
+    }
+}
+
+/// The query with each tag widened to its group, read on `conn`.
+fn expand_aliases(conn: &mut DbConn, query: Node) -> Result<Node, AppError> {
+    let mut keys = Vec::new();
+    tag_keys(&query, &mut keys);
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let groups = aliases::group_keys(conn, &refs)?;
+    Ok(expand(query, &groups))
+}
+
+fn has_tags(node: &Node) -> bool {
+    let mut keys = Vec::new();
+    tag_keys(node, &mut keys);
+    !keys.is_empty()
 }
 
 fn tag_keys(node: &Node, out: &mut Vec<String>) {
