@@ -80,9 +80,11 @@ impl<Conn> RunQueryDsl<Conn> for Cached<'_> {}
 
 /// `column` is one of `ids`, with one bind whatever their number: `IN (SELECT value FROM
 /// json_each(?))` with the ids as a JSON array on SQLite, `= ANY(?)` with a `BIGINT[]` on
-/// PostgreSQL. diesel's `eq_any` writes one placeholder per id and is prepared again on
-/// every run; reading the twenty posts of a search page took five such lists, and their
-/// preparing was a tenth of a search's CPU. Queries using it run through [`crate::on_backend`].
+/// PostgreSQL (the form diesel itself uses there). On SQLite diesel's `eq_any` writes one
+/// placeholder per id and is prepared again on every run; reading the twenty posts of a
+/// search page took five such lists, and their preparing was a tenth of a search's CPU.
+/// The text depends only on the column, so the statement is cached by its type, as diesel's
+/// own fixed statements are. Queries using it run through [`crate::on_backend`].
 #[derive(Debug, Clone)]
 pub struct AnyOf<C> {
     column: C,
@@ -108,10 +110,13 @@ impl<C: ValidGrouping<()>> ValidGrouping<()> for AnyOf<C> {
     type IsAggregate = C::IsAggregate;
 }
 
-/// Not a static id, as for [`Cached`]: the text alone keys the statement cache.
-impl<C> QueryId for AnyOf<C> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
+/// The static query id of an [`AnyOf`] on a column with one.
+pub struct AnyOfId<C>(std::marker::PhantomData<C>);
+
+/// Static when the column's is: one text per column, whatever the ids.
+impl<C: QueryId> QueryId for AnyOf<C> {
+    type QueryId = AnyOfId<C::QueryId>;
+    const HAS_STATIC_QUERY_ID: bool = C::HAS_STATIC_QUERY_ID;
 }
 
 impl<C: QueryFragment<Sqlite>> QueryFragment<Sqlite> for AnyOf<C> {
@@ -247,6 +252,17 @@ mod tests {
         let seen = seen.lock().expect("seen");
         assert_eq!(seen.cached.len(), cached_after_first, "lists of other lengths were prepared again");
         assert!(seen.cached.iter().any(|sql| sql.contains("json_each")), "cached: {:#?}", seen.cached);
+    }
+
+    #[test]
+    fn any_of_is_one_array_bind_on_postgresql() {
+        let query = listed::table.filter(AnyOf::new(listed::k, &[1, 2, 3])).select(listed::n);
+        let sql = diesel::debug_query::<Pg, _>(&query).to_string();
+        assert!(sql.contains(r#"WHERE "listed"."k" = ANY($1)"#), "{sql}");
+        assert!(sql.contains("[1, 2, 3]"), "the ids are the one bind: {sql}");
+        let sqlite = diesel::debug_query::<Sqlite, _>(&query).to_string();
+        assert!(sqlite.contains("IN (SELECT value FROM json_each(?))"), "{sqlite}");
+        assert!(sqlite.contains("\"[1,2,3]\""), "the ids as a JSON array: {sqlite}");
     }
 
     /// The rollups of a live post are written with statements that stay prepared: once a

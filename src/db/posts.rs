@@ -377,11 +377,12 @@ pub fn details(
     // Mentions are read from the body's `@name`s when a post is written: without an '@' in
     // any body there are none to look up.
     if posts_in.iter().any(|p| p.body.contains('@')) {
-        let rows: Vec<(i64, String)> = post_mentions::table
+        let any = AnyOf::new(post_mentions::post_id, &ids);
+        let rows: Vec<(i64, String)> = crate::on_backend!(&mut *conn, c => post_mentions::table
             .inner_join(super::schema::users::table)
-            .filter(post_mentions::post_id.eq_any(&ids))
+            .filter(any)
             .select((post_mentions::post_id, super::schema::users::username))
-            .load(conn)?;
+            .load(c))?;
         for (post_id, username) in rows {
             mentions_by_post.entry(post_id).or_default().push(username);
         }

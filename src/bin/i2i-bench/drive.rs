@@ -100,9 +100,11 @@ where
 
 /// Like [`concurrent`], but open-loop: call `i` is due at `i / rate` seconds after the start,
 /// whether or not earlier calls have answered, and `concurrency` tasks send the calls that are
-/// due. Each latency runs from the moment its call was due, so a call that waited for a free
-/// task counts its wait (no coordinated omission). This is how a team of people loads a server
-/// below its capacity, where a closed loop measures the queue at saturation.
+/// due. A call that waited for a free task is timed from the moment it was due, so it counts
+/// its wait (no coordinated omission); one sent on time is timed from when it was sent, so the
+/// timer's own wake-up delay (tokio's ticks are a millisecond) is not counted. This is how a
+/// team of people loads a server below its capacity, where a closed loop measures the queue
+/// at saturation.
 pub async fn paced<F, Fut>(concurrency: usize, total: usize, rate: f64, call: F) -> anyhow::Result<Samples>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
@@ -123,9 +125,14 @@ where
                     break;
                 }
                 let due = started + Duration::from_secs_f64(i as f64 / rate);
-                tokio::time::sleep_until(due).await;
+                let sent = if tokio::time::Instant::now() >= due {
+                    due
+                } else {
+                    tokio::time::sleep_until(due).await;
+                    tokio::time::Instant::now()
+                };
                 call(i).await?;
-                samples.push((i, due.elapsed()));
+                samples.push((i, sent.elapsed()));
             }
             anyhow::Ok(samples)
         }));
@@ -268,5 +275,21 @@ mod tests {
         let closed = concurrent(1, 20, slow).await.expect("closed run");
         assert!(max_ms(&open) >= 60.0, "the last call's wait is missing: {} ms", max_ms(&open));
         assert!(max_ms(&closed) < 40.0, "a closed loop has no wait: {} ms", max_ms(&closed));
+    }
+
+    #[tokio::test]
+    async fn a_paced_call_sent_on_time_counts_only_itself() {
+        // Calls due every 10 ms, each taking 1 ms, two senders: none waits, so none may
+        // count the time since the run started (up to 90 ms) or the timer's tick.
+        let quick = |_| async {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Ok(())
+        };
+        let samples = paced(2, 10, 100.0, quick).await.expect("paced run");
+        assert!(
+            max_ms(&samples) < 30.0,
+            "an on-time call was timed from before it was sent: {} ms",
+            max_ms(&samples)
+        );
     }
 }

@@ -30,17 +30,21 @@ pub fn engine(search: &i2i::search::SearchIndex, rounds: usize) -> anyhow::Resul
     let compiled = QUERIES
         .iter()
         .map(|q| match i2i::search::query::parse(q.i2i) {
-            Ok(Some(node)) => Ok(i2i::search::plan::compile(&node, &search.fields, &mut analyzers)),
+            Ok(Some(node)) => Ok((
+                i2i::search::plan::compile(&node, &search.fields, &mut analyzers),
+                i2i::search::query::has_text(&node),
+            )),
             Ok(None) => Err(anyhow::anyhow!("{}: empty query", q.i2i)),
             Err(err) => Err(anyhow::anyhow!("{}: {err}", q.i2i)),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let run = |searcher: &mut tantivy::Searcher, i: usize| {
-        let query = compiled[i % compiled.len()].as_ref();
+        let (query, has_text) = &compiled[i % compiled.len()];
+        let query = query.as_ref();
         let page = TopDocs::with_limit(20);
         // In i2i's order: relevance with words, newest first for filters alone (a tag's
         // newest 20 read its dates; its best-scored 20 would stop at the first block).
-        if QUERIES[i % QUERIES.len()].has_text() {
+        if *has_text {
             searcher.search(query, &page)?;
         } else {
             searcher.search(
