@@ -173,13 +173,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn binds_in_order_and_is_prepared_once() {
+    /// An in-memory SQLite connection with an unbounded statement cache, recording what it runs.
+    fn recorded_sqlite() -> (DbConn, Arc<Mutex<Seen>>) {
         let mut sqlite = SqliteConnection::establish(":memory:").expect("sqlite");
         sqlite.set_prepared_statement_cache_size(CacheSize::Unbounded);
         let seen = Arc::new(Mutex::new(Seen::default()));
         sqlite.set_instrumentation(Recorder(seen.clone()));
-        let mut conn = DbConn::Sqlite(sqlite);
+        (DbConn::Sqlite(sqlite), seen)
+    }
+
+    #[test]
+    fn binds_in_order_and_is_prepared_once() {
+        let (mut conn, seen) = recorded_sqlite();
         Cached::new("CREATE TABLE t (k BIGINT PRIMARY KEY, n BIGINT NOT NULL)", &[])
             .execute(&mut conn)
             .expect("create");
@@ -219,11 +224,7 @@ mod tests {
 
     #[test]
     fn any_of_finds_the_listed_rows_and_is_prepared_once() {
-        let mut sqlite = SqliteConnection::establish(":memory:").expect("sqlite");
-        sqlite.set_prepared_statement_cache_size(CacheSize::Unbounded);
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        sqlite.set_instrumentation(Recorder(seen.clone()));
-        let mut conn = DbConn::Sqlite(sqlite);
+        let (mut conn, seen) = recorded_sqlite();
         Cached::new("CREATE TABLE listed (k BIGINT PRIMARY KEY, n BIGINT NOT NULL)", &[])
             .execute(&mut conn)
             .expect("create");

@@ -109,33 +109,34 @@ pub async fn run(
 /// keeps each post's own spelling, so merging and un-merging never rewrite it.
 pub async fn with_aliases(db: &Db, query: Option<Node>) -> Result<Option<Node>, AppError> {
     let Some(query) = query else { return Ok(None) };
-    if !has_tags(&query) {
+    let keys = tags_of(&query);
+    if keys.is_empty() {
         return Ok(Some(query));
     }
-    Ok(Some(db.read(move |conn| expand_aliases(conn, query)).await?))
+    Ok(Some(db.read(move |conn| expand_aliases(conn, query, &keys)).await?))
 }
 
 /// [`with_aliases`] from a blocking thread.
 fn with_aliases_blocking(db: &Db, query: Option<Node>) -> Result<Option<Node>, AppError> {
-    match query {
-        Some(query) if has_tags(&query) => Ok(Some(db.read_blocking(|conn| expand_aliases(conn, query))?)),
-        other => Ok(other),
+    let Some(query) = query else { return Ok(None) };
+    let keys = tags_of(&query);
+    if keys.is_empty() {
+        return Ok(Some(query));
     }
+    Ok(Some(db.read_blocking(|conn| expand_aliases(conn, query, &keys))?))
 }
 
-/// The query with each tag widened to its group, read on `conn`.
-fn expand_aliases(conn: &mut DbConn, query: Node) -> Result<Node, AppError> {
-    let mut keys = Vec::new();
-    tag_keys(&query, &mut keys);
+/// The query with each of its tags (`keys`) widened to its group, read on `conn`.
+fn expand_aliases(conn: &mut DbConn, query: Node, keys: &[String]) -> Result<Node, AppError> {
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let groups = aliases::group_keys(conn, &refs)?;
     Ok(expand(query, &groups))
 }
 
-fn has_tags(node: &Node) -> bool {
+fn tags_of(node: &Node) -> Vec<String> {
     let mut keys = Vec::new();
     tag_keys(node, &mut keys);
-    !keys.is_empty()
+    keys
 }
 
 fn tag_keys(node: &Node, out: &mut Vec<String>) {

@@ -71,31 +71,7 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
 {
-    let call = Arc::new(call);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (call, next) = (call.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut samples = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= total {
-                    break;
-                }
-                let t = Instant::now();
-                call(i).await?;
-                samples.push((i, t.elapsed()));
-            }
-            anyhow::Ok(samples)
-        }));
-    }
-    let mut taken = Vec::new();
-    for task in tasks {
-        taken.extend(task.await??);
-    }
-    Ok(Samples { taken, wall: started.elapsed() })
+    spread(concurrency, total, None, call).await
 }
 
 /// Like [`concurrent`], but open-loop: call `i` is due at `i / rate` seconds after the start,
@@ -111,9 +87,25 @@ where
     Fut: Future<Output = anyhow::Result<()>> + Send,
 {
     anyhow::ensure!(rate > 0.0, "a paced run needs a positive rate, not {rate}");
+    spread(concurrency, total, Some(rate), call).await
+}
+
+/// `concurrency` tasks take the calls in order, each as soon as it is free (closed loop, no
+/// `rate`) or not before the call is due (open loop at `rate` calls a second).
+async fn spread<F, Fut>(
+    concurrency: usize,
+    total: usize,
+    rate: Option<f64>,
+    call: F,
+) -> anyhow::Result<Samples>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    use tokio::time::Instant;
     let call = Arc::new(call);
     let next = Arc::new(AtomicUsize::new(0));
-    let started = tokio::time::Instant::now();
+    let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (call, next) = (call.clone(), next.clone());
@@ -124,12 +116,14 @@ where
                 if i >= total {
                     break;
                 }
-                let due = started + Duration::from_secs_f64(i as f64 / rate);
-                let sent = if tokio::time::Instant::now() >= due {
-                    due
-                } else {
-                    tokio::time::sleep_until(due).await;
-                    tokio::time::Instant::now()
+                let due = rate.map(|rate| started + Duration::from_secs_f64(i as f64 / rate));
+                let sent = match due {
+                    Some(due) if Instant::now() >= due => due,
+                    Some(due) => {
+                        tokio::time::sleep_until(due).await;
+                        Instant::now()
+                    }
+                    None => Instant::now(),
                 };
                 call(i).await?;
                 samples.push((i, sent.elapsed()));
