@@ -15,8 +15,9 @@ use super::searcher::SearchOutcome;
 /// Answers kept by default; each is a page of hits with their snippets.
 pub const DEFAULT_CAPACITY: usize = 256;
 
-/// Which searcher an answer came from: the index generation and tantivy's searcher
-/// generation within it (a new one after every commit).
+/// Which searcher an answer came from: the install of the index generation on this node
+/// (a new one after a reindex or a reopen) and tantivy's searcher generation within its
+/// reader (a new one after every commit).
 pub type Stamp = (u64, u64);
 
 #[derive(Default)]

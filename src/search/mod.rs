@@ -23,7 +23,7 @@ pub mod shingles;
 pub mod stems;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::Thread;
 use std::time::Duration;
@@ -55,11 +55,23 @@ impl Checkpoint {
 #[derive(Clone)]
 pub struct Generation {
     pub number: u64,
+    /// Which install on this node this is (1, 2, …; 0 until installed). Reopening the same
+    /// generation after a failure gives a new reader whose searcher ids start again from 0,
+    /// so answers are kept under this, never under `number` ([`Generation::stamp`]).
+    pub installed: u64,
     pub index: Index,
     pub reader: IndexReader,
     /// The words whose adjacent pairs this generation indexes ([`shingles`]); queries read it
     /// to know whether a phrase's pairs exist.
     pub common: Arc<shingles::CommonWords>,
+}
+
+impl Generation {
+    /// Names the answers `searcher` (a searcher of this generation's reader) gives: unique
+    /// per reader and growing with every install and every reload, as [`answers`] needs.
+    pub fn stamp(&self, searcher: &tantivy::Searcher) -> answers::Stamp {
+        (self.installed, searcher.generation().generation_id())
+    }
 }
 
 /// Where the indexer stands, for search responses and `/readyz`.
@@ -83,6 +95,8 @@ pub struct SearchIndex {
     root: PathBuf,
     pub fields: Fields,
     generation: RwLock<Option<Generation>>,
+    /// Installs so far, to number each installed generation.
+    installs: AtomicU64,
     /// Recent answers of the current searcher ([`answers`]).
     pub answers: answers::Answers,
     state: Mutex<IndexState>,
@@ -104,6 +118,7 @@ impl SearchIndex {
             root: data_dir.join("index"),
             fields,
             generation: RwLock::new(None),
+            installs: AtomicU64::new(0),
             answers: answers::Answers::new(answers::DEFAULT_CAPACITY),
             state: Mutex::new(IndexState::Ready),
             position: Mutex::new(FeedPosition::default()),
@@ -173,7 +188,9 @@ impl SearchIndex {
         self.generation.read().ok().and_then(|g| g.clone())
     }
 
-    pub(crate) fn install(&self, generation: Generation) {
+    /// Makes `generation` the one searches read, numbered as this node's latest install.
+    pub(crate) fn install(&self, mut generation: Generation) {
+        generation.installed = self.installs.fetch_add(1, Ordering::SeqCst) + 1;
         if let Ok(mut guard) = self.generation.write() {
             *guard = Some(generation);
         }
@@ -287,7 +304,7 @@ pub fn open_generation(root: &Path, number: u64) -> Option<(Generation, Checkpoi
     };
     shingles::register(&index, common.clone());
     let reader = reader_of(&index).ok()?;
-    Some((Generation { number, index, reader, common }, checkpoint))
+    Some((Generation { number, installed: 0, index, reader, common }, checkpoint))
 }
 
 /// Creates an empty generation directory with the current schema, pairing the words of
@@ -310,7 +327,7 @@ pub fn create_generation(
     shingles::register(&index, common.clone());
     let reader = reader_of(&index)?;
     tracing::info!(generation = number, common_words = common.len(), "search index generation created");
-    Ok(Generation { number, index, reader, common })
+    Ok(Generation { number, installed: 0, index, reader, common })
 }
 
 fn reader_of(index: &Index) -> anyhow::Result<IndexReader> {
@@ -338,6 +355,29 @@ mod tests {
         let (generation, checkpoint) = open_generation(root.path(), 1).expect("opens");
         assert!(checkpoint.complete);
         assert_eq!(*generation.common, shingles::CommonWords::of(&["vpn", "tunnel"]));
+    }
+
+    /// The fault behind a stale search after the index came back: a generation reopened
+    /// after a failure has a new reader whose searcher ids restart, so once it had reloaded
+    /// as often as the old one, it was given the old reader's remembered answers.
+    #[test]
+    fn a_reopened_generation_never_shares_a_stamp_with_its_earlier_opening() {
+        let root = tempfile::tempdir().expect("temp dir");
+        committed(&root.path().join("index"), 1, &["vpn"]);
+        let search = SearchIndex::new(root.path());
+        let stamp_after_reloads = |reloads: usize| {
+            let (generation, _) = open_generation(search.root(), 1).expect("opens");
+            search.install(generation);
+            let installed = search.current().expect("installed");
+            for _ in 0..reloads {
+                installed.reader.reload().expect("reloaded");
+            }
+            installed.stamp(&installed.reader.searcher())
+        };
+        let first = stamp_after_reloads(2);
+        let second = stamp_after_reloads(2);
+        assert_eq!(first.1, second.1, "the readers' own searcher ids coincide");
+        assert!(second > first, "the later opening's answers are newer: {first:?} then {second:?}");
     }
 
     #[test]

@@ -246,7 +246,7 @@ mod tests {
         let common = Arc::new(CommonWords::of(COMMON));
         shingles::register(&index, common.clone());
         let reader = index.reader().expect("reader");
-        let generation = Generation { number: 1, index, reader, common };
+        let generation = Generation { number: 1, installed: 0, index, reader, common };
         let analyzers = Analyzers::of(&generation, &fields).expect("analyzers");
         (fields, analyzers, parse(text).expect("parses").expect("not empty"))
     }

@@ -220,7 +220,7 @@ fn hit(
 pub fn search(search: &SearchIndex, request: &SearchRequest) -> Result<Arc<SearchOutcome>, AppError> {
     let generation = generation(search)?;
     let searcher = generation.reader.searcher();
-    let stamp = (generation.number, searcher.generation().generation_id());
+    let stamp = generation.stamp(&searcher);
     let key = format!(
         "{:?}|{:?}|{}|{}|{}",
         request.query, request.sort, request.offset, request.limit, request.facets
