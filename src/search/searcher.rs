@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::{AggregationCollector, AggregationLimitsGuard};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::query::{AllQuery, EmptyQuery, MoreLikeThisQuery, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value as _};
 use tantivy::snippet::SnippetGenerator;
@@ -31,6 +31,22 @@ pub enum Sort {
     Relevance,
     /// Newest first; the default for filters only.
     Recent,
+}
+
+impl Sort {
+    /// The order a query gets when none is asked for: relevance with words, newest first
+    /// for filters alone.
+    pub fn default_for(query: Option<&Node>) -> Sort {
+        match query {
+            Some(node) if has_text(node) => Sort::Relevance,
+            _ => Sort::Recent,
+        }
+    }
+}
+
+/// `page` ordered newest first (by the `created_at` fast field) instead of by score.
+pub fn newest_first(page: TopDocs) -> impl Collector<Fruit = Vec<(DateTime, DocAddress)>> {
+    page.order_by_fast_field::<DateTime>("created_at", Order::Desc)
 }
 
 impl Sort {
@@ -242,10 +258,7 @@ fn run(
     // One set of analysers plans the query and its highlights.
     let mut analyzers = analyzers(search, generation)?;
     let query = compile_with(search, &mut analyzers, request.query.as_ref());
-    let sort = request.sort.unwrap_or(match &request.query {
-        Some(node) if has_text(node) => Sort::Relevance,
-        _ => Sort::Recent,
-    });
+    let sort = request.sort.unwrap_or_else(|| Sort::default_for(request.query.as_ref()));
     let page = TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset);
     // The page and the total are separate passes on purpose: alone, TopDocs by relevance
     // skips blocks that cannot reach the page (block-max WAND) and Count reads posting
@@ -256,8 +269,7 @@ fn run(
             top.into_iter().map(|(s, a)| (Some(s), a)).collect()
         }
         Sort::Recent => {
-            let by_date = page.order_by_fast_field::<DateTime>("created_at", Order::Desc);
-            let top = searcher.search(&query, &by_date).map_err(internal)?;
+            let top = searcher.search(&query, &newest_first(page)).map_err(internal)?;
             top.into_iter().map(|(_, a)| (None, a)).collect()
         }
     };
@@ -310,17 +322,14 @@ pub fn all_ids(search: &SearchIndex, node: Option<&Node>, sort: Option<Sort>) ->
     let query = compiled(search, &generation, node)?;
     let searcher = generation.reader.searcher();
     let total = searcher.search(&query, &Count).map_err(internal)?;
-    let sort = sort.unwrap_or(match node {
-        Some(node) if has_text(node) => Sort::Relevance,
-        _ => Sort::Recent,
-    });
+    let sort = sort.unwrap_or_else(|| Sort::default_for(node));
     let limit = TopDocs::with_limit(total.max(1));
     let addresses: Vec<DocAddress> = match sort {
         Sort::Relevance => {
             searcher.search(&query, &limit).map_err(internal)?.into_iter().map(|(_, a)| a).collect()
         }
         Sort::Recent => searcher
-            .search(&query, &limit.order_by_fast_field::<DateTime>("created_at", Order::Desc))
+            .search(&query, &newest_first(limit))
             .map_err(internal)?
             .into_iter()
             .map(|(_, a)| a)

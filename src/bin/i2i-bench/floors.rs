@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
+use i2i::search::searcher::{newest_first, Sort};
 use i2i::search::shingles::CommonWords;
 
 use crate::drive::{concurrent, threaded};
@@ -32,25 +33,25 @@ pub fn engine(search: &i2i::search::SearchIndex, rounds: usize) -> anyhow::Resul
         .map(|q| match i2i::search::query::parse(q.i2i) {
             Ok(Some(node)) => Ok((
                 i2i::search::plan::compile(&node, &search.fields, &mut analyzers),
-                i2i::search::query::has_text(&node),
+                Sort::default_for(Some(&node)),
             )),
             Ok(None) => Err(anyhow::anyhow!("{}: empty query", q.i2i)),
             Err(err) => Err(anyhow::anyhow!("{}: {err}", q.i2i)),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let run = |searcher: &mut tantivy::Searcher, i: usize| {
-        let (query, has_text) = &compiled[i % compiled.len()];
+        let (query, sort) = &compiled[i % compiled.len()];
         let query = query.as_ref();
         let page = TopDocs::with_limit(20);
-        // In i2i's order: relevance with words, newest first for filters alone (a tag's
-        // newest 20 read its dates; its best-scored 20 would stop at the first block).
-        if *has_text {
-            searcher.search(query, &page)?;
-        } else {
-            searcher.search(
-                query,
-                &page.order_by_fast_field::<tantivy::DateTime>("created_at", tantivy::Order::Desc),
-            )?;
+        // In i2i's order (a tag's newest 20 read its dates; its best-scored 20 would stop at
+        // the first block).
+        match sort {
+            Sort::Relevance => {
+                searcher.search(query, &page)?;
+            }
+            Sort::Recent => {
+                searcher.search(query, &newest_first(page))?;
+            }
         }
         Ok(())
     };
