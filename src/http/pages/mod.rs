@@ -69,11 +69,43 @@ pub fn redirect(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
-/// Only local paths are followed after login, so `next` cannot send a visitor elsewhere.
+/// The site-relative target that `next` (after login) or `back` (after posting) names, or
+/// `/` when it names anything else. The text is parsed the way a browser would resolve it
+/// against this site (WHATWG URL rules: tabs and newlines dropped, `\\` read as `/`,
+/// `//host` as another host), and only a result on this site's own origin is kept. The
+/// answer is the parsed URL's path, query and fragment, percent-encoded, so it is always a
+/// valid `Location` header: a raw NUL or newline can no longer make the redirect fail.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_string()
+    // A placeholder origin: only whether the target stays on it matters, never its name.
+    const SITE: &str = "http://i2i.invalid/";
+    let Some(text) = next else {
+        return "/".to_string();
+    };
+    let Ok(site) = url::Url::parse(SITE) else {
+        return "/".to_string();
+    };
+    // A target must be a path: "https://elsewhere", "javascript:" and "//elsewhere" are not.
+    let trimmed = text.trim_start_matches(|c: char| c.is_ascii_whitespace() || c.is_ascii_control());
+    if !trimmed.starts_with('/') {
+        return "/".to_string();
+    }
+    match site.join(text) {
+        Ok(target) if target.origin() == site.origin() => {
+            let mut local = target.path().to_string();
+            if let Some(query) = target.query() {
+                local.push('?');
+                local.push_str(query);
+            }
+            if let Some(fragment) = target.fragment() {
+                local.push('#');
+                local.push_str(fragment);
+            }
+            debug_assert!(local.starts_with('/'));
+            // A path that still begins "//" (from "/.//evil") would read as another host.
+            if local.starts_with("//") {
+                return "/".to_string();
+            }
+            local
         }
         _ => "/".to_string(),
     }
@@ -132,4 +164,49 @@ pub async fn html_errors(
     }
     let page = page.content_type("text/html; charset=utf-8").body(html);
     Ok(res.into_response(page).map_into_boxed_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn local_paths_are_kept_with_their_query_and_fragment() {
+        assert_eq!(safe_next(Some("/tags/sso?window=7d#top")), "/tags/sso?window=7d#top");
+        assert_eq!(safe_next(Some("/")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn anything_a_browser_would_take_off_site_becomes_the_timeline() {
+        for hostile in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "\t//evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "/.//evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            " javascript:alert(1)",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_location_header() {
+        for awkward in ["/search?q=a\nb", "/search?q=a\0b", "/tags/\u{0}x", "/a\u{7f}b", "/caf\u{e9}"] {
+            let next = safe_next(Some(awkward));
+            assert!(next.starts_with('/'), "{awkward:?} gave {next:?}");
+            assert!(
+                actix_web::http::header::HeaderValue::from_str(&next).is_ok(),
+                "{awkward:?} gave the invalid header value {next:?}"
+            );
+        }
+    }
 }
