@@ -279,7 +279,7 @@ fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Add { name, role, display_name, password_stdin } => {
             let password = read_password(password_stdin)?;
             rules::check_password(&password)?;
-            let hash = crate::auth::password::hash(&password)?;
+            let hash = crate::auth::password::hash_now(&password)?;
             let user = db.write_blocking(|conn| {
                 users::create_account(conn, &Actor::cli(), &name, display_name.as_deref(), role, &hash)
             })?;
@@ -312,7 +312,7 @@ fn user(db: &Db, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::SetPassword { name, password_stdin } => {
             let password = read_password(password_stdin)?;
             rules::check_password(&password)?;
-            let hash = crate::auth::password::hash(&password)?;
+            let hash = crate::auth::password::hash_now(&password)?;
             db.write_blocking(|conn| users::set_password(conn, &Actor::cli(), &name, &hash))?;
             println!("password changed; existing sessions revoked");
         }

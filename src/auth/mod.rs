@@ -18,6 +18,7 @@ use crate::db::now_ms;
 use crate::db::sessions::{self, Session};
 use crate::db::users::User;
 use crate::domain::audit::{self, user_target, Action, Actor};
+use crate::domain::users;
 use crate::error::AppError;
 use crate::http::client::ClientAddr;
 use crate::startup::AppState;
@@ -38,10 +39,11 @@ pub async fn log_in(
     password: String,
 ) -> Result<IssuedToken, AppError> {
     state.limits.login_attempt(client.0, &username)?;
-    let name = username.clone();
-    let verdict =
-        state.db.read(move |conn| crate::domain::users::check_credentials(conn, &name, &password)).await?;
-    match verdict {
+    let name = username.trim().to_lowercase();
+    let user = state.db.read(move |conn| Ok(crate::db::users::by_username(conn, &name)?)).await?;
+    // The database connection is back in the pool before the slow hash starts.
+    let matched = password::verify(password, users::hash_to_check(user.as_ref())).await?;
+    match users::login_verdict(user, matched) {
         Ok(user) => open_session(state, client, user).await,
         Err(refusal) => {
             state.limits.login_failed(&username);

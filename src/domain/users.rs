@@ -80,31 +80,30 @@ impl LoginRefusal {
     }
 }
 
-/// Checks credentials: the user, or why they were refused (the outer error is a fault).
-/// Disabled and password-less (imported) accounts cannot log in.
-pub fn check_credentials(
-    conn: &mut DbConn,
-    username: &str,
-    password_text: &str,
-) -> Result<Result<User, LoginRefusal>, AppError> {
-    let name = username.trim().to_lowercase();
-    let Some(user) = users::by_username(conn, &name)? else {
-        // Spend the same time as a real check so timing does not reveal the username.
-        password::verify(password_text, password::DUMMY_HASH);
-        return Ok(Err(LoginRefusal::UnknownUser));
+/// The hash a login attempt for `user` is checked against. An unknown user or an imported
+/// author (no password) is checked against the dummy hash, so the refusal costs the same
+/// time as a wrong password and timing does not tell which names exist or were imported.
+pub fn hash_to_check(user: Option<&User>) -> String {
+    user.and_then(|user| user.password_hash.clone()).unwrap_or_else(|| password::DUMMY_HASH.to_string())
+}
+
+/// The outcome of a login for the account `user` (if the name exists), given whether the
+/// password matched [`hash_to_check`]. Disabled and password-less (imported) accounts
+/// cannot log in.
+pub fn login_verdict(user: Option<User>, password_matched: bool) -> Result<User, LoginRefusal> {
+    let Some(user) = user else {
+        return Err(LoginRefusal::UnknownUser);
     };
-    let Some(hash) = user.password_hash.as_deref() else {
-        // Likewise for an imported author, or timing would tell which names were imported.
-        password::verify(password_text, password::DUMMY_HASH);
-        return Ok(Err(LoginRefusal::NoPassword));
-    };
-    if !password::verify(password_text, hash) {
-        return Ok(Err(LoginRefusal::WrongPassword));
+    if user.password_hash.is_none() {
+        return Err(LoginRefusal::NoPassword);
+    }
+    if !password_matched {
+        return Err(LoginRefusal::WrongPassword);
     }
     if user.is_disabled() {
-        return Ok(Err(LoginRefusal::Disabled));
+        return Err(LoginRefusal::Disabled);
     }
-    Ok(Ok(user))
+    Ok(user)
 }
 
 /// Changes a user's role, refusing to demote the last active admin.

@@ -56,23 +56,7 @@ pub fn ensure_loopback(base: &str) -> anyhow::Result<()> {
 /// returns the figures; the error lists what failed when any request got a 5xx or no answer.
 pub async fn run(spec: LoadSpec) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
-    let config = i2i::config::Config {
-        data_dir: dir.path().to_path_buf(),
-        database_url: Some(format!("sqlite://{}", dir.path().join("i2i.db").display())),
-        listen: "127.0.0.1:0".into(),
-        jwt_secret: Some("load-test-secret-0123456789".into()),
-        log: "warn".into(),
-        // 64 workers over 16 authors post far faster than a person: the run measures the
-        // server, not the per-user posting limit, so the limit is off.
-        posts_per_minute: 0,
-        ..Default::default()
-    };
-    i2i::telemetry::init("warn");
-    let app = i2i::startup::Application::build(config).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    ensure_loopback(&base)?;
-    let search = app.search();
-    tokio::spawn(app.run_until_stopped());
+    let (base, search) = start_server(dir.path()).await?;
     // Idle connections are dropped after 2 s, before the server's 5 s keep-alive closes
     // them: otherwise a request can be written onto a connection the server is closing at
     // that instant, and the run reports a connection error that no real client would see
@@ -89,6 +73,29 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<Value> {
     // is deleted under it.
     tokio::time::sleep(Duration::from_secs(1)).await;
     figures
+}
+
+/// Starts a server in this process on a fresh SQLite database in `dir`, on 127.0.0.1;
+/// returns its base URL and its search index (to shut down before `dir` goes).
+pub async fn start_server(dir: &std::path::Path) -> anyhow::Result<(String, Arc<i2i::search::SearchIndex>)> {
+    let config = i2i::config::Config {
+        data_dir: dir.to_path_buf(),
+        database_url: Some(format!("sqlite://{}", dir.join("i2i.db").display())),
+        listen: "127.0.0.1:0".into(),
+        jwt_secret: Some("load-test-secret-0123456789".into()),
+        log: "warn".into(),
+        // 64 workers over 16 authors post far faster than a person: the run measures the
+        // server, not the per-user posting limit, so the limit is off.
+        posts_per_minute: 0,
+        ..Default::default()
+    };
+    i2i::telemetry::init("warn");
+    let app = i2i::startup::Application::build(config).await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    ensure_loopback(&base)?;
+    let search = app.search();
+    tokio::spawn(app.run_until_stopped());
+    Ok((base, search))
 }
 
 /// Sets up the admin and the posting accounts; returns a token per account.

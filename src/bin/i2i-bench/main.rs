@@ -15,6 +15,7 @@ mod peers;
 mod report;
 mod resources;
 mod rows;
+mod storm;
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -89,6 +90,20 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Send many logins at the same moment from many loopback addresses to a fresh server
+    /// in this process, and report its peak resident memory next to the 300 MB target;
+    /// fails on any 5xx or connection error, or a peak over the target.
+    LoginStorm {
+        #[arg(long, default_value_t = 200)]
+        attempts: usize,
+        #[arg(long, default_value_t = 20)]
+        addresses: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Where to write the JSON figures, if anywhere.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -124,6 +139,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let failed = figures["server_errors"].as_u64().unwrap_or(1)
                 + figures["connection_errors"].as_u64().unwrap_or(1);
             anyhow::ensure!(failed == 0, "{failed} requests failed with a 5xx or a connection error");
+            Ok(())
+        }
+        Command::LoginStorm { attempts, addresses, rounds, json } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let figures = runtime.block_on(storm::run(storm::StormSpec { attempts, addresses, rounds }))?;
+            storm::print(&figures);
+            if let Some(path) = json {
+                std::fs::write(path, serde_json::to_string_pretty(&figures)?)?;
+            }
+            let failed = figures["server_errors"].as_u64().unwrap_or(1);
+            anyhow::ensure!(failed == 0, "{failed} logins failed with a 5xx or a connection error");
+            let peak = figures["peak_rss_mb"].as_f64().unwrap_or(f64::MAX);
+            anyhow::ensure!(
+                peak <= storm::PEAK_RSS_TARGET_MB,
+                "peak resident memory {peak:.0} MB is over the {} MB target",
+                storm::PEAK_RSS_TARGET_MB
+            );
             Ok(())
         }
         Command::Search { data_dir, rounds, json } => {

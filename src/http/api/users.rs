@@ -33,10 +33,10 @@ pub struct UpdateUserRequest {
     pub display_name: Option<String>,
 }
 
-/// Hashes a password off the async executor (argon2 takes tens of milliseconds).
+/// Hashes a password off the async executor, in one of the process's argon2 slots.
 pub async fn hash_password(password: String) -> Result<String, AppError> {
     check_password(&password)?;
-    Ok(tokio::task::spawn_blocking(move || crate::auth::password::hash(&password)).await??)
+    crate::auth::password::hash(password).await
 }
 
 /// Creates the first admin while no user exists, and logs them in. The audit log records
