@@ -10,7 +10,9 @@ handlebars_helper!(plural: |count: i64, one: str, many: str| {
 
 /// How every `{{value}}` reaches a page: HTML-escaped, and without bidi embeddings,
 /// overrides and isolates, so a name or note cannot reorder the text shown after it (the
-/// templates also wrap user text in `<bdi>` to keep its direction from leaking out).
+/// templates also wrap inline user text — a name, a title beside other words — in `<bdi>`,
+/// so right-to-left letters and marks in it cannot reorder the words around it; user text
+/// that fills a whole block, like a note's paragraph, is its own bidi paragraph already).
 fn escape(text: &str) -> String {
     handlebars::html_escape(&without_bidi_controls(text))
 }
