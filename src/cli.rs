@@ -30,7 +30,8 @@ Settings (defaults → i2i.toml → I2I_* environment → flags):
   login_failures_per_minute  I2I_LOGIN_FAILURES_PER_MINUTE  5  failed logins per username (0 = no limit)
   posts_per_minute           I2I_POSTS_PER_MINUTE           600  new posts per user (0 = no limit)
   trust_forwarded_for        I2I_TRUST_FORWARDED_FOR        false  client address from X-Forwarded-For (behind a proxy only)
-  trends_warm_seconds        I2I_TRENDS_WARM_SECONDS        15  keep the default trend views computed (0 = only when asked)";
+  trends_warm_seconds        I2I_TRENDS_WARM_SECONDS        15  keep the default trend views computed (0 = only when asked)
+  public_url                 I2I_PUBLIC_URL                 unset  https://i2i.example.com: base of absolute links in feeds and exports";
 
 #[derive(Debug, Parser)]
 #[command(name = "i2i", version, about = "Incident to Insight: an insight feed for IT operations", after_help = SETTINGS_HELP)]

@@ -44,6 +44,10 @@ pub struct Config {
     /// without parameters) are computed for the current data, so nobody waits for one;
     /// 0 = compute them only when asked.
     pub trends_warm_seconds: u64,
+    /// The address users reach i2i at (`https://i2i.example.com`), for absolute links in
+    /// feeds, exports and digests. When unset they are built from the request: its `Host`,
+    /// or behind a trusted proxy (`trust_forwarded_for`) the forwarded host and scheme.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -63,6 +67,7 @@ impl Default for Config {
             posts_per_minute: 600,
             trust_forwarded_for: false,
             trends_warm_seconds: 15,
+            public_url: None,
         }
     }
 }
@@ -83,6 +88,7 @@ pub const SETTINGS: &[&str] = &[
     "posts_per_minute",
     "trust_forwarded_for",
     "trends_warm_seconds",
+    "public_url",
 ];
 
 impl Config {
@@ -93,8 +99,22 @@ impl Config {
             .merge(Env::prefixed("I2I_").only(SETTINGS))
             .extract()
             .context("reading configuration")?;
-        regex::Regex::new(&config.incident_pattern).context("incident_pattern is not a valid regex")?;
+        config.validate()?;
         Ok(config)
+    }
+
+    /// Checks the settings that could otherwise fail only later, at the first request.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        regex::Regex::new(&self.incident_pattern).context("incident_pattern is not a valid regex")?;
+        if let Some(url) = &self.public_url {
+            check_public_url(url)?;
+        }
+        Ok(())
+    }
+
+    /// `public_url` without a trailing `/`, ready to have a path appended; `None` when unset.
+    pub fn public_base(&self) -> Option<&str> {
+        self.public_url.as_deref().map(|url| url.trim_end_matches('/'))
     }
 
     /// The database URL, defaulting to a SQLite file in the data directory.
@@ -131,6 +151,29 @@ impl Config {
     }
 }
 
+/// A `public_url` must be an absolute http or https URL with a host and nothing a link
+/// could not be appended to: no credentials, query or fragment.
+fn check_public_url(raw: &str) -> anyhow::Result<()> {
+    // The url crate, as reqwest re-exports it.
+    let url = reqwest::Url::parse(raw).with_context(|| format!("public_url {raw:?} is not a URL"))?;
+    anyhow::ensure!(
+        matches!(url.scheme(), "http" | "https"),
+        "public_url must start with http:// or https://, not {}:",
+        url.scheme()
+    );
+    anyhow::ensure!(url.host_str().is_some_and(|h| !h.is_empty()), "public_url {raw:?} has no host");
+    anyhow::ensure!(
+        url.username().is_empty() && url.password().is_none(),
+        "public_url must not carry a user or password"
+    );
+    anyhow::ensure!(
+        url.query().is_none() && url.fragment().is_none() && !raw.contains(['?', '#']),
+        "public_url {raw:?} must not have a query or fragment"
+    );
+    anyhow::ensure!(!raw.chars().any(|c| c.is_whitespace() || c.is_control()), "public_url has spaces in it");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,7 +189,28 @@ mod tests {
             assert_eq!(config.listen, "0.0.0.0:9000");
             assert_eq!(config.token_ttl_hours, 5);
             assert_eq!(config.database_url(), "sqlite://i2i-data/i2i.db");
+            jail.set_env("I2I_PUBLIC_URL", "https://i2i.example.com/");
+            let config = Config::load(Path::new("i2i.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(config.public_base(), Some("https://i2i.example.com"));
             Ok(())
         });
+    }
+
+    #[test]
+    fn public_url_is_an_http_url_to_append_paths_to() {
+        for good in ["http://i2i.local:8080", "https://i2i.example.com/", "https://example.com/i2i"] {
+            assert!(check_public_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "javascript://x/",
+            "ftp://example.com",
+            "example.com",
+            "https://example.com/?a=1",
+            "https://example.com/#top",
+            "https://user:pw@example.com",
+            "https:///",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
     }
 }

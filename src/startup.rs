@@ -56,6 +56,7 @@ impl AppState {
 
     /// Opens the database and prepares keys and templates.
     pub fn open(config: Config) -> anyhow::Result<AppState> {
+        config.validate()?;
         let db = Db::connect(&config.database_url())?;
         let keys = Keys::new(&crate::auth::tokens::signing_secret(&config, &db)?);
         let incident_pattern = Regex::new(&config.incident_pattern).context("incident_pattern")?;

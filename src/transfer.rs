@@ -92,6 +92,23 @@ pub fn import_file(
     Ok(report)
 }
 
+/// The UTF-8 byte order mark some editors (and Excel, and PowerShell) put at the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The lines of an import, numbered from 1, without a UTF-8 byte order mark at the start of
+/// the input (it would make line 1 invalid JSON). Every import path reads its input here.
+pub fn numbered_lines<R: BufRead>(reader: R) -> impl Iterator<Item = (usize, std::io::Result<Vec<u8>>)> {
+    reader.split(b'\n').enumerate().map(|(index, line)| {
+        let line = line.map(|mut raw| {
+            if index == 0 && raw.starts_with(BOM) {
+                raw.drain(..BOM.len());
+            }
+            raw
+        });
+        (index + 1, line)
+    })
+}
+
 /// Imports JSON lines from `reader`, calling `on_batch(bytes_read, report)` after each batch.
 pub fn import<R: BufRead>(
     db: &Db,
@@ -103,10 +120,9 @@ pub fn import<R: BufRead>(
     let mut authors: HashMap<String, User> = HashMap::new();
     let mut batch: Vec<(usize, String)> = Vec::with_capacity(BATCH_LINES);
     let mut batch_bytes = 0u64;
-    for (index, line) in reader.split(b'\n').enumerate() {
+    for (line_no, line) in numbered_lines(reader) {
         let raw = line.context("reading input")?;
         batch_bytes += raw.len() as u64 + 1;
-        let line_no = index + 1;
         match String::from_utf8(raw) {
             Ok(text) if text.trim().is_empty() => {}
             Ok(text) => batch.push((line_no, text)),
@@ -324,6 +340,15 @@ mod tests {
             prop_assert_eq!(again.import_key(), parsed.import_key());
             prop_assert_eq!(again, parsed);
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_line_one() {
+        let input = b"\xEF\xBB\xBF{\"a\":1}\n\xEF\xBB\xBFsecond\n";
+        let lines: Vec<(usize, Vec<u8>)> =
+            numbered_lines(&input[..]).map(|(n, line)| (n, line.unwrap())).collect();
+        // Only the mark that starts the input is one; later it is content (and rejected as such).
+        assert_eq!(lines, [(1, b"{\"a\":1}".to_vec()), (2, b"\xEF\xBB\xBFsecond".to_vec())]);
     }
 
     #[test]

@@ -242,18 +242,18 @@ fn load<R: BufRead>(
     let mut next_post = 1i64;
     let mut chunk: Vec<(usize, String)> = Vec::with_capacity(CHUNK);
     let mut bytes = 0u64;
-    let mut lines = reader.split(b'\n').enumerate();
+    let mut lines = crate::transfer::numbered_lines(reader);
     loop {
         let next = lines.next();
         let done = next.is_none();
-        if let Some((index, line)) = next {
+        if let Some((line_no, line)) = next {
             let raw =
                 line.map_err(|err| AppError::Internal(anyhow::Error::new(err).context("reading input")))?;
             bytes += raw.len() as u64 + 1;
             match String::from_utf8(raw) {
                 Ok(text) if text.trim().is_empty() => {}
-                Ok(text) => chunk.push((index + 1, text)),
-                Err(_) => report.reject(index + 1, "line is not valid UTF-8".into()),
+                Ok(text) => chunk.push((line_no, text)),
+                Err(_) => report.reject(line_no, "line is not valid UTF-8".into()),
             }
             if chunk.len() < CHUNK {
                 continue;

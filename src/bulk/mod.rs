@@ -87,13 +87,13 @@ fn import_chunked<R: BufRead>(
     let mut report = ImportReport::default();
     let mut chunk: Vec<(usize, String)> = Vec::with_capacity(CHUNK);
     let mut bytes = 0u64;
-    for (index, line) in reader.split(b'\n').enumerate() {
+    for (line_no, line) in crate::transfer::numbered_lines(reader) {
         let raw = line.context("reading input")?;
         bytes += raw.len() as u64 + 1;
         match String::from_utf8(raw) {
             Ok(text) if text.trim().is_empty() => {}
-            Ok(text) => chunk.push((index + 1, text)),
-            Err(_) => report.reject(index + 1, "line is not valid UTF-8".into()),
+            Ok(text) => chunk.push((line_no, text)),
+            Err(_) => report.reject(line_no, "line is not valid UTF-8".into()),
         }
         if chunk.len() >= CHUNK {
             import_chunk(db, pattern, std::mem::take(&mut chunk), &mut report)?;

@@ -111,8 +111,10 @@ pub fn weekly(conn: &mut DbConn, user_id: i64, now: i64) -> Result<Digest, AppEr
     })
 }
 
-/// The digest as Markdown, ready to paste into an email or a chat.
+/// The digest as Markdown, ready to paste into an email or a chat. User text (note bodies,
+/// display names, tag names) goes through the one Markdown escaping, [`crate::domain::export`].
 pub fn markdown(digest: &Digest, base: &str) -> String {
+    use crate::domain::export::{md_link, md_text, segment};
     use crate::domain::time::human_ms;
     let mut out = format!(
         "# Your i2i week\n\n{} to {}\n\n## What rose\n\n",
@@ -125,7 +127,9 @@ pub fn markdown(digest: &Digest, base: &str) -> String {
     for rise in &digest.rose {
         out.push_str(&format!(
             "- #{}: {} notes this week ({} the week before)\n",
-            rise.display, rise.this_week, rise.last_week
+            md_text(&rise.display),
+            rise.this_week,
+            rise.last_week
         ));
     }
     out.push_str("\n## New around your tags\n\n");
@@ -133,7 +137,10 @@ pub fn markdown(digest: &Digest, base: &str) -> String {
         out.push_str("Nothing new.\n");
     }
     for tag in &digest.new_tags {
-        out.push_str(&format!("- [#{tag}]({base}/tags/{tag})\n"));
+        out.push_str(&format!(
+            "- {}\n",
+            md_link(&format!("#{tag}"), &format!("{base}/tags/{}", segment(tag)))
+        ));
     }
     out.push_str("\n## Most seen notes\n\n");
     if digest.top_notes.is_empty() {
@@ -141,11 +148,11 @@ pub fn markdown(digest: &Digest, base: &str) -> String {
     }
     for note in &digest.top_notes {
         out.push_str(&format!(
-            "- {} (+1 × {}) — {} [open]({base}/posts/{})\n",
-            note.post.body.replace('\n', " "),
+            "- {} (+1 × {}) — {} {}\n",
+            md_text(&note.post.body),
             note.post.reactions_count,
-            note.author.display_name,
-            note.post.id
+            md_text(&note.author.display_name),
+            md_link("open", &format!("{base}/posts/{}", note.post.id))
         ));
     }
     out

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod digest;
+pub mod export;
 pub mod incidents;
 pub mod insights;
 pub mod posts;

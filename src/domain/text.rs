@@ -319,6 +319,25 @@ pub fn segments(body: &str, incident_pattern: &Regex) -> Vec<Segment> {
     out
 }
 
+/// Whether `c` is an explicit bidi formatting character: an embedding or override
+/// (U+202A–U+202E) or an isolate (U+2066–U+2069). Each reorders the text after it until a
+/// closing one, so in a name or a note it can make what is shown differ from what was
+/// written ("Trojan Source"). The marks U+200E, U+200F and U+061C stay: they reorder
+/// nothing by themselves and right-to-left writers need them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` without the bidi formatting characters of [`is_bidi_control`], for display:
+/// what the pages, feeds and Markdown exports show. The stored text is left as written.
+pub fn without_bidi_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(is_bidi_control) {
+        std::borrow::Cow::Owned(text.chars().filter(|c| !is_bidi_control(*c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,19 +1,59 @@
 //! The [`ClientAddr`] extractor: the address a request came from, for rate limits and the
 //! audit log. The connection's peer unless `trust_forwarded_for` says a proxy stands in front.
+//! Also [`base_url`], the one place absolute links get their scheme and host.
 
 use std::future::{ready, Ready};
 use std::net::IpAddr;
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 
+use crate::config::Config;
 use crate::error::AppError;
 use crate::startup::AppState;
 
-/// The scheme and host the request came to (as a proxy forwards them), for absolute links
-/// in feeds and exports.
-pub fn base_url(req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
+/// The scheme and host that absolute links (feeds, exports, digests) start with, without a
+/// trailing `/`. `public_url` when configured; otherwise the request's own scheme and `Host`,
+/// or behind a trusted proxy (`trust_forwarded_for`) its `X-Forwarded-Proto` and
+/// `X-Forwarded-Host`. A client-sent forwarded header is never believed otherwise, the scheme
+/// is only ever `http` or `https`, and a host with anything but host characters is ignored.
+pub fn base_url(config: &Config, req: &HttpRequest) -> String {
+    if let Some(base) = config.public_base() {
+        return base.to_string();
+    }
+    let direct_scheme = if req.app_config().secure() { "https" } else { "http" };
+    let direct_host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| req.uri().authority().map(|authority| authority.as_str()))
+        .filter(|host| is_host(host))
+        .unwrap_or_else(|| req.app_config().host());
+    if !config.trust_forwarded_for {
+        return format!("{direct_scheme}://{direct_host}");
+    }
+    let scheme = match last_entry(req, "x-forwarded-proto").map(|p| p.to_ascii_lowercase()).as_deref() {
+        Some("https") => "https",
+        Some("http") => "http",
+        _ => direct_scheme,
+    };
+    let host = last_entry(req, "x-forwarded-host").filter(|host| is_host(host));
+    format!("{scheme}://{}", host.as_deref().unwrap_or(direct_host))
+}
+
+/// The last comma-separated entry of the last `name` header: the one the proxy added.
+fn last_entry(req: &HttpRequest, name: &str) -> Option<String> {
+    let value = req.headers().get_all(name).last()?.to_str().ok()?;
+    Some(value.rsplit(',').next()?.trim().to_string())
+}
+
+/// A host, optionally with a port (`name`, `1.2.3.4:80`, `[::1]:80`): nothing that could end
+/// an attribute, start a path or carry a scheme of its own.
+fn is_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']'))
 }
 
 /// The client's address; `None` only when the connection has none (test requests).
@@ -71,6 +111,29 @@ mod tests {
         assert_eq!(forwarded_for(&req), Some(IpAddr::from([203, 0, 113, 7])));
         let garbage = TestRequest::default().insert_header(("X-Forwarded-For", "nonsense")).to_http_request();
         assert_eq!(forwarded_for(&garbage), None);
+    }
+
+    #[test]
+    fn links_take_forwarded_headers_only_from_a_trusted_proxy_and_only_http() {
+        let forged = || {
+            TestRequest::default()
+                .insert_header(("Host", "i2i.local:8080"))
+                .insert_header(("X-Forwarded-Proto", "javascript"))
+                .insert_header(("X-Forwarded-Host", "evil.example"))
+                .to_http_request()
+        };
+        let mut config = Config::default();
+        assert_eq!(base_url(&config, &forged()), "http://i2i.local:8080");
+        config.trust_forwarded_for = true;
+        assert_eq!(base_url(&config, &forged()), "http://evil.example");
+        let proxied = TestRequest::default()
+            .insert_header(("X-Forwarded-Proto", "HTTPS"))
+            .insert_header(("X-Forwarded-Host", "bad host/\"><x"))
+            .insert_header(("Host", "i2i.internal"))
+            .to_http_request();
+        assert_eq!(base_url(&config, &proxied), "https://i2i.internal");
+        config.public_url = Some("https://i2i.example.com/".into());
+        assert_eq!(base_url(&config, &forged()), "https://i2i.example.com");
     }
 
     #[test]

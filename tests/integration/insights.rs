@@ -267,7 +267,9 @@ async fn the_pages_create_an_insight_in_one_click_from_a_selection_and_show_it()
     let (rory_token, rory_csrf) = session_of(&app, "rory", PASSWORD).await;
     let home = client.get(app.url("/")).bearer_auth(&rory_token).send().await.unwrap().text().await.unwrap();
     assert!(
-        home.contains(&format!("is evidence in <a href=\"/insights/{id}\">printer</a>, pinned by @dana")),
+        home.contains(&format!(
+            "is evidence in <bdi><a href=\"/insights/{id}\">printer</a></bdi>, pinned by @dana"
+        )),
         "{home}"
     );
     let read = client

@@ -10,6 +10,7 @@ use crate::auth::AuthUser;
 use crate::db::insights::{self as table, Insight};
 use crate::db::posts::{self, PostDetails};
 use crate::db::{incidents, Db};
+use crate::domain::export::{self, md_link, md_quote, md_text, segment};
 use crate::domain::insights::{self, Counts, DayCount, Draft, Matching, Patch};
 use crate::domain::time::format_ms;
 use crate::error::{AppError, ErrorBody};
@@ -400,65 +401,31 @@ pub async fn comment(
     Ok(HttpResponse::Created().json(load(&state, id, auth.user.id).await?))
 }
 
-/// User text as one line of Markdown that renders as that text: whitespace collapsed and
-/// every character Markdown or HTML would act on escaped, so a note cannot add links,
-/// images, headings or markup to an exported document.
-fn inline(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, word) in text.split_whitespace().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        for c in word.chars() {
-            if "\\`*_[]<>&".contains(c) {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// User text as a Markdown block quote, line by line, escaped as [`inline`] escapes; a line
-/// that would open a heading, list or quote inside the quote has its first mark escaped.
-fn quoted(text: &str) -> String {
-    text.lines()
-        .map(|line| {
-            let escaped = inline(line);
-            let digits = escaped.chars().take_while(char::is_ascii_digit).count();
-            if escaped.starts_with(['#', '-', '+', '>', '=']) {
-                format!("> \\{escaped}")
-            } else if digits > 0 && escaped[digits..].starts_with(['.', ')']) {
-                format!("> {}\\{}", &escaped[..digits], &escaped[digits..])
-            } else {
-                format!("> {escaped}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// An insight as a Markdown document: for a design document or a ticket.
 pub fn markdown(view: &InsightView, base: &str) -> String {
-    let mut out = format!("# {}\n\n", inline(&view.title));
-    out.push_str(&format!("- Status: **{}**", view.status));
+    let mut out = format!("# {}\n\n", md_text(&view.title));
+    out.push_str(&format!("- Status: **{}**", md_text(&view.status)));
     if let Some(reason) = &view.dismissed_reason {
-        out.push_str(&format!(" ({})", inline(reason)));
+        out.push_str(&format!(" ({})", md_text(reason)));
     }
     out.push('\n');
     if let Some(owner) = &view.owner {
-        out.push_str(&format!("- Owner: @{owner}\n"));
+        out.push_str(&format!("- Owner: @{}\n", md_text(owner)));
     }
     if !view.tags.is_empty() {
-        let tags: Vec<String> = view.tags.iter().map(|t| format!("[#{t}]({base}/tags/{t})")).collect();
+        let tags: Vec<String> = view
+            .tags
+            .iter()
+            .map(|t| md_link(&format!("#{t}"), &format!("{base}/tags/{}", segment(t))))
+            .collect();
         out.push_str(&format!("- Tags: {}\n", tags.join(", ")));
     }
     if !view.query.is_empty() {
-        out.push_str(&format!("- Search: {}\n", inline(&view.query)));
+        out.push_str(&format!("- Search: {}\n", md_text(&view.query)));
     }
     out.push_str(&format!("- Insight: {base}/insights/{}\n\n", view.id));
     if !view.problem.is_empty() {
-        out.push_str(&format!("## Problem\n\n{}\n\n", quoted(&view.problem)));
+        out.push_str(&format!("## Problem\n\n{}\n\n", md_quote(&view.problem)));
     }
     out.push_str("## Evidence\n\n");
     out.push_str(&format!(
@@ -468,14 +435,20 @@ pub fn markdown(view: &InsightView, base: &str) -> String {
     if !view.pinned_posts.is_empty() {
         out.push_str("### Pinned notes\n\n");
         for post in &view.pinned_posts {
-            let incident =
-                post.incident.as_ref().map(|k| format!(", [{k}]({base}/incidents/{k})")).unwrap_or_default();
+            let incident = post
+                .incident
+                .as_ref()
+                .map(|k| format!(", {}", md_link(k, &format!("{base}/incidents/{}", segment(k)))))
+                .unwrap_or_default();
+            let label = format!(
+                "@{} on {}",
+                post.author.username,
+                post.created_at.get(..10).unwrap_or(&post.created_at)
+            );
             out.push_str(&format!(
-                "- [@{} on {}]({base}/posts/{}){incident}: {}\n",
-                inline(&post.author.username),
-                post.created_at.get(..10).unwrap_or(&post.created_at),
-                post.id,
-                inline(&post.body)
+                "- {}{incident}: {}\n",
+                md_link(&label, &format!("{base}/posts/{}", post.id)),
+                md_text(&post.body)
             ));
         }
         out.push('\n');
@@ -484,11 +457,10 @@ pub fn markdown(view: &InsightView, base: &str) -> String {
         out.push_str("### Pinned incidents\n\n");
         for incident in &view.pinned_incidents {
             out.push_str(&format!(
-                "- [{}]({base}/incidents/{}): {} ({})\n",
-                incident.key,
-                incident.key,
-                inline(&incident.title),
-                incident.status
+                "- {}: {} ({})\n",
+                md_link(&incident.key, &format!("{base}/incidents/{}", segment(&incident.key))),
+                md_text(&incident.title),
+                md_text(&incident.status)
             ));
         }
         out.push('\n');
@@ -496,7 +468,7 @@ pub fn markdown(view: &InsightView, base: &str) -> String {
     if !view.comments.is_empty() {
         out.push_str("## Discussion\n\n");
         for c in &view.comments {
-            out.push_str(&format!("- @{} ({}): {}\n", inline(&c.author), c.created_at, inline(&c.body)));
+            out.push_str(&format!("- @{} ({}): {}\n", md_text(&c.author), c.created_at, md_text(&c.body)));
         }
     }
     out
@@ -511,23 +483,15 @@ pub async fn export_markdown(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let view = load(&state, id.into_inner(), auth.user.id).await?;
-    Ok(HttpResponse::Ok().content_type("text/markdown; charset=utf-8").body(markdown(&view, &base_url(&req))))
-}
-
-/// A CSV cell that spreadsheets will not run as a formula.
-fn cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/markdown; charset=utf-8")
+        .body(markdown(&view, &base_url(&state.config, &req))))
 }
 
 /// The board as CSV rows, with live counts per insight.
 pub async fn board_csv(state: &AppState, base: &str) -> Result<Vec<u8>, AppError> {
     let items = state.db.read(|conn| board(conn, None)).await?;
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let header = [
+    let mut records = vec![[
         "id",
         "title",
         "status",
@@ -539,27 +503,25 @@ pub async fn board_csv(state: &AppState, base: &str) -> Result<Vec<u8>, AppError
         "evidence",
         "updated_at",
         "url",
-    ];
-    writer.write_record(header).map_err(|err| AppError::Internal(err.into()))?;
+    ]
+    .map(String::from)];
     for item in items {
         let view = live_counts(state, item.id).await?;
-        writer
-            .write_record([
-                item.id.to_string(),
-                cell(&item.title),
-                item.status.clone(),
-                item.owner.clone().unwrap_or_default(),
-                item.tags.join(" "),
-                view.posts.to_string(),
-                view.incidents.to_string(),
-                view.responders.to_string(),
-                item.evidence.to_string(),
-                item.updated_at.clone(),
-                format!("{base}/insights/{}", item.id),
-            ])
-            .map_err(|err| AppError::Internal(err.into()))?;
+        records.push([
+            item.id.to_string(),
+            item.title.clone(),
+            item.status.clone(),
+            item.owner.clone().unwrap_or_default(),
+            item.tags.join(" "),
+            view.posts.to_string(),
+            view.incidents.to_string(),
+            view.responders.to_string(),
+            item.evidence.to_string(),
+            item.updated_at.clone(),
+            format!("{base}/insights/{}", item.id),
+        ]);
     }
-    writer.into_inner().map_err(|err| AppError::Internal(anyhow::anyhow!("csv: {err}")))
+    export::csv(records)
 }
 
 /// Export the board as CSV.
@@ -569,7 +531,7 @@ pub async fn export_csv(
     _auth: AuthUser,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let body = board_csv(&state, &base_url(&req)).await?;
+    let body = board_csv(&state, &base_url(&state.config, &req)).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header(("Content-Disposition", "attachment; filename=\"insights.csv\""))
@@ -646,23 +608,4 @@ pub async fn my_notifications(
         state.db.read(move |conn| notifications(conn, user_id)).await?
     };
     Ok(HttpResponse::Ok().json(list))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_text_cannot_add_markup_to_an_export() {
-        assert_eq!(inline("see [x](javascript:alert(1))"), "see \\[x\\](javascript:alert(1))");
-        assert_eq!(
-            inline("heading <img src=x onerror=y> *bold*"),
-            "heading \\<img src=x onerror=y\\> \\*bold\\*"
-        );
-        assert_eq!(inline("plain words, #tags and a-b,\n twice"), "plain words, #tags and a-b, twice");
-        assert_eq!(
-            quoted("first line\n# second\n2. third\n- fourth"),
-            "> first line\n> \\# second\n> 2\\. third\n> \\- fourth"
-        );
-    }
 }

@@ -127,24 +127,20 @@ pub async fn similar(
     Ok(HttpResponse::Ok().json(SimilarView { items }))
 }
 
-/// One CSV record per post.
+/// One CSV record per post, written by the one CSV writer (formula cells neutralised).
 fn csv_rows(posts: &[PostDetails]) -> Result<Vec<u8>, AppError> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for details in posts {
+    crate::domain::export::csv(posts.iter().map(|details| {
         let view = PostView::from(details);
         let tags: Vec<&str> = view.tags.iter().map(|t| t.name.as_str()).collect();
-        writer
-            .write_record([
-                view.id.to_string().as_str(),
-                view.created_at.as_str(),
-                view.author.username.as_str(),
-                view.incident.as_deref().unwrap_or(""),
-                tags.join(" ").as_str(),
-                view.body.as_str(),
-            ])
-            .map_err(|err| AppError::Internal(err.into()))?;
-    }
-    writer.into_inner().map_err(|err| AppError::Internal(anyhow::anyhow!("csv: {err}")))
+        [
+            view.id.to_string(),
+            view.created_at.clone(),
+            view.author.username.clone(),
+            view.incident.clone().unwrap_or_default(),
+            tags.join(" "),
+            view.body.clone(),
+        ]
+    }))
 }
 
 fn jsonl_rows(posts: &[PostDetails]) -> Result<Vec<u8>, AppError> {
@@ -176,8 +172,11 @@ pub async fn export(
     let search = state.search.clone();
     let ids = tokio::task::spawn_blocking(move || searcher::all_ids(&search, req.query.as_ref(), req.sort))
         .await??;
-    let header: Vec<u8> =
-        if jsonl { Vec::new() } else { b"id,created_at,author,incident,tags,body\n".to_vec() };
+    let header: Vec<u8> = if jsonl {
+        Vec::new()
+    } else {
+        crate::domain::export::csv([["id", "created_at", "author", "incident", "tags", "body"]])?
+    };
     let chunks: Vec<Vec<i64>> = ids.chunks(500).map(<[i64]>::to_vec).collect();
     let db = state.db.clone();
     // Each chunk of posts is read from the database only when the client is ready for it.

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::db::posts::PostDetails;
 use crate::db::{follows, users};
 use crate::domain::search::{request, run};
+use crate::domain::text::without_bidi_controls;
 use crate::domain::time::format_ms;
 use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::domain::trends::require_tag;
@@ -20,9 +21,10 @@ pub struct FeedQuery {
     pub q: Option<String>,
 }
 
-/// Escapes text for XML.
+/// Escapes text for XML, without bidi embeddings, overrides and isolates (as pages show it).
 fn xml(text: &str) -> String {
-    text.replace('&', "&amp;")
+    without_bidi_controls(text)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
@@ -109,7 +111,7 @@ pub async fn tag(
         })
         .await?;
     Ok(atom(
-        &base_url(&req),
+        &base_url(&state.config, &req),
         &format!("/tags/{}", tag.key),
         &format!("#{} · i2i", tag.display),
         &format!("/tags/{}", tag.key),
@@ -142,7 +144,7 @@ pub async fn incident(
         .await?;
     let path = format!("/incidents/{}", incident.key);
     Ok(atom(
-        &base_url(&req),
+        &base_url(&state.config, &req),
         &path,
         &format!("{} {} · i2i", incident.key, incident.title),
         &path,
@@ -163,5 +165,5 @@ pub async fn search(
     let page = run(state.search.clone(), &state.db, search_request, Some(viewer)).await?;
     let posts: Vec<PostDetails> = page.posts.into_iter().map(|(_, d)| d).collect();
     let path = format!("/search?q={}", super::cards::encode_segment(&q));
-    Ok(atom(&base_url(&req), &path, &format!("Search: {q} · i2i"), &path, &posts))
+    Ok(atom(&base_url(&state.config, &req), &path, &format!("Search: {q} · i2i"), &path, &posts))
 }

@@ -250,7 +250,7 @@ pub async fn export_markdown(
     Ok(HttpResponse::Ok()
         .content_type("text/markdown; charset=utf-8")
         .insert_header(("Content-Disposition", format!("attachment; filename=\"insight-{id}.md\"")))
-        .body(markdown(&view, &base_url(&req))))
+        .body(markdown(&view, &base_url(&state.config, &req))))
 }
 
 #[derive(Debug, Deserialize)]

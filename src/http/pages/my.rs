@@ -71,7 +71,7 @@ pub async fn show(
             Ok((tags, page, follows::feed_token(conn, viewer_id)?, open_incidents(conn)?))
         })
         .await?;
-    let base = base_url(&req);
+    let base = base_url(&state.config, &req);
     let followed: Vec<_> = tags
         .iter()
         .map(|t| {
@@ -132,7 +132,7 @@ pub async fn digest_markdown(
     Ok(HttpResponse::Ok()
         .content_type("text/markdown; charset=utf-8")
         .insert_header(("Content-Disposition", "attachment; filename=\"i2i-week.md\""))
-        .body(markdown(&digest, &base_url(&req))))
+        .body(markdown(&digest, &base_url(&state.config, &req))))
 }
 
 /// `GET /digest.html`: a standalone HTML page for an email (styles inline, absolute links).
@@ -142,7 +142,7 @@ pub async fn digest_html(
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let digest = digest_of(&state, auth.user.id).await?;
-    let base = base_url(&req);
+    let base = base_url(&state.config, &req);
     let context = json!({
         "base": base,
         "from": human_ms(digest.from),

@@ -129,7 +129,7 @@ pub async fn show(
                 "author_name": details.author.display_name,
                 "created_iso": format_ms(details.post.created_at),
                 "created_human": human_ms(details.post.created_at),
-                "snippet": hit.snippet,
+                "snippet": crate::domain::text::without_bidi_controls(&hit.snippet),
                 "incident": details.incident.as_ref().map(|i| i.key.clone()),
                 "incident_href": details.incident.as_ref().map(|i| format!("/incidents/{}", encode_segment(&i.key))),
                 "tags": details.tags.iter().map(|t| json!({"name": t.key, "display": t.display})).collect::<Vec<_>>(),
