@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::auth::password;
 use crate::db::users::{self, NewUser, User};
-use crate::db::{now_ms, sessions, DbConn};
+use crate::db::{follows, now_ms, sessions, DbConn};
 use crate::domain::audit::{self, user_target, Action, Actor};
 use crate::domain::rules::{self, Role};
 use crate::error::{not_found, AppError};
@@ -122,6 +122,17 @@ pub fn set_role(conn: &mut DbConn, by: &Actor, username: &str, role: Role) -> Re
     Ok(users::by_id(conn, user.id)?)
 }
 
+/// Revokes every credential a user holds, in the caller's transaction: each login session
+/// (API tokens and the web cookie) and the feed token of their Atom feed URLs. Every path
+/// that must lock a user out (disable, password change) comes through here, so no kind of
+/// credential survives it; re-enabling the user later brings none of them back. Returns
+/// the audit detail naming what was revoked.
+pub fn revoke_credentials(conn: &mut DbConn, user_id: i64, now: i64) -> Result<serde_json::Value, AppError> {
+    let sessions_revoked = sessions::revoke_all_of(conn, user_id, now)?;
+    let feed_token_revoked = follows::delete_feed_token(conn, user_id)?;
+    Ok(json!({"sessions_revoked": sessions_revoked, "feed_token_revoked": feed_token_revoked}))
+}
+
 /// Disables (and logs out everywhere) or re-enables a user.
 pub fn set_disabled(conn: &mut DbConn, by: &Actor, username: &str, disabled: bool) -> Result<User, AppError> {
     let user = require(conn, username)?;
@@ -135,8 +146,8 @@ pub fn set_disabled(conn: &mut DbConn, by: &Actor, username: &str, disabled: boo
             return Err(AppError::Conflict("cannot disable the last active admin".into()));
         }
         users::set_disabled_at(conn, user.id, Some(now))?;
-        let revoked = sessions::revoke_all_of(conn, user.id, now)?;
-        audit::record(conn, by, Action::UserDisabled, &target, json!({"sessions_revoked": revoked}))?;
+        let detail = revoke_credentials(conn, user.id, now)?;
+        audit::record(conn, by, Action::UserDisabled, &target, detail)?;
     } else {
         users::set_disabled_at(conn, user.id, None)?;
         audit::record(conn, by, Action::UserEnabled, &target, json!({}))?;
@@ -153,8 +164,7 @@ pub fn set_password(
 ) -> Result<User, AppError> {
     let user = require(conn, username)?;
     users::set_password_hash(conn, user.id, password_hash)?;
-    let revoked = sessions::revoke_all_of(conn, user.id, now_ms())?;
-    let detail = json!({"sessions_revoked": revoked});
+    let detail = revoke_credentials(conn, user.id, now_ms())?;
     audit::record(conn, by, Action::PasswordChanged, &user_target(&user.username), detail)?;
     Ok(user)
 }
