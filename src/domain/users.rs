@@ -107,14 +107,26 @@ pub fn check_credentials(
     Ok(Ok(user))
 }
 
-/// Changes a user's role, refusing to demote the last active admin.
+/// Fails with 409 if `user` is the last active admin, so `doing` them would leave nobody
+/// able to administer i2i. The callers took [`users::lock_admin_changes`] before reading
+/// `user`, so the count cannot change under them.
+fn keep_an_admin(conn: &mut DbConn, user: &User, doing: &str) -> Result<(), AppError> {
+    if user.is_admin() && !user.is_disabled() && users::active_admins(conn)? <= 1 {
+        return Err(AppError::Conflict(format!("cannot {doing} the last active admin")));
+    }
+    Ok(())
+}
+
+/// Changes a user's role, refusing to demote the last active admin (also when two admins
+/// are demoted at once on two nodes: see [`users::lock_admin_changes`]).
 pub fn set_role(conn: &mut DbConn, by: &Actor, username: &str, role: Role) -> Result<User, AppError> {
+    users::lock_admin_changes(conn)?;
     let user = require(conn, username)?;
     if user.role == role.as_str() {
         return Ok(user);
     }
-    if user.is_admin() && role != Role::Admin && !user.is_disabled() && users::active_admins(conn)? <= 1 {
-        return Err(AppError::Conflict("cannot demote the last active admin".into()));
+    if role != Role::Admin {
+        keep_an_admin(conn, &user, "demote")?;
     }
     users::set_role(conn, user.id, role.as_str())?;
     let detail = json!({"from": user.role, "to": role.as_str()});
@@ -133,8 +145,10 @@ pub fn revoke_credentials(conn: &mut DbConn, user_id: i64, now: i64) -> Result<s
     Ok(json!({"sessions_revoked": sessions_revoked, "feed_token_revoked": feed_token_revoked}))
 }
 
-/// Disables (and logs out everywhere) or re-enables a user.
+/// Disables (and logs out everywhere) or re-enables a user; the last active admin cannot be
+/// disabled (also when two admins disable each other at once: see [`users::lock_admin_changes`]).
 pub fn set_disabled(conn: &mut DbConn, by: &Actor, username: &str, disabled: bool) -> Result<User, AppError> {
+    users::lock_admin_changes(conn)?;
     let user = require(conn, username)?;
     if user.is_disabled() == disabled {
         return Ok(user);
@@ -142,9 +156,7 @@ pub fn set_disabled(conn: &mut DbConn, by: &Actor, username: &str, disabled: boo
     let now = now_ms();
     let target = user_target(&user.username);
     if disabled {
-        if user.is_admin() && users::active_admins(conn)? <= 1 {
-            return Err(AppError::Conflict("cannot disable the last active admin".into()));
-        }
+        keep_an_admin(conn, &user, "disable")?;
         users::set_disabled_at(conn, user.id, Some(now))?;
         let detail = revoke_credentials(conn, user.id, now)?;
         audit::record(conn, by, Action::UserDisabled, &target, detail)?;
