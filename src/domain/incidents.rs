@@ -115,7 +115,9 @@ pub fn update_incident_as(
 ) -> Result<Incident, AppError> {
     let incident = require(conn, key)?;
     if !may_update(conn, user, incident.id)? {
-        return Err(AppError::Forbidden("only the incident's responders (who have a note on it) or an admin may change it".into()));
+        return Err(AppError::Forbidden(
+            "only the incident's responders (who have a note on it) or an admin may change it".into(),
+        ));
     }
     update_incident(conn, &incident.key, patch)
 }
