@@ -1,8 +1,8 @@
 //! Cross-site request forgery: a request authenticated by the session cookie (which a
 //! browser attaches to a request another site makes it send) changes nothing unless it
-//! carries the session's CSRF token — in `X-CSRF-Token` for every state-changing API route
-//! of the role table (also those without a body), in the `_csrf` field for the pages'
-//! forms. Bearer requests need no token.
+//! carries the session's CSRF token in `X-CSRF-Token`: every state-changing API route of
+//! the role table, also those without a body. Bearer requests need no token. (The pages'
+//! forms carry it in their `_csrf` field: `web::every_form_refuses_a_missing_or_foreign_csrf_token…`.)
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -93,7 +93,7 @@ async fn cookie_requests_to_the_api_change_nothing_without_the_csrf_header() {
     let feed = expect_json(app.post("/api/v1/me/feed-token", &token, &json!({})).await, StatusCode::OK).await;
     let feed = feed["token"].as_str().unwrap().to_string();
     let rows: Vec<&Row> = api_changes().collect();
-    assert!(rows.len() >= 20, "only {} state-changing API rows", rows.len());
+    assert!(rows.len() >= 15, "only {} state-changing API rows", rows.len());
 
     let before = snapshot(&app, &token, &feed).await;
     let mut wrong = Vec::new();
@@ -124,33 +124,6 @@ async fn cookie_requests_to_the_api_change_nothing_without_the_csrf_header() {
         }
     }
     assert!(wrong.is_empty(), "cookie requests with the CSRF header refused:\n{}", wrong.join("\n"));
-}
-
-#[tokio::test]
-async fn page_forms_without_their_csrf_field_are_refused() {
-    let app = TestApp::spawn_with(|config| {
-        config.login_per_minute = 0;
-        config.login_failures_per_minute = 0;
-    })
-    .await;
-    let admin = app.setup_admin().await;
-    app.user(&admin, "rita", "responder").await;
-    app.create_post(&admin, json!({"body": "disk full on #db", "incident": "INC-1"})).await;
-    let (token, _csrf) = session_of(&app, "admin", ADMIN_PASSWORD).await;
-    let forms: Vec<&Row> =
-        TABLE.iter().filter(|row| row.method == "POST" && row.body.contains("_csrf={csrf}")).collect();
-    assert!(forms.len() >= 10, "only {} page forms", forms.len());
-    let mut wrong = Vec::new();
-    for row in forms {
-        let body = row.body.replace("&_csrf={csrf}", "").replace("_csrf={csrf}", "");
-        let response = send_with_cookie(&app, row, &body, &token, None).await;
-        if response.status() != StatusCode::FORBIDDEN {
-            wrong.push(format!("{} {}: {}", row.method, row.path, response.status()));
-        }
-    }
-    assert!(wrong.is_empty(), "page forms without _csrf not refused:\n{}", wrong.join("\n"));
-    // The session is still there: the refused logout form did not end it.
-    assert_eq!(app.get("/api/v1/users/me", &token).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
