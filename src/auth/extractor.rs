@@ -9,9 +9,9 @@ use std::pin::Pin;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
 use super::SESSION_COOKIE;
-use crate::db::now_ms;
 use crate::db::sessions::{self, Session};
 use crate::db::users::{self, User};
+use crate::db::{now_ms, DbConn};
 use crate::error::AppError;
 use crate::startup::AppState;
 
@@ -106,22 +106,25 @@ async fn resolve(state: web::Data<AppState>, token: Option<String>) -> Result<Op
     let Some(claims) = state.keys.verify(&token) else {
         return Ok(None);
     };
-    state
-        .db
-        .read(move |conn| {
-            let Some(session) = sessions::active(conn, &claims.jti, now_ms())? else {
-                return Ok(None);
-            };
-            if session.user_id != claims.sub {
-                return Ok(None);
-            }
-            let user = users::by_id(conn, claims.sub)?;
-            if user.is_disabled() {
-                return Ok(None);
-            }
-            Ok(Some(AuthUser { user, session }))
-        })
-        .await
+    state.db.read(move |conn| signed_in(conn, &claims.jti, claims.sub)).await
+}
+
+/// The user of session `session_id` if that session is still live (not revoked, not
+/// expired) and belongs to `user_id`, an active user; `Ok(None)` otherwise. Every request
+/// asks this through the extractor; a response that outlives its request (the event
+/// stream) asks it again as it goes, so a revoked session stops it too.
+pub fn signed_in(conn: &mut DbConn, session_id: &str, user_id: i64) -> Result<Option<AuthUser>, AppError> {
+    let Some(session) = sessions::active(conn, session_id, now_ms())? else {
+        return Ok(None);
+    };
+    if session.user_id != user_id {
+        return Ok(None);
+    }
+    let user = users::by_id(conn, user_id)?;
+    if user.is_disabled() {
+        return Ok(None);
+    }
+    Ok(Some(AuthUser { user, session }))
 }
 
 fn state_of(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {

@@ -257,3 +257,47 @@ async fn two_admins_on_two_nodes_taking_each_other_out_at_once_leave_one() {
     let active = || diesel::sql_query(ACTIVE_ADMINS).get_result::<Count>(&mut connect()).expect("count").n;
     race_rounds(&nodes[0].base, &nodes[1].base, &admin, &bob, 20, reset, active).await;
 }
+
+/// Reads `stream` until it ends or `within` passes; the text read, and whether it ended.
+async fn read_until_end(stream: &mut reqwest::Response, within: std::time::Duration) -> (String, bool) {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(_) => return (text, true),
+            Err(_) => return (text, false),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_open_event_stream_ends_with_its_session() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin().await;
+    let rita = app.user(&admin, "rita", "responder").await;
+    let open = |token: String| {
+        let request = app.client.get(app.url("/api/v1/stream")).bearer_auth(token);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response
+        }
+    };
+    // Logged out: the stream opened with that token delivers nothing more and ends.
+    let mut stream = open(rita.clone()).await;
+    let logout = app.client.post(app.url("/api/v1/auth/logout")).bearer_auth(&rita).send().await.unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    app.create_post(&admin, json!({"body": "after the logout #secret"})).await;
+    let (text, ended) = read_until_end(&mut stream, std::time::Duration::from_secs(10)).await;
+    assert!(!text.contains("after the logout"), "a post reached a logged-out stream: {text}");
+    assert!(ended, "the stream of a revoked session is still open");
+
+    // Disabled while idle: the stream ends within the recheck interval, without a post.
+    let login = expect_json(app.login("rita", PASSWORD).await, StatusCode::OK).await;
+    let mut stream = open(login["token"].as_str().unwrap().to_string()).await;
+    expect_json(app.patch("/api/v1/users/rita", &admin, &json!({"disabled": true})).await, StatusCode::OK)
+        .await;
+    let (_, ended) = read_until_end(&mut stream, std::time::Duration::from_secs(10)).await;
+    assert!(ended, "the stream of a disabled user is still open");
+}
