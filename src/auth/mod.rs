@@ -78,6 +78,7 @@ pub async fn open_session(
         sub: user.id,
         jti: session.id.clone(),
         iat: now / 1000,
+        nbf: None,
         exp: session.expires_at / 1000,
     };
     let token = state.keys.sign(&claims)?;

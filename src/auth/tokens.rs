@@ -28,6 +28,10 @@ pub fn signing_secret(config: &Config, db: &Db) -> anyhow::Result<Vec<u8>> {
     Ok(secret.into_bytes())
 }
 
+/// How far (seconds) a token's `iat` or `nbf` may lie ahead of this node's clock: the clocks
+/// of the nodes sharing one database differ a little, and no more than that is forgiven.
+pub const CLOCK_LEEWAY_SECS: i64 = 60;
+
 /// The claims i2i puts in a token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -35,7 +39,11 @@ pub struct Claims {
     pub sub: i64,
     /// Session id (a row in `sessions`).
     pub jti: String,
+    /// Issued at, seconds since the epoch; a token issued in the future is refused.
     pub iat: i64,
+    /// Not before, seconds since the epoch; i2i does not set it, but one that is set is honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
 }
@@ -55,11 +63,26 @@ impl Keys {
         Ok(encode(&Header::new(Algorithm::HS256), claims, &self.encoding)?)
     }
 
-    /// The claims of a well-signed, unexpired token.
+    /// The claims of a well-signed, unexpired token that is already valid (`iat` and `nbf`
+    /// not in the future beyond [`CLOCK_LEEWAY_SECS`]).
     pub fn verify(&self, token: &str) -> Option<Claims> {
+        self.verify_at(token, chrono::Utc::now().timestamp())
+    }
+
+    /// [`Keys::verify`] as of `now` (seconds since the epoch). The library checks the
+    /// signature and `exp` (against the real clock, without leeway); `iat` and `nbf` are
+    /// checked here, because the library ignores `iat` and would apply one leeway to both
+    /// `exp` and `nbf`, and an expired token gets none.
+    fn verify_at(&self, token: &str, now: i64) -> Option<Claims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        decode::<Claims>(token, &self.decoding, &validation).ok().map(|data| data.claims)
+        validation.validate_nbf = false;
+        let claims = decode::<Claims>(token, &self.decoding, &validation).ok()?.claims;
+        let latest = now.saturating_add(CLOCK_LEEWAY_SECS);
+        if claims.iat > latest || claims.nbf.is_some_and(|nbf| nbf > latest) {
+            return None;
+        }
+        Some(claims)
     }
 }
 
@@ -108,7 +131,7 @@ mod tests {
     }
 
     fn claims(exp: i64) -> Claims {
-        Claims { sub: 7, jti: "s1".into(), iat: 0, exp }
+        Claims { sub: 7, jti: "s1".into(), iat: 0, nbf: None, exp }
     }
 
     #[test]
@@ -126,5 +149,26 @@ mod tests {
         let keys = Keys::new(b"k");
         let token = keys.sign(&claims(chrono::Utc::now().timestamp() - 5)).unwrap();
         assert!(keys.verify(&token).is_none());
+    }
+
+    #[test]
+    fn a_token_issued_or_valid_only_in_the_future_is_rejected() {
+        let keys = Keys::new(b"k");
+        let now = chrono::Utc::now().timestamp();
+        let far = now + 7200;
+        let issued_ahead = Claims { iat: now + 3600, ..claims(far) };
+        assert!(keys.verify(&keys.sign(&issued_ahead).unwrap()).is_none(), "iat an hour ahead");
+        let not_yet = Claims { iat: now, nbf: Some(now + 3600), ..claims(far) };
+        assert!(keys.verify(&keys.sign(&not_yet).unwrap()).is_none(), "nbf an hour ahead");
+        // A little skew between nodes is forgiven, and a past nbf is fine.
+        let skewed = Claims { iat: now + 10, nbf: Some(now + 10), ..claims(far) };
+        assert!(keys.verify(&keys.sign(&skewed).unwrap()).is_some(), "10 s of skew");
+        let started = Claims { iat: now - 10, nbf: Some(now - 10), ..claims(far) };
+        assert!(keys.verify(&keys.sign(&started).unwrap()).is_some());
+        // The edge of the leeway, on a fixed clock.
+        let edge = Claims { iat: 1_000 + CLOCK_LEEWAY_SECS, ..claims(far) };
+        let token = keys.sign(&edge).unwrap();
+        assert!(keys.verify_at(&token, 1_000).is_some());
+        assert!(keys.verify_at(&token, 999).is_none());
     }
 }

@@ -64,6 +64,11 @@ pub fn set_feed_token(conn: &mut DbConn, user_id: i64, token: &str, now: i64) ->
     Ok(())
 }
 
+/// Deletes the user's feed token, if any (their feed URLs stop working); true if one existed.
+pub fn delete_feed_token(conn: &mut DbConn, user_id: i64) -> QueryResult<bool> {
+    Ok(diesel::delete(feed_tokens::table.find(user_id)).execute(conn)? > 0)
+}
+
 /// The user a feed token belongs to.
 pub fn user_of_feed_token(conn: &mut DbConn, token: &str) -> QueryResult<Option<i64>> {
     feed_tokens::table

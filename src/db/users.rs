@@ -102,6 +102,24 @@ pub fn set_password_hash(conn: &mut DbConn, id: i64, hash: &str) -> QueryResult<
     diesel::update(users::table.find(id)).set(users::password_hash.eq(hash)).execute(conn)
 }
 
+/// Serialises the changes that can take an admin out of the active admins (demote,
+/// disable), until the caller's transaction ends. Without it two such changes on two nodes
+/// (or two connections of one) each count two active admins and both commit, leaving none.
+/// On PostgreSQL this is a transaction-scoped advisory lock: the second change waits for the
+/// first to commit and then (each statement reading afresh under READ COMMITTED) counts what
+/// the first left. On SQLite a write transaction already holds the one write lock (`BEGIN
+/// IMMEDIATE`, or the server's single writer thread), so there is nothing more to take.
+pub fn lock_admin_changes(conn: &mut DbConn) -> QueryResult<()> {
+    if let DbConn::Pg(pg) = conn {
+        use diesel::connection::SimpleConnection;
+        pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({ADMIN_CHANGES_LOCK})"))?;
+    }
+    Ok(())
+}
+
+/// The key of the advisory lock [`lock_admin_changes`] takes ("i2iadmin" in ASCII).
+const ADMIN_CHANGES_LOCK: i64 = 0x6932_6961_646d_696e;
+
 /// Number of active admins, so the last one cannot be demoted or disabled.
 pub fn active_admins(conn: &mut DbConn) -> QueryResult<i64> {
     users::table.filter(users::role.eq("admin")).filter(users::disabled_at.is_null()).count().get_result(conn)

@@ -79,7 +79,13 @@ pub fn require(conn: &mut DbConn, key: &str) -> Result<Incident, AppError> {
     incidents::by_key(conn, key)?.ok_or_else(|| crate::error::not_found(format!("incident {key} not found")))
 }
 
-/// Whether `user` may change the incident: an admin, or a responder who posted on it.
+/// Whether `user` may change the incident (title, severity, status, service). The rule:
+/// an admin, or one of the incident's *current* responders — someone with at least one
+/// live (not deleted) note on it. Rights follow the notes: deleting one's last note on an
+/// incident gives them up, so a note posted by mistake (or by someone who has left the
+/// incident) does not let its author change the incident forever. Designers and analysts
+/// follow and curate tags; they change an incident only as its responders. i2i does not
+/// record who created an incident, so creating one confers nothing until its creator posts.
 pub fn may_update(
     conn: &mut DbConn,
     user: &crate::db::users::User,
@@ -91,7 +97,10 @@ pub fn may_update(
         return Ok(true);
     }
     Ok(diesel::select(diesel::dsl::exists(
-        posts::table.filter(posts::incident_id.eq(incident_id)).filter(posts::author_id.eq(user.id)),
+        posts::table
+            .filter(posts::incident_id.eq(incident_id))
+            .filter(posts::author_id.eq(user.id))
+            .filter(posts::deleted_at.is_null()),
     ))
     .get_result(conn)?)
 }
@@ -106,7 +115,9 @@ pub fn update_incident_as(
 ) -> Result<Incident, AppError> {
     let incident = require(conn, key)?;
     if !may_update(conn, user, incident.id)? {
-        return Err(AppError::Forbidden("only the incident's responders (or an admin) may change it".into()));
+        return Err(AppError::Forbidden(
+            "only the incident's responders (who have a note on it) or an admin may change it".into(),
+        ));
     }
     update_incident(conn, &incident.key, patch)
 }

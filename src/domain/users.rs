@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::auth::password;
 use crate::db::users::{self, NewUser, User};
-use crate::db::{now_ms, sessions, DbConn};
+use crate::db::{follows, now_ms, sessions, DbConn};
 use crate::domain::audit::{self, user_target, Action, Actor};
 use crate::domain::rules::{self, Role};
 use crate::error::{not_found, AppError};
@@ -106,14 +106,26 @@ pub fn login_verdict(user: Option<User>, password_matched: bool) -> Result<User,
     Ok(user)
 }
 
-/// Changes a user's role, refusing to demote the last active admin.
+/// Fails with 409 if `user` is the last active admin, so `doing` them would leave nobody
+/// able to administer i2i. The callers took [`users::lock_admin_changes`] before reading
+/// `user`, so the count cannot change under them.
+fn keep_an_admin(conn: &mut DbConn, user: &User, doing: &str) -> Result<(), AppError> {
+    if user.is_admin() && !user.is_disabled() && users::active_admins(conn)? <= 1 {
+        return Err(AppError::Conflict(format!("cannot {doing} the last active admin")));
+    }
+    Ok(())
+}
+
+/// Changes a user's role, refusing to demote the last active admin (also when two admins
+/// are demoted at once on two nodes: see [`users::lock_admin_changes`]).
 pub fn set_role(conn: &mut DbConn, by: &Actor, username: &str, role: Role) -> Result<User, AppError> {
+    users::lock_admin_changes(conn)?;
     let user = require(conn, username)?;
     if user.role == role.as_str() {
         return Ok(user);
     }
-    if user.is_admin() && role != Role::Admin && !user.is_disabled() && users::active_admins(conn)? <= 1 {
-        return Err(AppError::Conflict("cannot demote the last active admin".into()));
+    if role != Role::Admin {
+        keep_an_admin(conn, &user, "demote")?;
     }
     users::set_role(conn, user.id, role.as_str())?;
     let detail = json!({"from": user.role, "to": role.as_str()});
@@ -121,8 +133,21 @@ pub fn set_role(conn: &mut DbConn, by: &Actor, username: &str, role: Role) -> Re
     Ok(users::by_id(conn, user.id)?)
 }
 
-/// Disables (and logs out everywhere) or re-enables a user.
+/// Revokes every credential a user holds, in the caller's transaction: each login session
+/// (API tokens and the web cookie) and the feed token of their Atom feed URLs. Every path
+/// that must lock a user out (disable, password change) comes through here, so no kind of
+/// credential survives it; re-enabling the user later brings none of them back. Returns
+/// the audit detail naming what was revoked.
+pub fn revoke_credentials(conn: &mut DbConn, user_id: i64, now: i64) -> Result<serde_json::Value, AppError> {
+    let sessions_revoked = sessions::revoke_all_of(conn, user_id, now)?;
+    let feed_token_revoked = follows::delete_feed_token(conn, user_id)?;
+    Ok(json!({"sessions_revoked": sessions_revoked, "feed_token_revoked": feed_token_revoked}))
+}
+
+/// Disables (and logs out everywhere) or re-enables a user; the last active admin cannot be
+/// disabled (also when two admins disable each other at once: see [`users::lock_admin_changes`]).
 pub fn set_disabled(conn: &mut DbConn, by: &Actor, username: &str, disabled: bool) -> Result<User, AppError> {
+    users::lock_admin_changes(conn)?;
     let user = require(conn, username)?;
     if user.is_disabled() == disabled {
         return Ok(user);
@@ -130,12 +155,10 @@ pub fn set_disabled(conn: &mut DbConn, by: &Actor, username: &str, disabled: boo
     let now = now_ms();
     let target = user_target(&user.username);
     if disabled {
-        if user.is_admin() && users::active_admins(conn)? <= 1 {
-            return Err(AppError::Conflict("cannot disable the last active admin".into()));
-        }
+        keep_an_admin(conn, &user, "disable")?;
         users::set_disabled_at(conn, user.id, Some(now))?;
-        let revoked = sessions::revoke_all_of(conn, user.id, now)?;
-        audit::record(conn, by, Action::UserDisabled, &target, json!({"sessions_revoked": revoked}))?;
+        let detail = revoke_credentials(conn, user.id, now)?;
+        audit::record(conn, by, Action::UserDisabled, &target, detail)?;
     } else {
         users::set_disabled_at(conn, user.id, None)?;
         audit::record(conn, by, Action::UserEnabled, &target, json!({}))?;
@@ -152,8 +175,7 @@ pub fn set_password(
 ) -> Result<User, AppError> {
     let user = require(conn, username)?;
     users::set_password_hash(conn, user.id, password_hash)?;
-    let revoked = sessions::revoke_all_of(conn, user.id, now_ms())?;
-    let detail = json!({"sessions_revoked": revoked});
+    let detail = revoke_credentials(conn, user.id, now_ms())?;
     audit::record(conn, by, Action::PasswordChanged, &user_target(&user.username), detail)?;
     Ok(user)
 }

@@ -12,6 +12,11 @@ use actix_web::{middleware::DefaultHeaders, web};
 
 use crate::error::{bad_request, json_error, AppError};
 
+/// `Cache-Control: no-store`, for every response that carries a credential (a login token,
+/// the session cookie, a feed token): no browser cache or proxy may keep a copy of it.
+pub const NO_STORE: (actix_web::http::header::HeaderName, &str) =
+    (actix_web::http::header::CACHE_CONTROL, "no-store");
+
 /// Every route of i2i.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use api::{admin, auth, health, incidents, insights, me, posts, search, stream, tags, trends, users};

@@ -68,12 +68,24 @@ async fn expired_forged_and_missing_tokens_are_rejected() {
     let keys = i2i::auth::Keys::new(app.config.jwt_secret.as_ref().unwrap().as_bytes());
     let now = chrono::Utc::now().timestamp();
     let expired = keys
-        .sign(&i2i::auth::tokens::Claims { sub: user_id, jti: "x".into(), iat: now - 100, exp: now - 10 })
+        .sign(&i2i::auth::tokens::Claims {
+            sub: user_id,
+            jti: "x".into(),
+            iat: now - 100,
+            nbf: None,
+            exp: now - 10,
+        })
         .unwrap();
     assert_eq!(app.get("/api/v1/users/me", &expired).await.status(), StatusCode::UNAUTHORIZED);
     // A valid-looking token signed with another key.
     let forged = i2i::auth::Keys::new(b"some-other-secret-entirely")
-        .sign(&i2i::auth::tokens::Claims { sub: user_id, jti: "x".into(), iat: now, exp: now + 3600 })
+        .sign(&i2i::auth::tokens::Claims {
+            sub: user_id,
+            jti: "x".into(),
+            iat: now,
+            nbf: None,
+            exp: now + 3600,
+        })
         .unwrap();
     assert_eq!(app.get("/api/v1/users/me", &forged).await.status(), StatusCode::UNAUTHORIZED);
     // No token at all.
@@ -155,7 +167,8 @@ async fn tampered_unsigned_and_orphaned_tokens_are_rejected() {
         format!("{}.{}.{signature}", parts[0], parts[1])
     };
     let sign = |sub: i64, jti: &str| {
-        keys.sign(&i2i::auth::tokens::Claims { sub, jti: jti.into(), iat: now, exp: now + 3600 }).unwrap()
+        keys.sign(&i2i::auth::tokens::Claims { sub, jti: jti.into(), iat: now, nbf: None, exp: now + 3600 })
+            .unwrap()
     };
     let cases = [
         // alg "none" with no signature, naming the responder's real session.
@@ -186,6 +199,7 @@ async fn tampered_unsigned_and_orphaned_tokens_are_rejected() {
                     sub: claims.sub,
                     jti: claims.jti.clone(),
                     iat: now,
+                    nbf: None,
                     exp: now + 3600,
                 })
                 .unwrap()
@@ -195,7 +209,30 @@ async fn tampered_unsigned_and_orphaned_tokens_are_rejected() {
                 sub: claims.sub,
                 jti: claims.jti.clone(),
                 iat: now - 100,
+                nbf: None,
                 exp: now - 1,
+            })
+            .unwrap()
+        }),
+        // Properly signed for the responder's real session, but not valid yet: issued an
+        // hour from now, or usable only from then (beyond the clock leeway between nodes).
+        ("issued in the future", {
+            keys.sign(&i2i::auth::tokens::Claims {
+                sub: claims.sub,
+                jti: claims.jti.clone(),
+                iat: now + 3600,
+                nbf: None,
+                exp: now + 7200,
+            })
+            .unwrap()
+        }),
+        ("not valid before an hour from now", {
+            keys.sign(&i2i::auth::tokens::Claims {
+                sub: claims.sub,
+                jti: claims.jti.clone(),
+                iat: now,
+                nbf: Some(now + 3600),
+                exp: now + 7200,
             })
             .unwrap()
         }),

@@ -8,6 +8,8 @@ mod audit;
 mod auth;
 mod backup;
 mod cli;
+mod credentials;
+mod csrf;
 mod degraded;
 mod durability;
 mod errors;

@@ -22,13 +22,13 @@ const ROLES: [&str; 5] = ["anonymous", "responder", "designer", "analyst", "admi
 /// Body: `J…` sends JSON, `F…` a form, empty nothing.
 /// Rows marked `fresh` run with a new session per role (logout ends it; the feed-token
 /// rotation invalidates `{feed}`), so the rows after them keep working.
-struct Row {
-    method: &'static str,
-    template: &'static str,
-    path: &'static str,
-    body: &'static str,
-    expect: &'static str,
-    fresh: bool,
+pub(crate) struct Row {
+    pub(crate) method: &'static str,
+    pub(crate) template: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) body: &'static str,
+    pub(crate) expect: &'static str,
+    pub(crate) fresh: bool,
 }
 
 const fn row(
@@ -54,7 +54,7 @@ const fn fresh(
 /// Post 1 and incident INC-1 belong to the admin; post 2 is the admin's too, deleted by
 /// its row; tag `db` exists.
 #[rustfmt::skip]
-const TABLE: &[Row] = &[
+pub(crate) const TABLE: &[Row] = &[
     row("GET", "/healthz", "/healthz", "", "ooooo"),
     row("GET", "/readyz", "/readyz", "", "ooooo"),
     row("GET", "/api/openapi.json", "/api/openapi.json", "", "ooooo"),
@@ -164,7 +164,7 @@ struct Credentials {
 }
 
 /// The outcome class of a response (see the legend of [`TABLE`]).
-fn class_of(response: &reqwest::Response) -> char {
+pub(crate) fn class_of(response: &reqwest::Response) -> char {
     let status = response.status();
     let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("");
     if status.is_redirection() && location.starts_with("/login") {

@@ -30,7 +30,7 @@ pub async fn login(
 ) -> Result<HttpResponse, AppError> {
     let LoginRequest { username, password } = body.into_inner();
     let issued = crate::auth::log_in(&state, client, username, password).await?;
-    Ok(HttpResponse::Ok().json(LoginView {
+    Ok(HttpResponse::Ok().insert_header(crate::http::NO_STORE).json(LoginView {
         token: issued.token,
         expires_at: format_ms(issued.expires_at),
         user: UserView::from(&issued.user),

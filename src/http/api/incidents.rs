@@ -111,7 +111,8 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(IncidentView::from(&incident)))
 }
 
-/// Change title, severity, status or service: the incident's responders (who posted on it) or an admin.
+/// Change title, severity, status or service: the incident's responders (who have a live,
+/// not deleted, note on it) or an admin.
 #[utoipa::path(patch, path = "/api/v1/incidents/{key}", request_body = UpdateIncident,
     responses((status = 200, body = IncidentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(

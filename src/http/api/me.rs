@@ -90,5 +90,5 @@ pub async fn rotate_feed_token(state: &web::Data<AppState>, user_id: i64) -> Res
 #[utoipa::path(post, path = "/api/v1/me/feed-token", responses((status = 200, description = "{token}")))]
 pub async fn feed_token(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
     let token = rotate_feed_token(&state, auth.user.id).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "token": token })))
+    Ok(HttpResponse::Ok().insert_header(crate::http::NO_STORE).json(serde_json::json!({ "token": token })))
 }

@@ -52,12 +52,22 @@ struct Cursor {
     already_visible: Vec<i64>,
     filter: Filter,
     viewer: i64,
+    /// The session the stream was opened with, checked again as the stream goes on.
+    session: String,
+    /// When that session was last found live.
+    checked: Instant,
     last_sent: Instant,
 }
 
 /// How often the feed is polled per open stream, and how often an idle stream says it is alive.
 const POLL: Duration = Duration::from_millis(300);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often an idle stream checks that its session is still live; a round that has
+/// changes to send checks every time, so nothing is sent after a logout or a disable.
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// Why a stream ends without an error worth a warning.
+const SIGNED_OUT: &str = "the session of this stream was revoked";
 
 /// The next chunk of events after `cursor.position` (waits until there is one, or a
 /// keep-alive is due).
@@ -75,16 +85,26 @@ async fn next_chunk(cursor: &mut Cursor) -> Result<String, AppError> {
             continue;
         }
         let indexed_up_to = cursor.search.position();
+        let session = cursor.session.clone();
+        let recheck_due = cursor.checked.elapsed() >= RECHECK;
         let batch = cursor
             .db
             .read(move |conn| {
                 let batch = changes::after(conn, from, 200)?;
+                // The credential is checked in the same read as what it would be shown.
+                let check = recheck_due || !batch.is_empty();
+                if check && crate::auth::extractor::signed_in(conn, &session, viewer)?.is_none() {
+                    return Err(AppError::Unauthorized(SIGNED_OUT.into()));
+                }
                 let ids: Vec<i64> = batch.iter().filter(|c| c.kind == "upsert").map(|c| c.post_id).collect();
                 let live = posts::live_many(conn, &ids)?;
-                Ok((batch, posts::details(conn, live, Some(viewer))?))
+                Ok((batch, posts::details(conn, live, Some(viewer))?, check))
             })
             .await?;
-        let (changes, details) = batch;
+        let (changes, details, checked) = batch;
+        if checked {
+            cursor.checked = Instant::now();
+        }
         let matched = match &cursor.filter.query {
             Some(node) => {
                 let search = cursor.search.clone();
@@ -214,6 +234,8 @@ pub async fn stream_posts(
         already_visible,
         filter: Filter { tag, incident: query.incident, query: search_query },
         viewer: auth.user.id,
+        session: auth.session.id.clone(),
+        checked: Instant::now(),
         last_sent: Instant::now(),
     };
     // The first chunk names the starting position, so even a client that saw no event yet
@@ -225,6 +247,10 @@ pub async fn stream_posts(
         }
         match next_chunk(&mut cursor).await {
             Ok(chunk) => Some((Ok(web::Bytes::from(chunk)), (None, cursor))),
+            Err(AppError::Unauthorized(_)) => {
+                tracing::debug!("event stream ended: {SIGNED_OUT}");
+                None
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "event stream ended");
                 None

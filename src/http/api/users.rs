@@ -92,7 +92,7 @@ pub async fn setup(
 ) -> Result<HttpResponse, AppError> {
     let NewUserRequest { username, password, display_name, .. } = body.into_inner();
     let issued = create_first_admin(&state, client, username, password, display_name).await?;
-    Ok(HttpResponse::Created().json(LoginView {
+    Ok(HttpResponse::Created().insert_header(crate::http::NO_STORE).json(LoginView {
         token: issued.token,
         expires_at: format_ms(issued.expires_at),
         user: UserView::from(&issued.user),

@@ -93,6 +93,7 @@ pub async fn login(
     let next = safe_next(next.as_deref());
     match crate::auth::log_in(&state, client, username.clone(), password).await {
         Ok(issued) => Ok(HttpResponse::SeeOther()
+            .insert_header(crate::http::NO_STORE)
             .cookie(session_cookie(&state, &issued))
             .insert_header(("Location", next))
             .finish()),
@@ -116,7 +117,11 @@ pub async fn logout(
     crate::auth::log_out(&state, client, auth).await?;
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();
-    Ok(HttpResponse::SeeOther().cookie(gone).insert_header(("Location", "/login")).finish())
+    Ok(HttpResponse::SeeOther()
+        .insert_header(crate::http::NO_STORE)
+        .cookie(gone)
+        .insert_header(("Location", "/login"))
+        .finish())
 }
 
 fn setup_page(state: &AppState, error: Option<&str>, username: &str) -> Result<HttpResponse, AppError> {
@@ -159,6 +164,7 @@ pub async fn setup(
     .await
     {
         Ok(issued) => Ok(HttpResponse::SeeOther()
+            .insert_header(crate::http::NO_STORE)
             .cookie(session_cookie(&state, &issued))
             .insert_header(("Location", "/"))
             .finish()),
