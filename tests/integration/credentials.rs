@@ -43,7 +43,7 @@ async fn a_feed_token_dies_with_a_disable_and_a_password_change() {
     let rita = login["token"].as_str().unwrap().to_string();
     let feed = new_feed_token(&app, &rita).await;
     assert_eq!(feed_status(&app, &feed).await, StatusCode::OK);
-    let hash = i2i::auth::password::hash("a-brand-new-password").unwrap();
+    let hash = i2i::auth::password::hash_now("a-brand-new-password").unwrap();
     app.db()
         .write_blocking(move |conn| {
             i2i::domain::users::set_password(conn, &i2i::domain::audit::Actor::cli(), "rita", &hash)
