@@ -21,6 +21,7 @@ mod nodes;
 mod outage;
 mod pages;
 mod posts;
+mod ranges;
 mod roles;
 mod search;
 mod timeline;
