@@ -221,8 +221,9 @@ impl ParsedLine {
     }
 }
 
-/// Parses and validates one line of the exchange format. Pure, so the fuzz target and the
-/// property tests exercise exactly what `import` applies.
+/// Parses and validates one line of the exchange format. Pure but for reading the clock (a
+/// note may be dated at most a day ahead, see [`time::check_note_time`]), so the fuzz target
+/// and the property tests exercise exactly what `import` applies.
 pub fn parse_line(text: &str) -> Result<ParsedLine, AppError> {
     // Checked here, before any parsing, so every import path refuses the same lines.
     if text.len() > MAX_LINE_BYTES {
@@ -231,7 +232,11 @@ pub fn parse_line(text: &str) -> Result<ParsedLine, AppError> {
     let line: ExchangeLine = serde_json::from_str(text)
         .map_err(|err| AppError::Validation { field: None, message: format!("not a post: {err}") })?;
     let username = rules::parse_username(&line.author)?;
-    let created_at = time::parse_timestamp("created_at", &line.created_at)?;
+    let created_at = time::check_note_time(
+        "created_at",
+        time::parse_timestamp("created_at", &line.created_at)?,
+        crate::db::now_ms(),
+    )?;
     let body = rules::parse_body(&line.body)?;
     let incident = match line.incident.as_deref().map(str::trim) {
         Some("") | None => None,

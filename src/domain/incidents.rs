@@ -29,7 +29,10 @@ pub fn create_incident(conn: &mut DbConn, input: &IncidentInput) -> Result<Incid
     }
     let now = now_ms();
     let status = input.status.unwrap_or(IncidentStatus::Investigating);
-    let started_at = input.started_at.unwrap_or(now);
+    let started_at = match input.started_at {
+        Some(at) => crate::domain::time::check_note_time("started_at", at, now)?,
+        None => now,
+    };
     Ok(incidents::insert(
         conn,
         &NewIncident {

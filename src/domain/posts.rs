@@ -100,7 +100,10 @@ pub fn create_post(
     }
     let body = rules::parse_body(&input.body)?;
     let now = now_ms();
-    let created_at = input.created_at.unwrap_or(now);
+    let created_at = match input.created_at {
+        Some(at) => crate::domain::time::check_note_time("created_at", at, now)?,
+        None => now,
+    };
     let analysis = analyse(&body, incident_pattern);
     let parent = match input.reply_to {
         Some(parent_id) => Some(

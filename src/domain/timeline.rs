@@ -63,6 +63,26 @@ fn tag_groups(conn: &mut DbConn, keys: &[String]) -> Result<Vec<Vec<i64>>, AppEr
     Ok(groups)
 }
 
+/// The position a `before` cursor (a post id) names, `(created_at, id)`; a cursor that is not
+/// a post id, or names no post, is a 400 `bad_cursor`. Pages that may skip [`load_page`]
+/// (nothing to show) check their cursor here, so a bad one is never silently ignored.
+pub fn cursor(conn: &mut DbConn, raw: Option<&str>) -> Result<Option<(i64, i64)>, AppError> {
+    let Some(cursor) = raw else { return Ok(None) };
+    let id: i64 = cursor
+        .parse()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| bad_request("bad_cursor", format!("cursor {cursor:?} is not a post id")))?;
+    // Deleted posts keep their row, so a cursor stays valid when its post is deleted.
+    let created_at: i64 = posts_table::table
+        .find(id)
+        .select(posts_table::created_at)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| bad_request("bad_cursor", format!("cursor {cursor:?} names no post")))?;
+    Ok(Some((created_at, id)))
+}
+
 /// Loads one page of the timeline described by `request`, as seen by `viewer_id`.
 pub fn load_page(
     conn: &mut DbConn,
@@ -72,23 +92,7 @@ pub fn load_page(
     let limit = parse_limit(request.limit.as_deref())?;
     let tag_keys = request.tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
     let not_keys = request.not_tags.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>, _>>()?;
-    let before = match &request.before {
-        None => None,
-        Some(cursor) => {
-            let id: i64 =
-                cursor.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
-                    bad_request("bad_cursor", format!("cursor {cursor:?} is not a post id"))
-                })?;
-            // Deleted posts keep their row, so a cursor stays valid when its post is deleted.
-            let created_at: i64 = posts_table::table
-                .find(id)
-                .select(posts_table::created_at)
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| bad_request("bad_cursor", format!("cursor {cursor:?} names no post")))?;
-            Some((created_at, id))
-        }
-    };
+    let before = cursor(conn, request.before.as_deref())?;
     let empty = TimelinePage { posts: Vec::new(), next: None };
     let mut filter = TimelineFilter {
         tags_all: request.tags_all,

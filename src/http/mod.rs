@@ -136,7 +136,15 @@ pub fn form_config(limit: usize) -> web::FormConfig {
 }
 
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _req| bad_request("bad_query", err.to_string()).into())
+    web::QueryConfig::default().error_handler(|err, _req| {
+        let message = match err {
+            actix_web::error::QueryPayloadError::Deserialize(inner) => {
+                format!("bad query parameters: {inner}")
+            }
+            other => other.to_string(),
+        };
+        bad_request("bad_query", message).into()
+    })
 }
 
 pub fn path_config() -> web::PathConfig {

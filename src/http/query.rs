@@ -39,3 +39,10 @@ impl QueryPairs {
         self.all(key).pop()
     }
 }
+
+/// The query of a route that takes no parameters. Any parameter is refused (400 `bad_query`),
+/// so one meant for another route (`window=` on `/distinctive`) or a typo is reported instead
+/// of silently ignored, as on the routes that take parameters.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}

@@ -74,6 +74,9 @@ pub fn build(fields: &Fields, parts: &DocumentParts) -> TantivyDocument {
     if parts.reply {
         doc.add_text(fields.flags, "reply");
     }
-    doc.add_date(fields.created_at, DateTime::from_timestamp_millis(parts.created_at));
+    // Clamped: a note stored before the range of note times was enforced may lie beyond
+    // the nanoseconds the index holds, and would otherwise overflow.
+    let created_at = crate::domain::time::clamp_to_index(parts.created_at);
+    doc.add_date(fields.created_at, DateTime::from_timestamp_millis(created_at));
     doc
 }

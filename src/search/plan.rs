@@ -201,7 +201,7 @@ pub fn compile(node: &Node, fields: &Fields, analyzers: &mut Analyzers) -> Box<d
                 Some(ms) => {
                     let at = Term::from_field_date_for_search(
                         fields.created_at,
-                        DateTime::from_timestamp_millis(*ms),
+                        DateTime::from_timestamp_millis(crate::domain::time::clamp_to_index(*ms)),
                     );
                     if inclusive {
                         Bound::Included(at)

@@ -3,12 +3,13 @@
 //! hashtags, 10k-deep nesting, bad cursors and bad ids; each answer is a prompt 4xx in the
 //! JSON error shape, never a 5xx or a hang. Page forms get 4xx too.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{csrf_of, expect_json, TestApp};
+use crate::helpers::{csrf_of, declared_routes, expect_json, TestApp};
 
 /// Largest body the app under test accepts.
 const LIMIT: usize = 8192;
@@ -137,32 +138,74 @@ fn bad_values() -> Vec<String> {
     values
 }
 
-/// GET routes and the query parameters that must be well-formed (a bad value is a 4xx).
-const STRICT_QUERIES: &[(&str, &[&str])] = &[
-    ("/api/v1/timeline", &["before", "limit", "tags_mode"]),
-    ("/api/v1/search", &["cursor", "limit", "sort", "facets"]),
-    // Export has no page: it ignores `limit` (as the trend lists ignore `min`).
-    ("/api/v1/search/export", &["format"]),
-    ("/api/v1/incidents", &["status", "limit"]),
-    ("/api/v1/tags", &["limit"]),
-    ("/api/v1/admin/audit", &["before", "limit"]),
-    ("/api/v1/tags/db/history", &["interval", "from", "to"]),
-    ("/api/v1/tags/db/related", &["window", "limit", "at"]),
-    ("/api/v1/tags/db/rhythm", &["window", "at"]),
-    ("/api/v1/trends/tags", &["window", "limit", "at"]),
-    ("/api/v1/trends/recurring", &["window", "limit", "at"]),
-    ("/api/v1/trends/pairs", &["window", "limit", "at", "min"]),
+/// Every GET route of `src/http/mod.rs` (its template, as [`declared_routes`] spells it), a
+/// path to it that answers 2xx in [`hostile_app`] (`{feed}` is the admin's feed token), the
+/// query parameters whose values are checked (a bad value is a 4xx) and the free-text ones
+/// (any value is fine, but never a 5xx). Any other parameter is refused with a 4xx, so a
+/// typo or a parameter meant for another route is reported instead of silently ignored.
+const GET_ROUTES: &[(&str, &str, &[&str], &[&str])] = &[
+    ("/api/v1/users/me", "/api/v1/users/me", &[], &[]),
+    ("/api/v1/users", "/api/v1/users", &[], &[]),
+    ("/api/v1/admin/audit", "/api/v1/admin/audit", &["before", "limit"], &["action"]),
+    ("/api/v1/posts/{id}", "/api/v1/posts/1", &[], &[]),
+    ("/api/v1/posts/{id}/thread", "/api/v1/posts/1/thread", &[], &[]),
+    ("/api/v1/posts/{id}/similar", "/api/v1/posts/1/similar", &[], &[]),
+    (
+        "/api/v1/timeline",
+        "/api/v1/timeline",
+        &["before", "limit", "tags_mode"],
+        &["tag", "not_tag", "incident", "author"],
+    ),
+    ("/api/v1/search", "/api/v1/search", &["cursor", "limit", "sort", "facets"], &["q"]),
+    ("/api/v1/search/export", "/api/v1/search/export", &["format", "sort"], &["q"]),
+    ("/api/v1/incidents", "/api/v1/incidents", &["status", "limit"], &["service"]),
+    ("/api/v1/incidents/{key}", "/api/v1/incidents/INC-1", &[], &[]),
+    ("/api/v1/tags", "/api/v1/tags", &["limit"], &["prefix", "with", "incident"]),
+    ("/api/v1/tags/{name}", "/api/v1/tags/db", &[], &[]),
+    ("/api/v1/me/tags", "/api/v1/me/tags", &[], &[]),
+    ("/api/v1/stream", "/api/v1/stream", &[], &["tag", "incident"]),
+    ("/api/v1/tags/{name}/history", "/api/v1/tags/db/history", &["interval", "from", "to"], &[]),
+    ("/api/v1/tags/{name}/related", "/api/v1/tags/db/related", &["window", "limit", "at", "min"], &[]),
+    ("/api/v1/tags/{name}/rhythm", "/api/v1/tags/db/rhythm", &["window", "at"], &[]),
+    ("/api/v1/tags/{name}/distinctive", "/api/v1/tags/db/distinctive", &[], &[]),
+    ("/api/v1/incidents/{key}/distinctive", "/api/v1/incidents/INC-1/distinctive", &[], &[]),
+    ("/api/v1/trends/tags", "/api/v1/trends/tags", &["window", "limit", "at"], &[]),
+    ("/api/v1/trends/recurring", "/api/v1/trends/recurring", &["window", "limit", "at"], &[]),
+    ("/api/v1/trends/pairs", "/api/v1/trends/pairs", &["window", "limit", "at", "min"], &[]),
+    ("/api/v1/insights", "/api/v1/insights", &["status"], &[]),
+    ("/api/v1/insights.csv", "/api/v1/insights.csv", &[], &[]),
+    ("/api/v1/insights/{id}", "/api/v1/insights/1", &[], &[]),
+    ("/api/v1/insights/{id}/markdown", "/api/v1/insights/1/markdown", &[], &[]),
+    ("/api/v1/me/notifications", "/api/v1/me/notifications", &["mark_read"], &[]),
+    ("/", "/", &["before"], &[]),
+    ("/login", "/login", &[], &["next"]),
+    ("/setup", "/setup", &[], &[]),
+    ("/posts/{id}", "/posts/1", &[], &[]),
+    ("/search", "/search", &["sort", "cursor"], &["q"]),
+    ("/trends", "/trends", &["window", "at"], &[]),
+    ("/admin/users", "/admin/users", &[], &[]),
+    ("/admin/audit", "/admin/audit", &["before"], &["action"]),
+    ("/my", "/my", &["before"], &[]),
+    ("/digest", "/digest", &[], &[]),
+    ("/digest.md", "/digest.md", &[], &[]),
+    ("/digest.html", "/digest.html", &[], &[]),
+    ("/feeds/tags/{name}", "/feeds/tags/db.atom?token={feed}", &["token"], &[]),
+    ("/feeds/incidents/{key}", "/feeds/incidents/INC-1.atom?token={feed}", &["token"], &[]),
+    ("/feeds/search.atom", "/feeds/search.atom?token={feed}", &["token"], &["q"]),
+    ("/fragments/posts/{id}", "/fragments/posts/1", &[], &[]),
+    ("/tags/{name}", "/tags/db", &["before", "interval"], &[]),
+    ("/incidents", "/incidents", &[], &[]),
+    ("/incidents/{key}", "/incidents/INC-1", &["after"], &[]),
+    ("/users/{username}", "/users/admin", &["before"], &[]),
+    ("/insights", "/insights", &[], &[]),
+    ("/insights.csv", "/insights.csv", &[], &[]),
+    ("/insights/{id}", "/insights/1", &[], &[]),
+    ("/insights/{id}/export.md", "/insights/1/export.md", &[], &[]),
 ];
 
-/// GET routes and free-text parameters: any value is fine, but never a 5xx.
-const FREE_QUERIES: &[(&str, &[&str])] = &[
-    ("/api/v1/timeline", &["tag", "not_tag", "incident", "author"]),
-    ("/api/v1/search", &["q"]),
-    ("/api/v1/search/export", &["q"]),
-    ("/api/v1/incidents", &["service"]),
-    ("/api/v1/tags", &["prefix", "with", "incident"]),
-    ("/api/v1/admin/audit", &["action"]),
-];
+/// GET routes left out of [`GET_ROUTES`]: probes and static files, which take no parameters
+/// and answer the same whatever a load balancer or a cache buster appends.
+const UNCHECKED_GET_ROUTES: &[&str] = &["/healthz", "/readyz", "/api/openapi.json", "/assets/{path:.*}"];
 
 /// Routes with an id or key in the path; `{}` is replaced by a hostile value.
 const PATH_ROUTES: &[(&str, &str)] = &[
@@ -206,12 +249,19 @@ async fn json_4xx_problem(response: Response) -> Option<String> {
     Some(format!("{status} {}", text.chars().take(200).collect::<String>()))
 }
 
-async fn not_5xx_problem(response: Response) -> Option<String> {
+/// `None` if `response` refuses a request to `path`: a 4xx in the JSON error shape from the
+/// API and the feeds, an HTML error page with a 4xx from the other pages.
+async fn refusal_problem(path: &str, response: Response) -> Option<String> {
+    if path.starts_with("/api/") || path.starts_with("/feeds/") {
+        return json_4xx_problem(response).await;
+    }
     let status = response.status();
-    if status.is_success() {
+    let html = response.headers().get("content-type").is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    if status.is_client_error() && html {
         return None;
     }
-    json_4xx_problem(response).await
+    let text = response.text().await.unwrap_or_default();
+    Some(format!("{status} {}", text.chars().take(200).collect::<String>()))
 }
 
 async fn hostile_app() -> (TestApp, String) {
@@ -226,6 +276,62 @@ async fn hostile_app() -> (TestApp, String) {
     app.user(&admin, "rita", "responder").await;
     app.create_post(&admin, json!({"body": "disk full #db", "incident": "INC-1"})).await;
     (app, admin)
+}
+
+/// [`hostile_app`] with what every path of [`GET_ROUTES`] needs: an insight and the
+/// admin's feed token (returned third).
+async fn get_routes_app() -> (TestApp, String, String) {
+    let (app, admin) = hostile_app().await;
+    let insight = json!({"title": "disks fill up", "tags": ["db"], "posts": [1]});
+    expect_json(app.post("/api/v1/insights", &admin, &insight).await, StatusCode::CREATED).await;
+    let feed = expect_json(app.post("/api/v1/me/feed-token", &admin, &json!({})).await, StatusCode::OK).await;
+    let feed = feed["token"].as_str().expect("a feed token").to_string();
+    // `/similar` answers 503 until the post is indexed.
+    app.search_until(&admin, "disk", Duration::from_secs(30), |a| a["total"] == 1).await;
+    (app, admin, feed)
+}
+
+#[tokio::test]
+async fn every_get_route_is_in_the_hostile_table() {
+    let declared: BTreeSet<String> =
+        declared_routes().into_iter().filter(|(method, _)| method == "GET").map(|(_, path)| path).collect();
+    let listed: BTreeSet<String> = GET_ROUTES
+        .iter()
+        .map(|(template, ..)| template.to_string())
+        .chain(UNCHECKED_GET_ROUTES.iter().map(|t| t.to_string()))
+        .collect();
+    assert_eq!(declared, listed, "GET_ROUTES must list every GET route of src/http/mod.rs");
+}
+
+/// A parameter a route does not take (a typo, or one meant for another route such as
+/// `window=` on `/distinctive`) is refused, on every route; each path answers 2xx without it.
+#[tokio::test]
+async fn every_get_route_refuses_parameters_it_does_not_take() {
+    let (app, admin, feed) = get_routes_app().await;
+    let mut problems = Vec::new();
+    for (_, base, strict, _) in GET_ROUTES {
+        let base = base.replace("{feed}", &feed);
+        let plain = within(&base, app.client.get(app.url(&base)).bearer_auth(&admin)).await;
+        if !(plain.status().is_success() || plain.status().is_redirection()) {
+            problems.push(format!("GET {base} without parameters: {}", plain.status()));
+            continue;
+        }
+        let join = if base.contains('?') { '&' } else { '?' };
+        // The trend routes' parameters on every route, and one nobody takes.
+        for (param, value) in
+            [("window", "abc"), ("at", "garbage"), ("limit", "abc"), ("min", "abc"), ("bogus", "1")]
+        {
+            if strict.contains(&param) {
+                continue;
+            }
+            let path = format!("{base}{join}{param}={value}");
+            let response = within(&path, app.client.get(app.url(&path)).bearer_auth(&admin)).await;
+            if let Some(problem) = refusal_problem(&base, response).await {
+                problems.push(format!("GET {path}: {problem}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{} requests misanswered:\n{}", problems.len(), problems.join("\n"));
 }
 
 #[tokio::test]
@@ -273,7 +379,7 @@ async fn hostile_json_bodies_get_a_json_4xx() {
 
 #[tokio::test]
 async fn hostile_ids_cursors_and_query_values_never_get_a_5xx() {
-    let (app, admin) = hostile_app().await;
+    let (app, admin, feed) = get_routes_app().await;
     let mut problems = Vec::new();
     let mut tried = 0;
     for value in bad_values() {
@@ -289,32 +395,34 @@ async fn hostile_ids_cursors_and_query_values_never_get_a_5xx() {
                 problems.push(format!("{method} {path}: {problem}"));
             }
         }
-        for (route, params) in STRICT_QUERIES {
-            for param in *params {
-                let path = format!("{route}?{param}={value}");
+        for (_, base, strict, free) in GET_ROUTES {
+            let base = base.replace("{feed}", &feed);
+            let join = if base.contains('?') { '&' } else { '?' };
+            for param in *strict {
+                let path = format!("{base}{join}{param}={value}");
                 tried += 1;
                 let response = within(&path, app.client.get(app.url(&path)).bearer_auth(&admin)).await;
                 // A blank value is no value; `0` and the largest id are fine cursors (and
                 // `0` a fine "no facets"); every value here is a bad limit.
                 let acceptable_cursor = value == "%20"
-                    || (matches!(*param, "before" | "from" | "to" | "at" | "cursor" | "facets")
+                    || (matches!(*param, "before" | "after" | "from" | "to" | "at" | "cursor" | "facets")
                         && matches!(value.as_str(), "0" | "9223372036854775807"));
                 if acceptable_cursor && response.status().is_success() {
                     continue;
                 }
-                if let Some(problem) = json_4xx_problem(response).await {
+                if let Some(problem) = refusal_problem(&base, response).await {
                     problems.push(format!("GET {path}: {problem}"));
                 }
             }
-        }
-        for (route, params) in FREE_QUERIES {
-            for param in *params {
-                let path = format!("{route}?{param}={value}");
+            for param in *free {
+                let path = format!("{base}{join}{param}={value}");
                 tried += 1;
-                if let Some(problem) =
-                    not_5xx_problem(within(&path, app.client.get(app.url(&path)).bearer_auth(&admin)).await)
-                        .await
-                {
+                let response = within(&path, app.client.get(app.url(&path)).bearer_auth(&admin)).await;
+                // `/login` sends a visitor who is logged in on to `next` (or `/`).
+                if response.status().is_success() || response.status().is_redirection() {
+                    continue;
+                }
+                if let Some(problem) = refusal_problem(&base, response).await {
                     problems.push(format!("GET {path}: {problem}"));
                 }
             }

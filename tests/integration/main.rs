@@ -25,6 +25,7 @@ mod nodes;
 mod outage;
 mod pages;
 mod posts;
+mod ranges;
 mod redirects;
 mod roles;
 mod search;

@@ -10,6 +10,7 @@ use crate::domain::incidents::{create_incident, update_incident_as, IncidentInpu
 use crate::domain::rules::{IncidentStatus, Severity};
 use crate::domain::time::parse_timestamp;
 use crate::error::{AppError, ErrorBody};
+use crate::http::query::NoParams;
 use crate::http::views::{IncidentList, IncidentView};
 use crate::startup::AppState;
 
@@ -105,6 +106,7 @@ pub async fn get(
     state: web::Data<AppState>,
     _auth: AuthUser,
     key: web::Path<String>,
+    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let key = key.into_inner();
     let incident = state.db.read(move |conn| crate::domain::incidents::require(conn, &key)).await?;

@@ -15,6 +15,7 @@ use crate::domain::insights::{self, Counts, DayCount, Draft, Matching, Patch};
 use crate::domain::time::format_ms;
 use crate::error::{AppError, ErrorBody};
 use crate::http::client::base_url;
+use crate::http::query::NoParams;
 use crate::http::views::PostView;
 use crate::search::SearchIndex;
 use crate::startup::AppState;
@@ -231,6 +232,7 @@ pub fn board(conn: &mut crate::db::DbConn, status: Option<&str>) -> Result<Vec<I
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub status: Option<String>,
 }
@@ -298,6 +300,7 @@ pub async fn get(
     state: web::Data<AppState>,
     auth: AuthUser,
     id: web::Path<i64>,
+    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(load(&state, id.into_inner(), auth.user.id).await?))
 }
@@ -481,6 +484,7 @@ pub async fn export_markdown(
     auth: AuthUser,
     req: HttpRequest,
     id: web::Path<i64>,
+    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let view = load(&state, id.into_inner(), auth.user.id).await?;
     Ok(HttpResponse::Ok()
@@ -530,6 +534,7 @@ pub async fn export_csv(
     state: web::Data<AppState>,
     _auth: AuthUser,
     req: HttpRequest,
+    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let body = board_csv(&state, &base_url(&state.config, &req)).await?;
     Ok(HttpResponse::Ok()
@@ -581,6 +586,7 @@ pub fn notifications(conn: &mut crate::db::DbConn, user_id: i64) -> Result<Notif
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NotificationQuery {
     /// `true` marks them read as they are fetched.
     pub mark_read: Option<bool>,

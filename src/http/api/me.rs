@@ -10,6 +10,7 @@ use crate::db::{follows, now_ms};
 use crate::domain::suggest::suggest;
 use crate::domain::trends;
 use crate::error::{AppError, ErrorBody};
+use crate::http::query::NoParams;
 use crate::http::query::QueryPairs;
 use crate::startup::AppState;
 
@@ -71,7 +72,11 @@ pub async fn unfollow(
 
 /// The tags the user follows.
 #[utoipa::path(get, path = "/api/v1/me/tags", responses((status = 200, description = "{items: [{name, display}]}")))]
-pub async fn my_tags(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
+pub async fn my_tags(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    _params: web::Query<NoParams>,
+) -> Result<HttpResponse, AppError> {
     let tags = state.db.read(move |conn| Ok(follows::followed(conn, auth.user.id)?)).await?;
     let items: Vec<_> =
         tags.iter().map(|t| serde_json::json!({"name": t.key, "display": t.display})).collect();

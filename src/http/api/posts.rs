@@ -12,6 +12,7 @@ use crate::domain::posts::{create_post, delete_post, edit_post, require_live, se
 use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::error::{bad_request, not_found, AppError, ErrorBody};
 use crate::http::client::ClientAddr;
+use crate::http::query::NoParams;
 use crate::http::query::QueryPairs;
 use crate::http::views::{PostPage, PostView, ThreadView};
 use crate::startup::AppState;
@@ -78,6 +79,7 @@ pub async fn get(
     state: web::Data<AppState>,
     auth: AuthUser,
     id: web::Path<String>,
+    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&id)?;
     let view = state
@@ -133,6 +135,7 @@ pub async fn thread(
     state: web::Data<AppState>,
     auth: AuthUser,
     id: web::Path<String>,
+    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&id)?;
     let view = state

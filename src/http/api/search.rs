@@ -11,6 +11,7 @@ use crate::db::posts::{self, PostDetails};
 use crate::domain::search::{request, run, with_posts};
 use crate::error::{invalid, AppError, ErrorBody};
 use crate::http::api::posts::parse_id;
+use crate::http::query::NoParams;
 use crate::http::views::PostView;
 use crate::search::searcher::{self, Facets};
 use crate::search::IndexState;
@@ -25,7 +26,16 @@ pub struct SearchQuery {
     pub cursor: Option<String>,
     /// `true` adds tag, incident and day counts over the whole result set.
     pub facets: Option<String>,
-    /// Export only: `csv` (default) or `jsonl`.
+}
+
+/// The query of the export: no page, so no `limit`, `cursor` or `facets` (they are refused,
+/// not ignored).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    /// `csv` (default) or `jsonl`.
     pub format: Option<String>,
 }
 
@@ -118,6 +128,7 @@ pub async fn similar(
     state: web::Data<AppState>,
     auth: AuthUser,
     id: web::Path<String>,
+    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&id)?;
     state.db.read(move |conn| crate::domain::posts::require_live(conn, id)).await?;
@@ -159,7 +170,7 @@ fn jsonl_rows(posts: &[PostDetails]) -> Result<Vec<u8>, AppError> {
 pub async fn export(
     state: web::Data<AppState>,
     _auth: AuthUser,
-    query: web::Query<SearchQuery>,
+    query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
     let jsonl = match query.format.as_deref() {

@@ -11,6 +11,7 @@ use crate::domain::text::tag_key;
 use crate::domain::vocabulary::{self, curate, CurationPatch};
 use crate::error::{not_found, AppError, ErrorBody};
 use crate::http::client::ClientAddr;
+use crate::http::query::NoParams;
 use crate::http::views::TagView;
 use crate::startup::AppState;
 
@@ -20,6 +21,7 @@ pub async fn get(
     state: web::Data<AppState>,
     _auth: AuthUser,
     name: web::Path<String>,
+    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let view = state.db.read(move |conn| load(conn, &name)).await?;
     Ok(HttpResponse::Ok().json(view))

@@ -10,19 +10,39 @@ use crate::db::posts::TimelineFilter;
 use crate::domain::time::parse_timestamp;
 use crate::domain::trends::{defaults, distinctive, foreground, limit, require_tag, window};
 use crate::error::{invalid, AppError, ErrorBody};
+use crate::http::query::NoParams;
 use crate::startup::AppState;
 use crate::trends::rollups::hour_of;
 use crate::trends::views::{self, Interval};
 use crate::trends::windows::Window;
 
+/// The query of the trend lists (trending, recurring). Each route has a struct with exactly
+/// the parameters it uses, so one it does not use (`min=` here) is refused, not ignored.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrendQuery {
     pub window: Option<String>,
     pub limit: Option<String>,
     pub at: Option<String>,
-    /// Least co-occurrences for related tags and pairs.
+}
+
+/// The query of related tags and pairs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairsQuery {
+    pub window: Option<String>,
+    pub limit: Option<String>,
+    pub at: Option<String>,
+    /// Least co-occurrences.
     pub min: Option<String>,
+}
+
+/// The query of a tag's rhythm: no list, so no `limit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RhythmQuery {
+    pub window: Option<String>,
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,7 +103,7 @@ pub async fn recurring(
 pub async fn pairs(
     state: web::Data<AppState>,
     _auth: AuthUser,
-    q: web::Query<TrendQuery>,
+    q: web::Query<PairsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let w = window(q.window.as_deref(), defaults::PAIRS_WINDOW, q.at.as_deref())?;
     let n = limit(q.limit.as_deref())?;
@@ -135,7 +155,7 @@ pub async fn related(
     state: web::Data<AppState>,
     _auth: AuthUser,
     name: web::Path<String>,
-    q: web::Query<TrendQuery>,
+    q: web::Query<PairsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let w = window(q.window.as_deref(), "365d", q.at.as_deref())?;
     let n = limit(q.limit.as_deref())?;
@@ -158,7 +178,7 @@ pub async fn rhythm(
     state: web::Data<AppState>,
     _auth: AuthUser,
     name: web::Path<String>,
-    q: web::Query<TrendQuery>,
+    q: web::Query<RhythmQuery>,
 ) -> Result<HttpResponse, AppError> {
     let w = window(q.window.as_deref(), "365d", q.at.as_deref())?;
     let view = state
@@ -178,6 +198,7 @@ pub async fn tag_distinctive(
     state: web::Data<AppState>,
     _auth: AuthUser,
     name: web::Path<String>,
+    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let search = state.search.clone();
     let view = state
@@ -201,6 +222,7 @@ pub async fn incident_distinctive(
     state: web::Data<AppState>,
     _auth: AuthUser,
     key: web::Path<String>,
+    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let search = state.search.clone();
     let view = state

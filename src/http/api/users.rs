@@ -12,6 +12,7 @@ use crate::domain::time::format_ms;
 use crate::domain::users::{create_account, create_user, require, set_disabled, set_role};
 use crate::error::{AppError, ErrorBody};
 use crate::http::client::ClientAddr;
+use crate::http::query::NoParams;
 use crate::http::views::{LoginView, UserList, UserView};
 use crate::startup::AppState;
 
@@ -101,13 +102,17 @@ pub async fn setup(
 
 /// The user of the token.
 #[utoipa::path(get, path = "/api/v1/users/me", responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
-pub async fn me(auth: AuthUser) -> HttpResponse {
+pub async fn me(auth: AuthUser, _params: web::Query<NoParams>) -> HttpResponse {
     HttpResponse::Ok().json(UserView::from(&auth.user))
 }
 
 /// All users (admins only).
 #[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = UserList), (status = 403, body = ErrorBody)))]
-pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    _params: web::Query<NoParams>,
+) -> Result<HttpResponse, AppError> {
     auth.require_admin()?;
     let all = state.db.read(|conn| Ok(users::list(conn)?)).await?;
     Ok(HttpResponse::Ok().json(UserList { items: all.iter().map(UserView::from).collect() }))

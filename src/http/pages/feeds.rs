@@ -15,8 +15,17 @@ use crate::error::AppError;
 use crate::http::client::base_url;
 use crate::startup::AppState;
 
+/// The query of a tag's or an incident's feed.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FeedQuery {
+    pub token: Option<String>,
+}
+
+/// The query of a saved search's feed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchFeedQuery {
     pub token: Option<String>,
     pub q: Option<String>,
 }
@@ -156,7 +165,7 @@ pub async fn incident(
 pub async fn search(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
-    query: web::Query<FeedQuery>,
+    query: web::Query<SearchFeedQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
     let viewer = reader(&state, query.token).await?;

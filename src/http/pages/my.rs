@@ -16,6 +16,7 @@ use crate::domain::timeline::{load_page, TimelinePage, TimelineRequest};
 use crate::domain::trends::set_follow;
 use crate::error::AppError;
 use crate::http::client::base_url;
+use crate::http::query::NoParams;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +60,7 @@ pub async fn show(
         .read(move |conn| {
             let tags = follows::followed(conn, viewer_id)?;
             let page = if tags.is_empty() {
+                crate::domain::timeline::cursor(conn, before.as_deref())?;
                 TimelinePage { posts: Vec::new(), next: None }
             } else {
                 let request = TimelineRequest {
@@ -106,7 +108,11 @@ async fn digest_of(state: &web::Data<AppState>, user_id: i64) -> Result<Digest, 
 }
 
 /// `GET /digest`: the week in the followed tags.
-pub async fn digest(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
+pub async fn digest(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    _params: web::Query<NoParams>,
+) -> Result<HttpResponse, AppError> {
     let digest = digest_of(&state, auth.user.id).await?;
     let notes: Vec<_> = digest.top_notes.iter().map(|d| card(d, &state.incident_pattern, None)).collect();
     let context = json!({
@@ -127,6 +133,7 @@ pub async fn digest_markdown(
     state: web::Data<AppState>,
     auth: AuthUser,
     req: HttpRequest,
+    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let digest = digest_of(&state, auth.user.id).await?;
     Ok(HttpResponse::Ok()
@@ -140,6 +147,7 @@ pub async fn digest_html(
     state: web::Data<AppState>,
     auth: AuthUser,
     req: HttpRequest,
+    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let digest = digest_of(&state, auth.user.id).await?;
     let base = base_url(&state.config, &req);

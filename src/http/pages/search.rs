@@ -16,6 +16,7 @@ use crate::search::searcher::SearchRequest;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SearchForm {
     pub q: Option<String>,
     pub sort: Option<String>,

@@ -17,7 +17,7 @@ use crate::domain::audit::Actor;
 use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::domain::trends::{distinctive, foreground, require_tag};
 use crate::domain::vocabulary::{self, may_curate, CurationPatch};
-use crate::error::{bad_request, AppError};
+use crate::error::{bad_request, invalid, AppError};
 use crate::http::client::ClientAddr;
 use crate::startup::AppState;
 use crate::trends::rollups::hour_of;
@@ -25,6 +25,7 @@ use crate::trends::views::{self, Interval};
 use crate::trends::windows::Window;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TagQuery {
     pub before: Option<String>,
     /// History chart interval: `day` (default) or `week`.
@@ -42,7 +43,14 @@ pub async fn show(
 ) -> Result<HttpResponse, AppError> {
     let name = name.into_inner();
     let query = query.into_inner();
-    let interval = if query.interval.as_deref() == Some("week") { Interval::Week } else { Interval::Day };
+    // The page charts days or weeks; anything else is refused rather than shown as days.
+    let interval = match query.interval.as_deref().map(str::trim) {
+        None | Some("") | Some("day") => Interval::Day,
+        Some("week") => Interval::Week,
+        Some(other) => {
+            return Err(invalid("interval", format!("interval must be day or week, not {other:?}")))
+        }
+    };
     let viewer_id = auth.user.id;
     let search = state.search.clone();
     let loaded = state

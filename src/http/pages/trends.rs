@@ -10,10 +10,11 @@ use super::charts::sparkline;
 use super::{render, viewer};
 use crate::auth::AuthUser;
 use crate::domain::trends::{defaults, window};
-use crate::error::AppError;
+use crate::error::{invalid, AppError};
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrendsForm {
     /// `24h` (default) or `7d` for "trending now".
     pub window: Option<String>,
@@ -27,9 +28,12 @@ pub async fn show(
     form: web::Query<TrendsForm>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
-    let length = match form.window.as_deref() {
+    // The page offers the last day or week; another length is refused rather than shown as a day.
+    let length = match form.window.as_deref().map(str::trim) {
+        None | Some("") => defaults::TRENDING_WINDOW,
         Some("7d") => "7d",
-        _ => defaults::TRENDING_WINDOW,
+        Some("24h") => "24h",
+        Some(other) => return Err(invalid("window", format!("window must be 24h or 7d, not {other:?}"))),
     };
     let at = form.at.clone();
     let now_window = window(Some(length), length, at.as_deref())?;
