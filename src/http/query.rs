@@ -40,9 +40,12 @@ impl QueryPairs {
     }
 }
 
-/// The query of a route that takes no parameters. Any parameter is refused (400 `bad_query`),
-/// so one meant for another route (`window=` on `/distinctive`) or a typo is reported instead
-/// of silently ignored, as on the routes that take parameters.
+/// The query of an API route that takes no parameters. Any parameter is refused (400
+/// `bad_query`), so one meant for another route (`window=` on `/distinctive`) or a typo is
+/// reported to the program that sent it instead of silently ignored, as on the API routes
+/// that take parameters. Pages are read by people through links that may carry tracking or
+/// other parameters (`?utm_source=chat`): they ignore names they do not take, and refuse
+/// only a bad value of a name they do take.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}

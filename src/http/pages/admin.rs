@@ -14,12 +14,10 @@ use crate::domain::users::create_account;
 use crate::error::AppError;
 use crate::http::api::users::hash_password;
 use crate::http::client::ClientAddr;
-use crate::http::query::NoParams;
 use crate::http::views::{AuditEventView, UserView};
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     pub action: Option<String>,
     pub before: Option<String>,
@@ -53,11 +51,7 @@ async fn page(
 }
 
 /// `GET /admin/users`.
-pub async fn users(
-    state: web::Data<AppState>,
-    auth: AuthUser,
-    _params: web::Query<NoParams>,
-) -> Result<HttpResponse, AppError> {
+pub async fn users(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
     auth.require_admin()?;
     page(&state, &auth, None).await
 }

@@ -17,14 +17,12 @@ use crate::startup::AppState;
 
 /// The query of a tag's or an incident's feed.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FeedQuery {
     pub token: Option<String>,
 }
 
 /// The query of a saved search's feed.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SearchFeedQuery {
     pub token: Option<String>,
     pub q: Option<String>,

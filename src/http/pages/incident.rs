@@ -15,23 +15,17 @@ use crate::domain::rules::{IncidentStatus, Severity};
 use crate::domain::time::human_ms;
 use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::error::AppError;
-use crate::http::query::NoParams;
 use crate::http::views::IncidentView;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct IncidentQuery {
     /// Cursor: show notes after this post id.
     pub after: Option<String>,
 }
 
 /// `GET /incidents`: the most recent incidents.
-pub async fn list(
-    state: web::Data<AppState>,
-    auth: AuthUser,
-    _params: web::Query<NoParams>,
-) -> Result<HttpResponse, AppError> {
+pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
     let items = state
         .db
         .read(|conn| Ok(incidents::list(conn, &IncidentFilter { limit: 100, ..Default::default() })?))

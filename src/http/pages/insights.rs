@@ -16,15 +16,10 @@ use crate::domain::vocabulary::may_curate;
 use crate::error::{bad_request, AppError};
 use crate::http::api::insights::{board, load, markdown};
 use crate::http::client::base_url;
-use crate::http::query::NoParams;
 use crate::startup::AppState;
 
 /// `GET /insights`: the board, one column per status.
-pub async fn board_page(
-    state: web::Data<AppState>,
-    auth: AuthUser,
-    _params: web::Query<NoParams>,
-) -> Result<HttpResponse, AppError> {
+pub async fn board_page(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
     let items = state.db.read(|conn| board(conn, None)).await?;
     let columns: Vec<_> = Status::ALL
         .iter()
@@ -45,7 +40,6 @@ pub async fn show(
     state: web::Data<AppState>,
     auth: AuthUser,
     id: web::Path<i64>,
-    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let view = load(&state, id, auth.user.id).await?;
@@ -250,7 +244,6 @@ pub async fn export_markdown(
     auth: AuthUser,
     req: HttpRequest,
     id: web::Path<i64>,
-    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let view = load(&state, id, auth.user.id).await?;

@@ -16,7 +16,6 @@ use crate::domain::timeline::{load_page, TimelinePage, TimelineRequest};
 use crate::domain::trends::set_follow;
 use crate::error::AppError;
 use crate::http::client::base_url;
-use crate::http::query::NoParams;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -108,11 +107,7 @@ async fn digest_of(state: &web::Data<AppState>, user_id: i64) -> Result<Digest, 
 }
 
 /// `GET /digest`: the week in the followed tags.
-pub async fn digest(
-    state: web::Data<AppState>,
-    auth: AuthUser,
-    _params: web::Query<NoParams>,
-) -> Result<HttpResponse, AppError> {
+pub async fn digest(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
     let digest = digest_of(&state, auth.user.id).await?;
     let notes: Vec<_> = digest.top_notes.iter().map(|d| card(d, &state.incident_pattern, None)).collect();
     let context = json!({
@@ -133,7 +128,6 @@ pub async fn digest_markdown(
     state: web::Data<AppState>,
     auth: AuthUser,
     req: HttpRequest,
-    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let digest = digest_of(&state, auth.user.id).await?;
     Ok(HttpResponse::Ok()
@@ -147,7 +141,6 @@ pub async fn digest_html(
     state: web::Data<AppState>,
     auth: AuthUser,
     req: HttpRequest,
-    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let digest = digest_of(&state, auth.user.id).await?;
     let base = base_url(&state.config, &req);

@@ -12,7 +12,6 @@ use crate::db::posts;
 use crate::domain::posts::{require_live, set_reaction};
 use crate::error::AppError;
 use crate::http::api::posts::parse_id;
-use crate::http::query::NoParams;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -28,7 +27,6 @@ pub async fn show(
     state: web::Data<AppState>,
     auth: AuthUser,
     id: web::Path<String>,
-    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&id)?;
     let viewer_id = auth.user.id;
@@ -76,7 +74,6 @@ pub async fn fragment(
     state: web::Data<AppState>,
     auth: AuthUser,
     id: web::Path<String>,
-    _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&id)?;
     let viewer_id = auth.user.id;

@@ -16,7 +16,6 @@ use crate::search::searcher::SearchRequest;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SearchForm {
     pub q: Option<String>,
     pub sort: Option<String>,

@@ -9,11 +9,9 @@ use super::{check_csrf, redirect, render, safe_next};
 use crate::auth::{AuthUser, IssuedToken, MaybeUser, SESSION_COOKIE};
 use crate::error::AppError;
 use crate::http::client::ClientAddr;
-use crate::http::query::NoParams;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NextQuery {
     pub next: Option<String>,
 }
@@ -135,10 +133,7 @@ fn setup_page(state: &AppState, error: Option<&str>, username: &str) -> Result<H
 }
 
 /// `GET /setup`: only while no user exists.
-pub async fn setup_form(
-    state: web::Data<AppState>,
-    _params: web::Query<NoParams>,
-) -> Result<HttpResponse, AppError> {
+pub async fn setup_form(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     if !no_users_yet(&state).await? {
         return Ok(redirect("/login"));
     }

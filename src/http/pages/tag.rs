@@ -25,7 +25,6 @@ use crate::trends::views::{self, Interval};
 use crate::trends::windows::Window;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TagQuery {
     pub before: Option<String>,
     /// History chart interval: `day` (default) or `week`.

@@ -15,7 +15,6 @@ use crate::error::{invalid, AppError};
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PageQuery {
     pub before: Option<String>,
 }

@@ -14,7 +14,6 @@ use crate::error::{invalid, AppError};
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TrendsForm {
     /// `24h` (default) or `7d` for "trending now".
     pub window: Option<String>,
