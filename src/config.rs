@@ -44,6 +44,9 @@ pub struct Config {
     /// without parameters) are computed for the current data, so nobody waits for one;
     /// 0 = compute them only when asked.
     pub trends_warm_seconds: u64,
+    /// Caps the SQLite file at this many pages (of 4 KiB); beyond it writes are refused as
+    /// on a full disk (503 `storage_full`). 0 = no cap. Ignored on PostgreSQL.
+    pub sqlite_max_page_count: u64,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             posts_per_minute: 600,
             trust_forwarded_for: false,
             trends_warm_seconds: 15,
+            sqlite_max_page_count: 0,
         }
     }
 }
@@ -83,6 +87,7 @@ pub const SETTINGS: &[&str] = &[
     "posts_per_minute",
     "trust_forwarded_for",
     "trends_warm_seconds",
+    "sqlite_max_page_count",
 ];
 
 impl Config {

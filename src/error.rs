@@ -36,6 +36,9 @@ pub enum AppError {
     TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// The disk under the database is full: nothing was saved, the client may retry later.
+    #[error("the server's storage is full; nothing was saved, try again later")]
+    StorageFull,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -86,6 +89,7 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::TooManyRequests { .. } => "rate_limited",
             AppError::Unavailable(_) => "unavailable",
+            AppError::StorageFull => "storage_full",
             AppError::Internal(_) => "internal",
         }
     }
@@ -129,7 +133,7 @@ impl ResponseError for AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -146,6 +150,9 @@ impl ResponseError for AppError {
             AppError::TooManyRequests { retry_after_secs, .. } => {
                 response.insert_header((actix_web::http::header::RETRY_AFTER, retry_after_secs.to_string()));
             }
+            AppError::StorageFull => {
+                response.insert_header((actix_web::http::header::RETRY_AFTER, "60"));
+            }
             _ => {}
         }
         response.json(self.body())
@@ -157,6 +164,10 @@ impl From<diesel::result::Error> for AppError {
         use diesel::result::{DatabaseErrorKind, Error};
         match err {
             Error::NotFound => not_found("not found"),
+            Error::DatabaseError(_, ref info) if is_disk_full(info.message(), info.hint()) => {
+                storage_full("database", info.message());
+                AppError::StorageFull
+            }
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 AppError::Conflict(format!("already exists ({})", info.message()))
             }
@@ -172,6 +183,35 @@ impl From<diesel::result::Error> for AppError {
             }
             other => AppError::Internal(anyhow::Error::new(other).context("database")),
         }
+    }
+}
+
+/// Whether a database error says its disk is full: SQLite's SQLITE_FULL ("database or disk
+/// is full"), PostgreSQL's `53100 disk_full` ("could not extend file …: No space left on
+/// device", hint "Check free disk space."). Diesel keeps no SQLSTATE, so the text decides.
+pub fn is_disk_full(message: &str, hint: Option<&str>) -> bool {
+    message.contains("database or disk is full")
+        || message.contains("No space left on device")
+        || hint.is_some_and(|hint| hint.contains("free disk space"))
+}
+
+/// Logs that `what` (the database, the search index) ran out of space, with its own error:
+/// in full when the fault begins, then at most a reminder a minute with the count of
+/// repeats ([`crate::telemetry::Repeats`]).
+pub fn storage_full(what: &'static str, error: &str) {
+    use crate::telemetry::{faults, Occurrence};
+    match faults().occurred(what) {
+        Occurrence::First => tracing::error!(
+            error,
+            "the {what}'s disk is full: writes are refused with 503 storage_full until space is freed"
+        ),
+        Occurrence::Again { suppressed, since } => tracing::warn!(
+            error,
+            suppressed,
+            seconds = since.as_secs(),
+            "the {what}'s disk is still full"
+        ),
+        Occurrence::Quiet => {}
     }
 }
 
@@ -205,5 +245,24 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> AppError {
 impl From<serde_json::Error> for AppError {
     fn from(err: serde_json::Error) -> Self {
         AppError::Internal(anyhow::Error::new(err).context("json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_disk_full;
+
+    #[test]
+    fn full_disks_are_recognised_on_both_backends() {
+        assert!(is_disk_full("database or disk is full", None), "SQLITE_FULL");
+        assert!(
+            is_disk_full(
+                "could not extend file \"base/16384/16385\": No space left on device",
+                Some("Check free disk space.")
+            ),
+            "PostgreSQL 53100"
+        );
+        assert!(is_disk_full("could not write to file", Some("Check free disk space.")));
+        assert!(!is_disk_full("UNIQUE constraint failed: users.username", None));
     }
 }

@@ -56,7 +56,7 @@ impl AppState {
 
     /// Opens the database and prepares keys and templates.
     pub fn open(config: Config) -> anyhow::Result<AppState> {
-        let db = Db::connect(&config.database_url())?;
+        let db = Db::connect_capped(&config.database_url(), config.sqlite_max_page_count)?;
         let keys = Keys::new(&crate::auth::tokens::signing_secret(&config, &db)?);
         let incident_pattern = Regex::new(&config.incident_pattern).context("incident_pattern")?;
         let search = SearchIndex::new(&config.data_dir);

@@ -22,7 +22,7 @@ pub const MAX_BATCH: usize = 64;
 const QUEUE: usize = 4096;
 
 /// Tells one request how its batch ended: its own outcome if the batch committed.
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Completion = Box<dyn FnOnce(Result<(), &AppError>) + Send>;
 /// One queued request: runs inside the batch's transaction and returns its completion.
 type Job = Box<dyn FnOnce(&mut DbConn) -> Completion + Send>;
 
@@ -59,10 +59,10 @@ impl WriteQueue {
         let job: Job = Box::new(move |conn: &mut DbConn| {
             // The savepoint: diesel nests a transaction inside the batch's as one.
             let outcome = conn.transaction(f);
-            Box::new(move |committed: Result<(), String>| {
+            Box::new(move |committed: Result<(), &AppError>| {
                 let answer = match committed {
                     Ok(()) => outcome,
-                    Err(message) => Err(AppError::Internal(anyhow::anyhow!("write batch failed: {message}"))),
+                    Err(failure) => Err(batch_failed(failure)),
                 };
                 // The caller may have gone away (client disconnected); nothing to tell then.
                 let _ = reply.send(answer);
@@ -70,6 +70,16 @@ impl WriteQueue {
         });
         self.jobs.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Each request's answer when its batch did not commit: the batch's own refusal when it is
+/// one a client should see (a full disk, a lost database), else an internal error.
+fn batch_failed(failure: &AppError) -> AppError {
+    match failure {
+        AppError::StorageFull => AppError::StorageFull,
+        AppError::Unavailable(message) => AppError::Unavailable(message.clone()),
+        other => AppError::Internal(anyhow::anyhow!("write batch failed: {other}")),
     }
 }
 
@@ -92,7 +102,7 @@ fn run(pool: Pool<ConnectionManager<DbConn>>, mut queue: mpsc::Receiver<Job>, ba
             Ok(conn) => conn,
             Err(err) => {
                 tracing::error!(error = %err, "no database connection for a write batch");
-                fail_all(Vec::new(), batch, &err.to_string());
+                fail_all(Vec::new(), batch, &AppError::Unavailable("the database is not reachable".into()));
                 continue;
             }
         };
@@ -118,16 +128,19 @@ fn run_batch(conn: &mut DbConn, batch: Vec<Job>) {
     match committed {
         Ok(()) => completions.into_iter().for_each(|done| done(Ok(()))),
         Err(err) => {
-            tracing::error!(error = %err, "write batch rolled back");
-            fail_all(completions, jobs.collect(), &err.to_string());
+            // A full disk was logged (rate-limited) where it was recognised.
+            if !matches!(err, AppError::StorageFull) {
+                tracing::error!(error = %err, "write batch rolled back");
+            }
+            fail_all(completions, jobs.collect(), &err);
         }
     }
 }
 
 /// Tells every request of a batch that did not commit.
-fn fail_all(completions: Vec<Completion>, unrun: Vec<Job>, message: &str) {
+fn fail_all(completions: Vec<Completion>, unrun: Vec<Job>, failure: &AppError) {
     for done in completions {
-        done(Err(message.to_string()));
+        done(Err(failure));
     }
     // Requests that never ran are answered without running them: dropping a job drops its
     // reply sender, which the waiting caller sees as "the writer stopped".

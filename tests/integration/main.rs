@@ -23,6 +23,7 @@ mod pages;
 mod posts;
 mod roles;
 mod search;
+mod storage;
 mod timeline;
 mod trends;
 mod vocabulary;
