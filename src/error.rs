@@ -164,8 +164,8 @@ impl From<diesel::result::Error> for AppError {
         use diesel::result::{DatabaseErrorKind, Error};
         match err {
             Error::NotFound => not_found("not found"),
-            Error::DatabaseError(_, ref info) if is_disk_full(info.message(), info.hint()) => {
-                storage_full("database", info.message());
+            full if disk_full(&full).is_some() => {
+                storage_full("database", &disk_full(&full).unwrap_or_default());
                 AppError::StorageFull
             }
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
@@ -183,6 +183,21 @@ impl From<diesel::result::Error> for AppError {
             }
             other => AppError::Internal(anyhow::Error::new(other).context("database")),
         }
+    }
+}
+
+/// The database's own words when `err` says its disk is full, also when it struck the
+/// commit (SQLite fails the `COMMIT` when the log cannot grow) and the rollback after it.
+fn disk_full(err: &diesel::result::Error) -> Option<String> {
+    use diesel::result::Error;
+    match err {
+        Error::DatabaseError(_, info) if is_disk_full(info.message(), info.hint()) => {
+            Some(info.message().to_string())
+        }
+        Error::RollbackErrorOnCommit { rollback_error, commit_error } => {
+            disk_full(commit_error).or_else(|| disk_full(rollback_error))
+        }
+        _ => None,
     }
 }
 
@@ -205,12 +220,9 @@ pub fn storage_full(what: &'static str, error: &str) {
             error,
             "the {what}'s disk is full: writes are refused with 503 storage_full until space is freed"
         ),
-        Occurrence::Again { suppressed, since } => tracing::warn!(
-            error,
-            suppressed,
-            seconds = since.as_secs(),
-            "the {what}'s disk is still full"
-        ),
+        Occurrence::Again { suppressed, since } => {
+            tracing::warn!(error, suppressed, seconds = since.as_secs(), "the {what}'s disk is still full")
+        }
         Occurrence::Quiet => {}
     }
 }

@@ -71,7 +71,8 @@ impl Repeats {
                     run.suppressed += 1;
                     return Occurrence::Quiet;
                 }
-                let again = Occurrence::Again { suppressed: run.suppressed, since: now.duration_since(run.since) };
+                let again =
+                    Occurrence::Again { suppressed: run.suppressed, since: now.duration_since(run.since) };
                 run.logged = now;
                 run.suppressed = 0;
                 again

@@ -26,6 +26,7 @@ mod search;
 mod storage;
 mod timeline;
 mod trends;
+mod unwritable;
 mod vocabulary;
 mod web;
 mod xss;
