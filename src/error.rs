@@ -31,6 +31,11 @@ pub enum AppError {
     Conflict(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("request target is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    /// The request body did not arrive within `body_timeout_secs`.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// Over a rate limit; the client may try again after `retry_after_secs` seconds.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
@@ -87,6 +92,8 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::UriTooLong { .. } => "uri_too_long",
+            AppError::RequestTimeout => "request_timeout",
             AppError::TooManyRequests { .. } => "rate_limited",
             AppError::Unavailable(_) => "unavailable",
             AppError::StorageFull => "storage_full",
@@ -132,6 +139,8 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) | AppError::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -23,6 +23,7 @@ mod pages;
 mod posts;
 mod roles;
 mod search;
+mod slow_clients;
 mod storage;
 mod timeline;
 mod trends;
