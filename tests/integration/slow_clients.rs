@@ -16,20 +16,25 @@ use crate::helpers::{PgDatabase, TestApp};
 const BODY_TIMEOUT: Duration = Duration::from_secs(2);
 const SLOW_CLIENTS: usize = 500;
 
-/// Opens a connection and sends a login request's head promising 100 bytes of body, and
-/// the first byte of it; then one more byte a second. Returns when the server closes the
-/// connection (with how long it was open and what it answered) or after `give_up`.
-async fn slow_client(address: String, give_up: Duration) -> (Duration, Option<String>) {
+/// Opens a connection and sends a login request's head promising 100 bytes of body (or a
+/// chunked body), and the first byte of it; then one more byte a second. Returns when the
+/// server closes the connection (with how long it was open and what it answered) or after
+/// `give_up`.
+async fn slow_client(address: String, chunked: bool, give_up: Duration) -> (Duration, Option<String>) {
     let mut stream = TcpStream::connect(&address).await.expect("connect");
-    let head = "POST /api/v1/auth/login HTTP/1.1\r\nHost: i2i\r\nContent-Type: application/json\r\n\
-                Content-Length: 100\r\n\r\n{";
+    let (framing, byte): (&str, &[u8]) =
+        if chunked { ("Transfer-Encoding: chunked", b"1\r\n \r\n") } else { ("Content-Length: 100", b" ") };
+    let head = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: i2i\r\nContent-Type: application/json\r\n{framing}\r\n\r\n"
+    );
     stream.write_all(head.as_bytes()).await.expect("send the head");
+    stream.write_all(byte).await.expect("send the first byte");
     let started = Instant::now();
     let (mut reader, mut writer) = stream.into_split();
     let trickle = tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            if writer.write_all(b" ").await.is_err() {
+            if writer.write_all(byte).await.is_err() {
                 break;
             }
         }
@@ -65,7 +70,7 @@ async fn a_slowloris_neither_blocks_healthz_nor_holds_its_connections() {
 
     let give_up = BODY_TIMEOUT + Duration::from_secs(8);
     let clients: Vec<_> =
-        (0..SLOW_CLIENTS).map(|_| tokio::spawn(slow_client(address.clone(), give_up))).collect();
+        (0..SLOW_CLIENTS).map(|n| tokio::spawn(slow_client(address.clone(), n % 5 == 0, give_up))).collect();
     // While they trickle, `/healthz` answers at once, on new connections.
     let mut probes = Vec::new();
     let started = Instant::now();
