@@ -23,8 +23,9 @@ const QUEUE: usize = 4096;
 
 /// Tells one request how its batch ended: its own outcome if the batch committed.
 type Completion = Box<dyn FnOnce(Result<(), &AppError>) + Send>;
-/// One queued request: runs inside the batch's transaction and returns its completion.
-type Job = Box<dyn FnOnce(&mut DbConn) -> Completion + Send>;
+/// One queued request: runs inside the batch's transaction and returns its completion, and
+/// whether it failed on a full disk.
+type Job = Box<dyn FnOnce(&mut DbConn) -> (Completion, bool) + Send>;
 
 /// The sending side, kept in [`super::Db`]; the thread stops when the last copy is dropped.
 #[derive(Clone)]
@@ -58,15 +59,24 @@ impl WriteQueue {
         let (reply, answer) = oneshot::channel::<Result<T, AppError>>();
         let job: Job = Box::new(move |conn: &mut DbConn| {
             // The savepoint: diesel nests a transaction inside the batch's as one.
-            let outcome = conn.transaction(f);
-            Box::new(move |committed: Result<(), &AppError>| {
+            let mut full = false;
+            let outcome = conn.transaction(|conn| {
+                let outcome = f(conn);
+                full = matches!(outcome, Err(AppError::StorageFull));
+                outcome
+            });
+            // SQLite may have rolled the whole transaction back on SQLITE_FULL, and then
+            // the savepoint's rollback fails "outside of a transaction"; the cause is the disk.
+            let outcome = if full { Err(AppError::StorageFull) } else { outcome };
+            let completion = Box::new(move |committed: Result<(), &AppError>| {
                 let answer = match committed {
                     Ok(()) => outcome,
                     Err(failure) => Err(batch_failed(failure)),
                 };
                 // The caller may have gone away (client disconnected); nothing to tell then.
                 let _ = reply.send(answer);
-            }) as Completion
+            }) as Completion;
+            (completion, full)
         });
         self.jobs.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -116,21 +126,30 @@ fn run(pool: Pool<ConnectionManager<DbConn>>, mut queue: mpsc::Receiver<Job>, ba
 fn run_batch(conn: &mut DbConn, batch: Vec<Job>) {
     let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
+    let mut full = false;
     let committed = write_transaction(conn, |conn| {
         for job in jobs.by_ref() {
             // A panic would leave the transaction half-done; roll the whole batch back.
-            let completion = catch_unwind(AssertUnwindSafe(|| job(conn)))
+            let (completion, hit_full) = catch_unwind(AssertUnwindSafe(|| job(conn)))
                 .map_err(|_| AppError::Internal(anyhow::anyhow!("a write panicked")))?;
+            full |= hit_full;
             completions.push(completion);
         }
         Ok(())
     });
+    // On SQLITE_FULL SQLite may roll the whole transaction back by itself; the commit then
+    // fails as "outside of a transaction", and the cause every request should hear is the
+    // full disk.
+    let committed = match committed {
+        Err(_) if full => Err(AppError::StorageFull),
+        other => other,
+    };
     match committed {
         Ok(()) => completions.into_iter().for_each(|done| done(Ok(()))),
         Err(err) => {
             // A full disk was logged (rate-limited) where it was recognised.
             if !matches!(err, AppError::StorageFull) {
-                tracing::error!(error = %err, "write batch rolled back");
+                tracing::error!(error = format!("{err:#}"), "write batch rolled back");
             }
             fail_all(completions, jobs.collect(), &err);
         }

@@ -81,6 +81,7 @@ async fn a_full_disk_answers_503_storage_full_and_logs_once() {
     // Keep writing for a while: posts in parallel, and logins (which write a session).
     let started = Instant::now();
     let mut refused = 0;
+    let mut wrong = Vec::new();
     while started.elapsed() < Duration::from_secs(4) {
         let posts = futures_util::future::join_all((0..20).map(|k| post(n + k)));
         let login = client
@@ -90,16 +91,18 @@ async fn a_full_disk_answers_503_storage_full_and_logs_once() {
         let (posts, login) = tokio::join!(posts, login);
         for response in posts {
             let (status, body) = answer(response.unwrap()).await;
-            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-            assert_eq!(body["error"]["code"], "storage_full", "{body}");
+            if status != StatusCode::SERVICE_UNAVAILABLE || body["error"]["code"] != "storage_full" {
+                wrong.push(format!("post: {status} {body}"));
+            }
             refused += 1;
         }
         // A session row is small and may still fit a page the posts could not use; either
         // way, never a 500.
         let (status, body) = answer(login.unwrap()).await;
         if status != StatusCode::OK {
-            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-            assert_eq!(body["error"]["code"], "storage_full", "{body}");
+            if status != StatusCode::SERVICE_UNAVAILABLE || body["error"]["code"] != "storage_full" {
+                wrong.push(format!("login: {status} {body}"));
+            }
             refused += 1;
         }
     }
@@ -107,6 +110,7 @@ async fn a_full_disk_answers_503_storage_full_and_logs_once() {
     node.stop().await;
 
     let text = std::fs::read_to_string(&log).unwrap();
+    assert!(wrong.is_empty(), "{wrong:?}\n{text}");
     let errors: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
     assert_eq!(errors.len(), 1, "{} error lines for {refused} refused writes:\n{}", errors.len(), text);
     assert!(errors[0].contains("database or disk is full"), "the line names SQLite's error: {}", errors[0]);
