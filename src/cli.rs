@@ -31,7 +31,13 @@ Settings (defaults → i2i.toml → I2I_* environment → flags):
   posts_per_minute           I2I_POSTS_PER_MINUTE           600  new posts per user (0 = no limit)
   trust_forwarded_for        I2I_TRUST_FORWARDED_FOR        false  client address from X-Forwarded-For (behind a proxy only)
   trends_warm_seconds        I2I_TRENDS_WARM_SECONDS        15  keep the default trend views computed (0 = only when asked)
-  public_url                 I2I_PUBLIC_URL                 unset  https://i2i.example.com: base of absolute links in feeds and exports";
+  public_url                 I2I_PUBLIC_URL                 unset  https://i2i.example.com: base of absolute links in feeds and exports
+  header_timeout_secs        I2I_HEADER_TIMEOUT_SECS        5  time to send a request's head (else 408)
+  body_timeout_secs          I2I_BODY_TIMEOUT_SECS          10  time to send a request's body after its head (else 408, closed)
+  keep_alive_secs            I2I_KEEP_ALIVE_SECS            5  idle keep-alive connections closed after this (0 = no keep-alive)
+  disconnect_timeout_secs    I2I_DISCONNECT_TIMEOUT_SECS    1  time a closing connection gets to shut down cleanly
+  max_connections            I2I_MAX_CONNECTIONS            10000  connections served at once (the open-file limit is raised to its maximum)
+  sqlite_max_page_count      I2I_SQLITE_MAX_PAGE_COUNT      0  cap on the SQLite file, in 4 KiB pages; past it writes answer 503 storage_full (0 = none)";
 
 #[derive(Debug, Parser)]
 #[command(name = "i2i", version, about = "Incident to Insight: an insight feed for IT operations", after_help = SETTINGS_HELP)]
@@ -250,6 +256,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
+    match crate::startup::raise_open_files_limit() {
+        // Each connection holds a file, and the database, the index and the log hold more.
+        Ok(files) if (files as usize) < config.max_connections + 256 => tracing::warn!(
+            open_files = files,
+            max_connections = config.max_connections,
+            "the open-file limit is below max_connections; raise it (ulimit -n) or lower max_connections"
+        ),
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "could not raise the open-file limit"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let outcome = runtime.block_on(async move {
         let app = crate::startup::Application::build(config).await?;

@@ -48,6 +48,20 @@ pub struct Config {
     /// feeds, exports and digests. When unset they are built from the request: its `Host`,
     /// or behind a trusted proxy (`trust_forwarded_for`) the forwarded host and scheme.
     pub public_url: Option<String>,
+    /// Caps the SQLite file at this many pages (of 4 KiB); beyond it writes are refused as
+    /// on a full disk (503 `storage_full`). 0 = no cap. Ignored on PostgreSQL.
+    pub sqlite_max_page_count: u64,
+    /// Seconds a client has to send a request's head (line and headers); later: 408.
+    pub header_timeout_secs: u64,
+    /// Seconds a client has, from the end of the head, to send the whole body; later: 408
+    /// and the connection is closed (a slowly trickled body holds nothing for long).
+    pub body_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection stays open; 0 turns keep-alive off.
+    pub keep_alive_secs: u64,
+    /// Seconds a closing connection may take to be shut down cleanly before it is dropped.
+    pub disconnect_timeout_secs: u64,
+    /// Connections served at once (over all workers); more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -68,6 +82,12 @@ impl Default for Config {
             trust_forwarded_for: false,
             trends_warm_seconds: 15,
             public_url: None,
+            sqlite_max_page_count: 0,
+            header_timeout_secs: 5,
+            body_timeout_secs: 10,
+            keep_alive_secs: 5,
+            disconnect_timeout_secs: 1,
+            max_connections: 10_000,
         }
     }
 }
@@ -89,6 +109,12 @@ pub const SETTINGS: &[&str] = &[
     "trust_forwarded_for",
     "trends_warm_seconds",
     "public_url",
+    "sqlite_max_page_count",
+    "header_timeout_secs",
+    "body_timeout_secs",
+    "keep_alive_secs",
+    "disconnect_timeout_secs",
+    "max_connections",
 ];
 
 impl Config {

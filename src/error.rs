@@ -31,11 +31,19 @@ pub enum AppError {
     Conflict(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("request target is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    /// The request body did not arrive within `body_timeout_secs`.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// Over a rate limit; the client may try again after `retry_after_secs` seconds.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// The disk under the database is full: nothing was saved, the client may retry later.
+    #[error("the server's storage is full; nothing was saved, try again later")]
+    StorageFull,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -84,8 +92,11 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::UriTooLong { .. } => "uri_too_long",
+            AppError::RequestTimeout => "request_timeout",
             AppError::TooManyRequests { .. } => "rate_limited",
             AppError::Unavailable(_) => "unavailable",
+            AppError::StorageFull => "storage_full",
             AppError::Internal(_) => "internal",
         }
     }
@@ -128,8 +139,10 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -146,6 +159,9 @@ impl ResponseError for AppError {
             AppError::TooManyRequests { retry_after_secs, .. } => {
                 response.insert_header((actix_web::http::header::RETRY_AFTER, retry_after_secs.to_string()));
             }
+            AppError::StorageFull => {
+                response.insert_header((actix_web::http::header::RETRY_AFTER, "60"));
+            }
             _ => {}
         }
         response.json(self.body())
@@ -157,6 +173,10 @@ impl From<diesel::result::Error> for AppError {
         use diesel::result::{DatabaseErrorKind, Error};
         match err {
             Error::NotFound => not_found("not found"),
+            full if disk_full(&full).is_some() => {
+                storage_full("database", &disk_full(&full).unwrap_or_default());
+                AppError::StorageFull
+            }
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 AppError::Conflict(format!("already exists ({})", info.message()))
             }
@@ -172,6 +192,47 @@ impl From<diesel::result::Error> for AppError {
             }
             other => AppError::Internal(anyhow::Error::new(other).context("database")),
         }
+    }
+}
+
+/// The database's own words when `err` says its disk is full, also when it struck the
+/// commit (SQLite fails the `COMMIT` when the log cannot grow) and the rollback after it.
+fn disk_full(err: &diesel::result::Error) -> Option<String> {
+    use diesel::result::Error;
+    match err {
+        Error::DatabaseError(_, info) if is_disk_full(info.message(), info.hint()) => {
+            Some(info.message().to_string())
+        }
+        Error::RollbackErrorOnCommit { rollback_error, commit_error } => {
+            disk_full(commit_error).or_else(|| disk_full(rollback_error))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a database error says its disk is full: SQLite's SQLITE_FULL ("database or disk
+/// is full"), PostgreSQL's `53100 disk_full` ("could not extend file …: No space left on
+/// device", hint "Check free disk space."). Diesel keeps no SQLSTATE, so the text decides.
+pub fn is_disk_full(message: &str, hint: Option<&str>) -> bool {
+    message.contains("database or disk is full")
+        || message.contains("No space left on device")
+        || hint.is_some_and(|hint| hint.contains("free disk space"))
+}
+
+/// Logs that `what` (the database, the search index) ran out of space, with its own error:
+/// in full when the fault begins, then at most a reminder a minute with the count of
+/// repeats ([`crate::telemetry::Repeats`]).
+pub fn storage_full(what: &'static str, error: &str) {
+    use crate::telemetry::{faults, Occurrence};
+    match faults().occurred(what) {
+        Occurrence::First => tracing::error!(
+            error,
+            "the {what}'s disk is full: writes are refused with 503 storage_full until space is freed"
+        ),
+        Occurrence::Again { suppressed, since } => {
+            tracing::warn!(error, suppressed, seconds = since.as_secs(), "the {what}'s disk is still full")
+        }
+        Occurrence::Quiet => {}
     }
 }
 
@@ -205,5 +266,24 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> AppError {
 impl From<serde_json::Error> for AppError {
     fn from(err: serde_json::Error) -> Self {
         AppError::Internal(anyhow::Error::new(err).context("json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_disk_full;
+
+    #[test]
+    fn full_disks_are_recognised_on_both_backends() {
+        assert!(is_disk_full("database or disk is full", None), "SQLITE_FULL");
+        assert!(
+            is_disk_full(
+                "could not extend file \"base/16384/16385\": No space left on device",
+                Some("Check free disk space.")
+            ),
+            "PostgreSQL 53100"
+        );
+        assert!(is_disk_full("could not write to file", Some("Check free disk space.")));
+        assert!(!is_disk_full("UNIQUE constraint failed: users.username", None));
     }
 }

@@ -57,7 +57,7 @@ impl AppState {
     /// Opens the database and prepares keys and templates.
     pub fn open(config: Config) -> anyhow::Result<AppState> {
         config.validate()?;
-        let db = Db::connect(&config.database_url())?;
+        let db = Db::connect_capped(&config.database_url(), config.sqlite_max_page_count)?;
         let keys = Keys::new(&crate::auth::tokens::signing_secret(&config, &db)?);
         let incident_pattern = Regex::new(&config.incident_pattern).context("incident_pattern")?;
         let search = SearchIndex::new(&config.data_dir);
@@ -118,6 +118,7 @@ impl Application {
         let listener = TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
         let port = listener.local_addr()?.port();
         tracing::info!(address = %listener.local_addr()?, backend = ?state.db.backend(), "listening");
+        let timeouts = Timeouts::of(&state.config);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -129,8 +130,14 @@ impl Application {
                 .wrap(crate::http::security_headers())
                 .wrap(middleware::Compress::default())
                 .wrap(tracing_actix())
+                .wrap(middleware::from_fn(crate::http::guard::guard))
                 .configure(crate::http::routes)
         })
+        .client_request_timeout(timeouts.header)
+        .keep_alive(timeouts.keep_alive)
+        .client_disconnect_timeout(timeouts.disconnect)
+        .max_connections(timeouts.per_worker)
+        .workers(timeouts.workers)
         .listen(listener)?
         .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
         .run();
@@ -165,6 +172,55 @@ impl Application {
             tracing::warn!("the indexer did not finish in time; the next start replays the rest of the feed");
         }
         result
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: each connection is a file, and
+/// the common default soft limit (1024, or 512) is reached long before `max_connections`,
+/// after which even `/healthz` cannot be accepted. Returns the limit now in force.
+pub fn raise_open_files_limit() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write the one struct passed, which lives for
+    // the call.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            limit = raised;
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
+/// The server's connection settings, from the configuration.
+struct Timeouts {
+    header: Duration,
+    keep_alive: actix_web::http::KeepAlive,
+    disconnect: Duration,
+    workers: usize,
+    /// `max_connections` shared out over the workers (actix counts per worker).
+    per_worker: usize,
+}
+
+impl Timeouts {
+    fn of(config: &Config) -> Timeouts {
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let keep_alive = match config.keep_alive_secs {
+            0 => actix_web::http::KeepAlive::Disabled,
+            secs => actix_web::http::KeepAlive::Timeout(Duration::from_secs(secs)),
+        };
+        Timeouts {
+            header: Duration::from_secs(config.header_timeout_secs),
+            keep_alive,
+            disconnect: Duration::from_secs(config.disconnect_timeout_secs),
+            workers,
+            per_worker: config.max_connections.div_ceil(workers).max(1),
+        }
     }
 }
 

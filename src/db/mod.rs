@@ -102,6 +102,8 @@ pub fn sqlite_multi_thread_mode() {
 #[derive(Debug)]
 struct SqlitePragmas {
     cache_kib: i64,
+    /// `sqlite_max_page_count`: the largest the file may grow, in pages; 0 for no cap.
+    max_pages: u64,
 }
 
 impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
@@ -116,6 +118,11 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
                 cache.as_str(),
             ] {
                 diesel::sql_query(pragma).execute(conn).map_err(diesel::r2d2::Error::QueryError)?;
+            }
+            if self.max_pages > 0 {
+                diesel::sql_query(format!("PRAGMA max_page_count = {}", self.max_pages))
+                    .execute(conn)
+                    .map_err(diesel::r2d2::Error::QueryError)?;
             }
         }
         Ok(())
@@ -139,17 +146,23 @@ impl Db {
     /// Opens the pools for the server (creating the SQLite file's folder if needed) and
     /// applies migrations.
     pub fn connect(url: &str) -> anyhow::Result<Db> {
-        Db::open(url, true)
+        Db::open(url, true, 0)
+    }
+
+    /// [`Db::connect`], with a SQLite file capped at `max_pages` pages (0: no cap), the
+    /// `sqlite_max_page_count` setting: past it, writes fail as on a full disk.
+    pub fn connect_capped(url: &str, max_pages: u64) -> anyhow::Result<Db> {
+        Db::open(url, true, max_pages)
     }
 
     /// Opens small pools for a command-line run. They keep no idle connections warm: r2d2
     /// opens those on background threads, and a process that exits while one is inside
     /// libpq's TLS setup crashes as OpenSSL is torn down.
     pub fn connect_for_tool(url: &str) -> anyhow::Result<Db> {
-        Db::open(url, false)
+        Db::open(url, false, 0)
     }
 
-    fn open(url: &str, server: bool) -> anyhow::Result<Db> {
+    fn open(url: &str, server: bool, max_pages: u64) -> anyhow::Result<Db> {
         let backend = Backend::of_url(url)?;
         if backend == Backend::Postgres {
             keep_openssl_until_exit();
@@ -186,7 +199,7 @@ impl Db {
                 .max_size(size)
                 .min_idle(Some(min_idle))
                 .connection_timeout(wait)
-                .connection_customizer(Box::new(SqlitePragmas { cache_kib }))
+                .connection_customizer(Box::new(SqlitePragmas { cache_kib, max_pages }))
                 .build(ConnectionManager::<DbConn>::new(conn_url.clone()))
         };
         // The write pool comes first so migrations (and WAL mode) are in place before readers.

@@ -22,9 +22,10 @@ pub const MAX_BATCH: usize = 64;
 const QUEUE: usize = 4096;
 
 /// Tells one request how its batch ended: its own outcome if the batch committed.
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// One queued request: runs inside the batch's transaction and returns its completion.
-type Job = Box<dyn FnOnce(&mut DbConn) -> Completion + Send>;
+type Completion = Box<dyn FnOnce(Result<(), &AppError>) + Send>;
+/// One queued request: runs inside the batch's transaction and returns its completion, and
+/// whether it failed on a full disk.
+type Job = Box<dyn FnOnce(&mut DbConn) -> (Completion, bool) + Send>;
 
 /// The sending side, kept in [`super::Db`]; the thread stops when the last copy is dropped.
 #[derive(Clone)]
@@ -58,18 +59,37 @@ impl WriteQueue {
         let (reply, answer) = oneshot::channel::<Result<T, AppError>>();
         let job: Job = Box::new(move |conn: &mut DbConn| {
             // The savepoint: diesel nests a transaction inside the batch's as one.
-            let outcome = conn.transaction(f);
-            Box::new(move |committed: Result<(), String>| {
+            let mut full = false;
+            let outcome = conn.transaction(|conn| {
+                let outcome = f(conn);
+                full = matches!(outcome, Err(AppError::StorageFull));
+                outcome
+            });
+            // SQLite may have rolled the whole transaction back on SQLITE_FULL, and then
+            // the savepoint's rollback fails "outside of a transaction"; the cause is the disk.
+            let outcome = if full { Err(AppError::StorageFull) } else { outcome };
+            let completion = Box::new(move |committed: Result<(), &AppError>| {
                 let answer = match committed {
                     Ok(()) => outcome,
-                    Err(message) => Err(AppError::Internal(anyhow::anyhow!("write batch failed: {message}"))),
+                    Err(failure) => Err(batch_failed(failure)),
                 };
                 // The caller may have gone away (client disconnected); nothing to tell then.
                 let _ = reply.send(answer);
-            }) as Completion
+            }) as Completion;
+            (completion, full)
         });
         self.jobs.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Each request's answer when its batch did not commit: the batch's own refusal when it is
+/// one a client should see (a full disk, a lost database), else an internal error.
+fn batch_failed(failure: &AppError) -> AppError {
+    match failure {
+        AppError::StorageFull => AppError::StorageFull,
+        AppError::Unavailable(message) => AppError::Unavailable(message.clone()),
+        other => AppError::Internal(anyhow::anyhow!("write batch failed: {other}")),
     }
 }
 
@@ -92,7 +112,7 @@ fn run(pool: Pool<ConnectionManager<DbConn>>, mut queue: mpsc::Receiver<Job>, ba
             Ok(conn) => conn,
             Err(err) => {
                 tracing::error!(error = %err, "no database connection for a write batch");
-                fail_all(Vec::new(), batch, &err.to_string());
+                fail_all(Vec::new(), batch, &AppError::Unavailable("the database is not reachable".into()));
                 continue;
             }
         };
@@ -106,28 +126,40 @@ fn run(pool: Pool<ConnectionManager<DbConn>>, mut queue: mpsc::Receiver<Job>, ba
 fn run_batch(conn: &mut DbConn, batch: Vec<Job>) {
     let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
+    let mut full = false;
     let committed = write_transaction(conn, |conn| {
         for job in jobs.by_ref() {
             // A panic would leave the transaction half-done; roll the whole batch back.
-            let completion = catch_unwind(AssertUnwindSafe(|| job(conn)))
+            let (completion, hit_full) = catch_unwind(AssertUnwindSafe(|| job(conn)))
                 .map_err(|_| AppError::Internal(anyhow::anyhow!("a write panicked")))?;
+            full |= hit_full;
             completions.push(completion);
         }
         Ok(())
     });
+    // On SQLITE_FULL SQLite may roll the whole transaction back by itself; the commit then
+    // fails as "outside of a transaction", and the cause every request should hear is the
+    // full disk.
+    let committed = match committed {
+        Err(_) if full => Err(AppError::StorageFull),
+        other => other,
+    };
     match committed {
         Ok(()) => completions.into_iter().for_each(|done| done(Ok(()))),
         Err(err) => {
-            tracing::error!(error = %err, "write batch rolled back");
-            fail_all(completions, jobs.collect(), &err.to_string());
+            // A full disk was logged (rate-limited) where it was recognised.
+            if !matches!(err, AppError::StorageFull) {
+                tracing::error!(error = format!("{err:#}"), "write batch rolled back");
+            }
+            fail_all(completions, jobs.collect(), &err);
         }
     }
 }
 
 /// Tells every request of a batch that did not commit.
-fn fail_all(completions: Vec<Completion>, unrun: Vec<Job>, message: &str) {
+fn fail_all(completions: Vec<Completion>, unrun: Vec<Job>, failure: &AppError) {
     for done in completions {
-        done(Err(message.to_string()));
+        done(Err(failure));
     }
     // Requests that never ran are answered without running them: dropping a job drops its
     // reply sender, which the waiting caller sees as "the writer stopped".

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod client;
+pub mod guard;
 pub mod openapi;
 pub mod pages;
 pub mod query;

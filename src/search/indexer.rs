@@ -19,6 +19,7 @@ use super::{
 use crate::db::changes::{self, FeedPosition};
 use crate::db::{posts, Db};
 use crate::search::schema::SCHEMA_VERSION;
+use crate::telemetry::Occurrence;
 
 /// Shortest time between two commits: each commit makes a segment, so commits are
 /// batched, but a post must still be searchable within a second.
@@ -55,29 +56,28 @@ pub fn start(search: Arc<SearchIndex>, db: Db) -> anyhow::Result<()> {
 /// Longest wait between two attempts while the index cannot be written; short enough that
 /// the index catches up within seconds of the directory becoming writable again.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// Shortest time between two log lines about the same continuing failure: an operator needs
-/// one clear line, not one per retry.
-const LOG_FAILURE_EVERY: Duration = Duration::from_secs(60);
+/// The cause under which index failures are rate-limited in the log
+/// ([`crate::telemetry::faults`]): one line when they begin, a warning a minute after.
+const FAULT: &str = "search_index";
 
 /// Opens (or rebuilds) the live generation, then follows the feed; on any failure it marks
 /// the index degraded, logs (rate-limited), backs off and starts over from the last commit,
 /// which the payload makes safe. Posting never waits for this thread, so a broken index
 /// directory stops search from updating but not people from writing.
+///
+/// A degraded index becomes ready again only once a commit has succeeded ([`written`]):
+/// opening an existing generation reads, and reads succeed in a directory that cannot be
+/// written, so an open alone proves nothing.
 fn run(search: &Arc<SearchIndex>, db: &Db) {
     search.set_indexer_thread(std::thread::current());
     // Signals `wait_stopped` however this thread ends, a panic included.
     let _stopped = StoppedOnDrop(search);
     let mut backoff = Duration::from_millis(250);
-    // When the current run of failures began and when it was last logged.
-    let mut failing: Option<(Instant, Instant)> = None;
     while !search.is_stopping() {
         let outcome = open(search, db).and_then(|mut session| {
-            if let Some((since, _)) = failing.take() {
-                tracing::info!(
-                    seconds = since.elapsed().as_secs(),
-                    path = %search.root().display(),
-                    "search index writable again; catching up"
-                );
+            if search.is_degraded() {
+                // Prove the directory writable before saying so.
+                session.commit(search)?;
             }
             session.follow(search, db)
         });
@@ -92,34 +92,59 @@ fn run(search: &Arc<SearchIndex>, db: &Db) {
                 )
             }
             Err(err) => {
-                let error = format!("{err:#}");
-                search.set_state(IndexState::Degraded { error: error.clone() });
-                let now = Instant::now();
-                match &mut failing {
-                    None => {
-                        tracing::error!(
-                            error,
-                            path = %search.root().display(),
-                            "search index cannot be written; posts are still saved and will be \
-                             indexed once it can (check the directory's permissions and free space)"
-                        );
-                        failing = Some((now, now));
-                    }
-                    Some((since, logged)) if logged.elapsed() >= LOG_FAILURE_EVERY => {
-                        tracing::warn!(
-                            error,
-                            seconds = since.elapsed().as_secs(),
-                            path = %search.root().display(),
-                            "search index still cannot be written"
-                        );
-                        *logged = now;
-                    }
-                    Some(_) => {}
+                failed(search, &err);
+                // Waits out the whole back-off: posts nudge this thread, and each retry
+                // while the fault lasts would otherwise cost a reopen of the index.
+                let until = Instant::now() + backoff;
+                while !search.is_stopping() && Instant::now() < until {
+                    std::thread::park_timeout(until.saturating_duration_since(Instant::now()));
                 }
-                std::thread::park_timeout(backoff);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+/// Marks the index degraded after `err` and logs it: in full when the fault begins, then at
+/// most a warning a minute with the count of failed attempts in between.
+fn failed(search: &SearchIndex, err: &anyhow::Error) {
+    let error = format!("{err:#}");
+    search.set_state(IndexState::Degraded { error: public_reason(err) });
+    match crate::telemetry::faults().occurred(FAULT) {
+        Occurrence::First => tracing::error!(
+            error,
+            path = %search.root().display(),
+            "search index cannot be written; posts are still saved and will be indexed once it \
+             can (check the directory's permissions and free space)"
+        ),
+        Occurrence::Again { suppressed, since } => tracing::warn!(
+            error,
+            failed_attempts = suppressed,
+            seconds = since.as_secs(),
+            path = %search.root().display(),
+            "search index still cannot be written"
+        ),
+        Occurrence::Quiet => {}
+    }
+}
+
+/// After a successful commit: a degraded index is ready again, said once in the log.
+fn written(search: &SearchIndex) {
+    if search.is_degraded() {
+        search.set_state(IndexState::Ready);
+        let seconds = crate::telemetry::faults().ended(FAULT).map(|lasted| lasted.as_secs());
+        tracing::info!(seconds, "search index writable again; catching up");
+    }
+}
+
+/// What `/readyz` and search answers may say about an index failure: the kind of fault,
+/// without file paths or other detail of the machine (those are in the log).
+fn public_reason(err: &anyhow::Error) -> String {
+    let io = err.chain().find_map(|cause| cause.downcast_ref::<std::io::Error>());
+    match io.map(std::io::Error::kind) {
+        Some(std::io::ErrorKind::StorageFull) => "the search index's disk is full".to_string(),
+        Some(kind) => format!("the search index cannot be written ({kind})"),
+        None => "the search index cannot be written; the server log has the cause".to_string(),
     }
 }
 
@@ -165,7 +190,7 @@ fn open(search: &Arc<SearchIndex>, db: &Db) -> anyhow::Result<Session> {
                 let writer = writer_of(&generation)?;
                 search.install(generation.clone());
                 search.set_position(checkpoint.position);
-                search.set_state(IndexState::Ready);
+                search.set_state_unless_degraded(IndexState::Ready);
                 remove_other_generations(&root, number);
                 tracing::info!(generation = number, position = ?checkpoint.position, "search index opened");
                 return Ok(Session { generation, writer, position: checkpoint.position });
@@ -179,9 +204,11 @@ fn open(search: &Arc<SearchIndex>, db: &Db) -> anyhow::Result<Session> {
     search.install(generation.clone());
     let mut writer = writer_of(&generation)?;
     let position = rebuild(search, db, &generation, &mut writer, |indexed, total| {
-        search.set_state(IndexState::Rebuilding { indexed, total });
+        search.set_state_unless_degraded(IndexState::Rebuilding { indexed, total });
     })?;
     search.set_position(position);
+    // The rebuild ended with a commit.
+    written(search);
     search.set_state(IndexState::Ready);
     Ok(Session { generation, writer, position })
 }
@@ -375,6 +402,7 @@ impl Session {
         let checkpoint = Checkpoint { schema: SCHEMA_VERSION, position: self.position, complete: true };
         commit(&self.generation, &mut self.writer, checkpoint)?;
         search.set_position(self.position);
+        written(search);
         Ok(())
     }
 }

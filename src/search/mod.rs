@@ -85,7 +85,8 @@ pub enum IndexState {
     /// The index cannot be written (directory unwritable, missing or full): posting goes on,
     /// searches show what was last committed, and the indexer retries and catches up.
     Degraded {
-        /// What failed, for operators (`/readyz`) and search responses.
+        /// The kind of fault, for `/readyz` and search responses: no file paths or other
+        /// detail of the machine, which the log has.
         error: String,
     },
 }
@@ -204,6 +205,20 @@ impl SearchIndex {
         if let Ok(mut guard) = self.state.lock() {
             *guard = state;
         }
+    }
+
+    /// Sets `state` unless the index is degraded, which only a successful commit ends.
+    pub(crate) fn set_state_unless_degraded(&self, state: IndexState) {
+        if let Ok(mut guard) = self.state.lock() {
+            if !matches!(*guard, IndexState::Degraded { .. }) {
+                *guard = state;
+            }
+        }
+    }
+
+    /// Whether the last attempt to write the index failed and no commit has succeeded since.
+    pub fn is_degraded(&self) -> bool {
+        matches!(self.state(), IndexState::Degraded { .. })
     }
 
     /// The feed position the searchable index reflects.
