@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::app::audit::Actor;
+use crate::app::users;
 use crate::config::Config;
 use crate::db::{Backend, Db};
-use crate::domain::audit::Actor;
 use crate::domain::rules::{self, Role};
-use crate::domain::users;
 use crate::lock::DataDirLock;
 
 const SETTINGS_HELP: &str = "\

@@ -9,9 +9,10 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod app;
+pub mod app_state;
 pub mod auth;
 pub mod backup;
-pub mod bulk;
 pub mod cli;
 pub mod config;
 pub mod corpus;

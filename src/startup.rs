@@ -20,6 +20,8 @@ use crate::limits::RateLimits;
 use crate::lock::DataDirLock;
 use crate::search::SearchIndex;
 use crate::trends::memo::TrendMemo;
+
+pub use crate::app_state::AppState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,25 +37,7 @@ pub const INDEXER_STOP_WITHIN: Duration = Duration::from_secs(4);
 #[folder = "templates/"]
 struct TemplateFiles;
 
-/// Everything a handler can reach, shared by all workers.
-pub struct AppState {
-    pub db: Db,
-    pub search: Arc<SearchIndex>,
-    pub config: Config,
-    pub keys: Keys,
-    pub templates: Handlebars<'static>,
-    pub incident_pattern: Regex,
-    pub limits: RateLimits,
-    /// Trend answers remembered until the data changes.
-    pub trends: Arc<TrendMemo>,
-}
-
 impl AppState {
-    /// Tells the indexer that posts changed, so they are searchable sooner than its next poll.
-    pub fn changed(&self) {
-        self.search.nudge();
-    }
-
     /// Opens the database and prepares keys and templates.
     pub fn open(config: Config) -> anyhow::Result<AppState> {
         config.validate()?;

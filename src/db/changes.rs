@@ -41,7 +41,7 @@ pub fn head(conn: &mut DbConn) -> QueryResult<i64> {
 }
 
 /// A token that changes whenever committed data may have changed, for answers remembered
-/// until then ([`crate::trends::memo`]).
+/// until then (the trend memo, `trends::memo`).
 ///
 /// On SQLite every write to posts appends to the feed in its own transaction, and one
 /// writer hands out `seq` in commit order, so the newest `seq`, with the rollup epoch for

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cached;
 pub mod changes;
 pub mod curation;
+pub mod epoch;
 pub mod follows;
 pub mod incidents;
 pub mod insights;
@@ -391,7 +392,7 @@ pub fn write_transaction<T, F>(conn: &mut DbConn, f: F) -> Result<T, AppError>
 where
     F: FnOnce(&mut DbConn) -> Result<T, AppError>,
 {
-    write_transaction_begun_in(conn, crate::trends::rollups::hour_of(now_ms()), f)
+    write_transaction_begun_in(conn, crate::domain::time::hour_of(now_ms()), f)
 }
 
 /// [`write_transaction`], for a transaction that began in `begun_hour`. One that commits in
@@ -408,8 +409,8 @@ where
         DbConn::Pg(_) => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
     }
     let outcome = f(conn).and_then(|value| {
-        if crate::trends::rollups::hour_of(now_ms()) != begun_hour {
-            crate::trends::rollups::touch_past(conn)?;
+        if crate::domain::time::hour_of(now_ms()) != begun_hour {
+            epoch::touch_past(conn)?;
         }
         Ok(value)
     });
@@ -465,7 +466,8 @@ pub fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use crate::trends::rollups::{epoch, hour_of};
+    use crate::db::epoch::epoch;
+    use crate::domain::time::hour_of;
 
     /// A write that began in an earlier hour bumps the rollup epoch as it commits (so the
     /// trend memo recomputes windows that ended meanwhile); one within the hour does not.

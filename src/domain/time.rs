@@ -80,6 +80,14 @@ pub fn human_ms(ms: i64) -> String {
     }
 }
 
+/// Milliseconds in an hour, the unit of the trend rollups.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// The hour (since the epoch, UTC) a time in ms falls in.
+pub fn hour_of(ms: i64) -> i64 {
+    ms.div_euclid(HOUR_MS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,9 +7,9 @@ use std::net::IpAddr;
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 
+use crate::app_state::AppState;
 use crate::config::Config;
 use crate::error::AppError;
-use crate::startup::AppState;
 
 /// The scheme and host that absolute links (feeds, exports, digests) start with, without a
 /// trailing `/`. `public_url` when configured; otherwise the request's own scheme and `Host`,
@@ -56,16 +56,7 @@ fn is_host(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']'))
 }
 
-/// The client's address; `None` only when the connection has none (test requests).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<IpAddr>);
-
-impl ClientAddr {
-    /// The address as the audit log stores it.
-    pub fn text(&self) -> Option<String> {
-        self.0.map(|address| address.to_string())
-    }
-}
+pub use crate::app::ClientAddr;
 
 /// The last `X-Forwarded-For` entry: the address the trusted proxy itself saw and appended.
 /// Earlier entries are whatever the client sent, so they are never believed.

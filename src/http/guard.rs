@@ -25,8 +25,8 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, ResponseError};
 use futures_util::Stream;
 
+use crate::app_state::AppState;
 use crate::error::AppError;
-use crate::startup::AppState;
 
 /// Longest accepted request target (path and query). Every link i2i makes is far shorter;
 /// actix itself refuses only a head over its buffer (with an empty 431).

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod client;
+pub mod extract;
 pub mod guard;
 pub mod openapi;
 pub mod pages;

@@ -231,7 +231,7 @@ impl From<&(AuditEvent, Option<String>)> for AuditEventView {
             action: event.action.clone(),
             target: event.target.clone(),
             ip: event.ip.clone(),
-            // Written by `domain::audit::record`, so it parses; a hand-edited row still shows.
+            // Written by `app::audit::record`, so it parses; a hand-edited row still shows.
             detail: serde_json::from_str(&event.detail)
                 .unwrap_or_else(|_| serde_json::Value::String(event.detail.clone())),
         }

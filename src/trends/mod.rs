@@ -9,6 +9,7 @@
 //! length across a range of hours, so a settled window costs no member rows at all.
 //! [`sql`] holds the few raw-SQL helpers both need.
 
+pub mod defaults;
 pub mod memo;
 pub mod rollups;
 pub mod score;

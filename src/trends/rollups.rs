@@ -17,25 +17,13 @@ use diesel::sql_types::BigInt;
 use super::sql;
 use crate::db::cached::Cached;
 use crate::db::schema::{
-    post_hours, post_tags, posts, rollup_epoch, tag_authors, tag_days, tag_hour_authors, tag_hour_incidents,
-    tag_hours, tag_incidents, tag_pair_hours, tag_weeks,
+    post_hours, post_tags, posts, tag_authors, tag_days, tag_hour_authors, tag_hour_incidents, tag_hours,
+    tag_incidents, tag_pair_hours, tag_weeks,
 };
 use crate::db::DbConn;
 
-pub const HOUR_MS: i64 = 3_600_000;
-
-/// The hour (since the epoch, UTC) a time in ms falls in.
-pub fn hour_of(ms: i64) -> i64 {
-    ms.div_euclid(HOUR_MS)
-}
-
-/// Records that rollups of a past hour (or what the views show beside them, such as an
-/// incident's title) changed, in the caller's transaction: answers remembered for windows
-/// that had ended are recomputed ([`crate::trends::memo`]).
-pub fn touch_past(conn: &mut DbConn) -> QueryResult<()> {
-    diesel::update(rollup_epoch::table).set(rollup_epoch::epoch.eq(rollup_epoch::epoch + 1)).execute(conn)?;
-    Ok(())
-}
+pub use crate::db::epoch::{epoch, touch_past};
+pub use crate::domain::time::{hour_of, HOUR_MS};
 
 /// [`touch_past`] when `hour` is before the current hour. A post of the current hour cannot
 /// change a window that ended before it; the memo only trusts the epoch for windows that
@@ -88,11 +76,6 @@ fn all_as_canonical<'a>(
             .map(|c| Contribution { tag_ids: crate::db::aliases::map_ids(&aliases, &c.tag_ids), ..c.clone() })
             .collect(),
     ))
-}
-
-/// The current value of the counter [`touch_past`] bumps.
-pub fn epoch(conn: &mut DbConn) -> QueryResult<i64> {
-    rollup_epoch::table.select(rollup_epoch::epoch).first(conn)
 }
 
 /// What one live post adds to the rollups.

@@ -9,11 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::defaults;
 use super::memo::{TrendMemo, SETTLED_AFTER_MS};
 use super::rollups::{hour_of, HOUR_MS};
 use super::windows::{ending_at, parse_length};
 use crate::db::{now_ms, Db, DbConn};
-use crate::domain::trends::defaults;
 use crate::error::AppError;
 
 /// Computes (or finds remembered) every default view for windows ending at `at_ms`: the

@@ -320,7 +320,7 @@ async fn unknown_users_wrong_passwords_and_imported_authors_look_alike_at_login(
     // An imported author: a user without a password.
     app.db()
         .write_blocking(|conn| {
-            i2i::domain::users::create_user(conn, "imported", None, i2i::domain::rules::Role::Responder, None)
+            i2i::app::users::create_user(conn, "imported", None, i2i::domain::rules::Role::Responder, None)
         })
         .unwrap();
     let cases = [("nobody-at-all", "unknown user"), ("admin", "wrong password"), ("imported", "no password")];

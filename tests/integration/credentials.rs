@@ -46,7 +46,7 @@ async fn a_feed_token_dies_with_a_disable_and_a_password_change() {
     let hash = i2i::auth::password::hash_now("a-brand-new-password").unwrap();
     app.db()
         .write_blocking(move |conn| {
-            i2i::domain::users::set_password(conn, &i2i::domain::audit::Actor::cli(), "rita", &hash)
+            i2i::app::users::set_password(conn, &i2i::app::audit::Actor::cli(), "rita", &hash)
         })
         .unwrap();
     assert_eq!(feed_status(&app, &feed).await, StatusCode::UNAUTHORIZED, "feed token after password change");

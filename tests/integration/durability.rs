@@ -289,11 +289,11 @@ async fn transactions_committing_out_of_order_are_all_indexed() {
             std::thread::spawn(move || {
                 for n in 0..12 {
                     db.write_blocking(|conn| {
-                        let input = i2i::domain::posts::PostInput {
+                        let input = i2i::app::posts::PostInput {
                             body: format!("writer {writer} note {n} #order"),
                             ..Default::default()
                         };
-                        i2i::domain::posts::create_post(conn, &pattern, &author, &input)?;
+                        i2i::app::posts::create_post(conn, &pattern, &author, &input)?;
                         std::thread::sleep(Duration::from_millis(((writer * 7 + n * 13) % 20) as u64));
                         Ok(())
                     })

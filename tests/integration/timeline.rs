@@ -117,10 +117,10 @@ async fn bad_cursors_limits_and_parameters_are_4xx() {
 fn tag_timeline_pages_equal_a_direct_filter() {
     use std::collections::BTreeMap;
 
-    use i2i::domain::audit::Actor;
-    use i2i::domain::posts::{create_post, delete_post, edit_post, PostInput};
+    use i2i::app::audit::Actor;
+    use i2i::app::posts::{create_post, delete_post, edit_post, PostInput};
+    use i2i::app::timeline::{load_page, TimelineRequest};
     use i2i::domain::rules::Role;
-    use i2i::domain::timeline::{load_page, TimelineRequest};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -133,7 +133,7 @@ fn tag_timeline_pages_equal_a_direct_filter() {
     db.write_blocking(|conn| {
         let users: Vec<_> = ["ann", "ben"]
             .iter()
-            .map(|n| i2i::domain::users::create_user(conn, n, None, Role::Responder, None))
+            .map(|n| i2i::app::users::create_user(conn, n, None, Role::Responder, None))
             .collect::<Result<_, _>>()?;
         let mut rng = StdRng::seed_from_u64(11);
         let base = 1_700_000_000_000i64;

@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use i2i::app::audit::Actor;
+use i2i::app::posts::{create_post, delete_post, edit_post, PostInput};
 use i2i::db::users::User;
 use i2i::db::Db;
-use i2i::domain::audit::Actor;
-use i2i::domain::posts::{create_post, delete_post, edit_post, PostInput};
 use i2i::domain::rules::Role;
 use i2i::trends::rollups;
 use proptest::prelude::*;
@@ -26,7 +26,7 @@ fn pattern() -> regex::Regex {
 
 fn make_users(db: &Db, names: &[&str]) -> Vec<User> {
     db.write_blocking(|conn| {
-        names.iter().map(|n| i2i::domain::users::create_user(conn, n, None, Role::Responder, None)).collect()
+        names.iter().map(|n| i2i::app::users::create_user(conn, n, None, Role::Responder, None)).collect()
     })
     .unwrap()
 }
@@ -87,13 +87,13 @@ proptest! {
                     Op::Edit { which, tags } if !live.is_empty() => {
                         let id = live[which % live.len()];
                         edit_post(conn, &pattern(), &users[0], id, &format!("{} INC-9", body_with(tags, n + 1000)))
-                            .or_else(|e| match e { i2i::error::AppError::Forbidden(_) => Ok(i2i::domain::posts::require_live(conn, id)?), other => Err(other) })?;
+                            .or_else(|e| match e { i2i::error::AppError::Forbidden(_) => Ok(i2i::app::posts::require_live(conn, id)?), other => Err(other) })?;
                     }
                     Op::Delete { which } if !live.is_empty() => {
                         let id = live.remove(which % live.len());
                         let admin = &users[0];
                         // Only the author may delete; use each post's author.
-                        let post = i2i::domain::posts::require_live(conn, id)?;
+                        let post = i2i::app::posts::require_live(conn, id)?;
                         let author = users.iter().find(|u| u.id == post.author_id).unwrap_or(admin);
                         delete_post(conn, author, &Actor::default(), id)?;
                     }

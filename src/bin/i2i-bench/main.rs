@@ -283,8 +283,9 @@ async fn load_and_start(
     let pattern = regex::Regex::new(r"INC-\d+")?;
     let started = Instant::now();
     let file = std::io::BufReader::new(std::fs::File::open(corpus)?);
-    let report =
-        tokio::task::block_in_place(|| i2i::bulk::import(&db, &pattern, file, Some(dir), |_, _| {}))?;
+    let report = tokio::task::block_in_place(|| {
+        i2i::transfer::bulk::import(&db, &pattern, file, Some(dir), |_, _| {})
+    })?;
     let load = started.elapsed();
     results.insert(
         "bulk_load".into(),

@@ -2,12 +2,12 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::app::audit::{load_page, AuditRequest};
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
-use crate::domain::audit::{load_page, AuditRequest};
 use crate::error::{AppError, ErrorBody};
 use crate::http::query::QueryPairs;
 use crate::http::views::{AuditEventView, AuditPageView};
-use crate::startup::AppState;
 
 /// The audit log, newest first (admins only): logins, failed logins, logouts, account
 /// changes and admins' deletes of others' posts. Filter with `action`; page with `before`.

@@ -4,12 +4,12 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::domain::time::format_ms;
 use crate::error::{AppError, ErrorBody};
 use crate::http::client::ClientAddr;
 use crate::http::views::{LoginView, UserView};
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,7 +29,7 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, AppError> {
     let LoginRequest { username, password } = body.into_inner();
-    let issued = crate::auth::log_in(&state, client, username, password).await?;
+    let issued = crate::app::login::log_in(&state, client, username, password).await?;
     Ok(HttpResponse::Ok().insert_header(crate::http::NO_STORE).json(LoginView {
         token: issued.token,
         expires_at: format_ms(issued.expires_at),
@@ -44,6 +44,6 @@ pub async fn logout(
     client: ClientAddr,
     auth: AuthUser,
 ) -> Result<HttpResponse, AppError> {
-    crate::auth::log_out(&state, client, auth).await?;
+    crate::app::login::log_out(&state, client, auth).await?;
     Ok(HttpResponse::NoContent().finish())
 }

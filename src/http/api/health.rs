@@ -3,9 +3,9 @@
 use actix_web::{web, HttpResponse};
 use diesel::RunQueryDsl;
 
+use crate::app_state::AppState;
 use crate::error::AppError;
 use crate::search::IndexState;
-use crate::startup::AppState;
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", responses((status = 200)))]

@@ -4,15 +4,15 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::app::incidents::{create_incident, update_incident_as, IncidentInput, IncidentPatch};
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::incidents::{self, IncidentFilter};
-use crate::domain::incidents::{create_incident, update_incident_as, IncidentInput, IncidentPatch};
 use crate::domain::rules::{IncidentStatus, Severity};
 use crate::domain::time::parse_timestamp;
 use crate::error::{AppError, ErrorBody};
 use crate::http::query::NoParams;
 use crate::http::views::{IncidentList, IncidentView};
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -94,7 +94,7 @@ pub async fn list(
             .map(|s| s.as_str().to_string()),
         service: query.service,
         open_only: false,
-        limit: crate::domain::timeline::parse_limit(query.limit.as_deref())?,
+        limit: crate::app::timeline::parse_limit(query.limit.as_deref())?,
     };
     let items = state.db.read(move |conn| Ok(incidents::list(conn, &filter)?)).await?;
     Ok(HttpResponse::Ok().json(IncidentList { items: items.iter().map(IncidentView::from).collect() }))
@@ -109,7 +109,7 @@ pub async fn get(
     _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let key = key.into_inner();
-    let incident = state.db.read(move |conn| crate::domain::incidents::require(conn, &key)).await?;
+    let incident = state.db.read(move |conn| crate::app::incidents::require(conn, &key)).await?;
     Ok(HttpResponse::Ok().json(IncidentView::from(&incident)))
 }
 

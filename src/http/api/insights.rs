@@ -6,19 +6,19 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::app::insights::{self, Counts, DayCount, Draft, Matching, Patch};
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::insights::{self as table, Insight};
 use crate::db::posts::{self, PostDetails};
 use crate::db::{incidents, Db};
 use crate::domain::export::{self, md_link, md_quote, md_text, segment};
-use crate::domain::insights::{self, Counts, DayCount, Draft, Matching, Patch};
 use crate::domain::time::format_ms;
 use crate::error::{AppError, ErrorBody};
 use crate::http::client::base_url;
 use crate::http::query::NoParams;
 use crate::http::views::PostView;
 use crate::search::SearchIndex;
-use crate::startup::AppState;
 
 /// An incident pinned as evidence.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -96,7 +96,7 @@ async fn search_ids(
     let Some(text) = text else { return Ok(None) };
     let node = crate::search::query::parse(&text)
         .map_err(|err| AppError::QuerySyntax { message: err.message, position: err.position })?;
-    let node = crate::domain::search::with_aliases(db, node).await?;
+    let node = crate::app::search::with_aliases(db, node).await?;
     let search = search.clone();
     let found = tokio::task::spawn_blocking(move || {
         crate::search::searcher::matching_ids(&search, node.as_ref(), insights::MAX_MATCHING)

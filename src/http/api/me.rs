@@ -5,14 +5,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::app::suggest::suggest;
+use crate::app::trends;
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::{follows, now_ms};
-use crate::domain::suggest::suggest;
-use crate::domain::trends;
 use crate::error::{AppError, ErrorBody};
 use crate::http::query::NoParams;
 use crate::http::query::QueryPairs;
-use crate::startup::AppState;
 
 /// Suggested tags for the compose box.
 #[utoipa::path(get, path = "/api/v1/tags",
@@ -29,7 +29,7 @@ pub async fn suggestions(
     let prefix = query.one("prefix").unwrap_or_default();
     let typed = query.all("with");
     let incident = query.one("incident");
-    let limit = crate::domain::trends::limit(query.one("limit").as_deref())?;
+    let limit = crate::app::trends::limit(query.one("limit").as_deref())?;
     let items = state.db.read(move |conn| suggest(conn, &prefix, &typed, incident.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }

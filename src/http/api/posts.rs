@@ -4,18 +4,18 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::app::audit::Actor;
+use crate::app::posts::{create_post, delete_post, edit_post, require_live, set_reaction, PostInput};
+use crate::app::timeline::{load_page, TimelineRequest};
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::posts::{self, Post};
 use crate::db::DbConn;
-use crate::domain::audit::Actor;
-use crate::domain::posts::{create_post, delete_post, edit_post, require_live, set_reaction, PostInput};
-use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::error::{bad_request, not_found, AppError, ErrorBody};
 use crate::http::client::ClientAddr;
 use crate::http::query::NoParams;
 use crate::http::query::QueryPairs;
 use crate::http::views::{PostPage, PostView, ThreadView};
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -6,16 +6,16 @@ use futures_util::stream;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::app::search::{request, run, with_posts};
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::posts::{self, PostDetails};
-use crate::domain::search::{request, run, with_posts};
 use crate::error::{invalid, AppError, ErrorBody};
 use crate::http::api::posts::parse_id;
 use crate::http::query::NoParams;
 use crate::http::views::PostView;
 use crate::search::searcher::{self, Facets};
 use crate::search::IndexState;
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,7 +131,7 @@ pub async fn similar(
     _params: web::Query<NoParams>,
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&id)?;
-    state.db.read(move |conn| crate::domain::posts::require_live(conn, id)).await?;
+    state.db.read(move |conn| crate::app::posts::require_live(conn, id)).await?;
     let search = state.search.clone();
     let hits = tokio::task::spawn_blocking(move || searcher::similar(&search, id, 10)).await??;
     let items = hit_views(with_posts(&state.db, hits, Some(auth.user.id)).await?);
@@ -179,7 +179,7 @@ pub async fn export(
         Some(other) => return Err(invalid("format", format!("format must be csv or jsonl, not {other:?}"))),
     };
     let mut req = request(query.q.as_deref(), query.sort.as_deref(), None, None)?;
-    req.query = crate::domain::search::with_aliases(&state.db, req.query).await?;
+    req.query = crate::app::search::with_aliases(&state.db, req.query).await?;
     let search = state.search.clone();
     let ids = tokio::task::spawn_blocking(move || searcher::all_ids(&search, req.query.as_ref(), req.sort))
         .await??;

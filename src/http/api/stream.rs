@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::stream;
 use serde::Deserialize;
 
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::changes::{self, FeedPosition};
 use crate::db::posts;
@@ -15,7 +16,6 @@ use crate::db::Db;
 use crate::domain::text::tag_key;
 use crate::error::{bad_request, AppError, ErrorBody};
 use crate::http::views::PostView;
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +93,7 @@ async fn next_chunk(cursor: &mut Cursor) -> Result<String, AppError> {
                 let batch = changes::after(conn, from, 200)?;
                 // The credential is checked in the same read as what it would be shown.
                 let check = recheck_due || !batch.is_empty();
-                if check && crate::auth::extractor::signed_in(conn, &session, viewer)?.is_none() {
+                if check && crate::auth::signed_in(conn, &session, viewer)?.is_none() {
                     return Err(AppError::Unauthorized(SIGNED_OUT.into()));
                 }
                 let ids: Vec<i64> = batch.iter().filter(|c| c.kind == "upsert").map(|c| c.post_id).collect();
@@ -207,7 +207,7 @@ pub async fn stream_posts(
             .map_err(|err| AppError::QuerySyntax { message: err.message, position: err.position })?,
         None => None,
     };
-    let search_query = crate::domain::search::with_aliases(&state.db, search_query).await?;
+    let search_query = crate::app::search::with_aliases(&state.db, search_query).await?;
     let resume =
         match req.headers().get("Last-Event-ID") {
             Some(value) => Some(value.to_str().ok().and_then(parse_event_id).ok_or_else(|| {

@@ -4,16 +4,16 @@
 
 use actix_web::{web, HttpResponse};
 
+use crate::app::audit::Actor;
+use crate::app::vocabulary::{self, curate, CurationPatch};
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::{aliases, curation, tags};
-use crate::domain::audit::Actor;
 use crate::domain::text::tag_key;
-use crate::domain::vocabulary::{self, curate, CurationPatch};
 use crate::error::{not_found, AppError, ErrorBody};
 use crate::http::client::ClientAddr;
 use crate::http::query::NoParams;
 use crate::http::views::TagView;
-use crate::startup::AppState;
 
 /// A tag with post count, distinct incidents, first and last seen.
 #[utoipa::path(get, path = "/api/v1/tags/{name}", responses((status = 200, body = TagView), (status = 404, body = ErrorBody)))]

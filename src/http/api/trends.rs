@@ -5,13 +5,13 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+use crate::app::trends::{defaults, distinctive, foreground, limit, require_tag, window};
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::posts::TimelineFilter;
 use crate::domain::time::parse_timestamp;
-use crate::domain::trends::{defaults, distinctive, foreground, limit, require_tag, window};
 use crate::error::{invalid, AppError, ErrorBody};
 use crate::http::query::NoParams;
-use crate::startup::AppState;
 use crate::trends::rollups::hour_of;
 use crate::trends::views::{self, Interval};
 use crate::trends::windows::Window;
@@ -228,7 +228,7 @@ pub async fn incident_distinctive(
     let view = state
         .db
         .read(move |conn| {
-            let incident = crate::domain::incidents::require(conn, &key)?;
+            let incident = crate::app::incidents::require(conn, &key)?;
             let posts =
                 foreground(conn, TimelineFilter { incident_id: Some(incident.id), ..Default::default() })?;
             distinctive(conn, &search, incident.key, &posts, None)

@@ -4,17 +4,17 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::app::audit::{self, user_target, Action, Actor};
+use crate::app::users::{create_account, create_user, require, set_disabled, set_role};
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::users;
-use crate::domain::audit::{self, user_target, Action, Actor};
 use crate::domain::rules::{check_password, parse_display_name, Role};
 use crate::domain::time::format_ms;
-use crate::domain::users::{create_account, create_user, require, set_disabled, set_role};
 use crate::error::{AppError, ErrorBody};
 use crate::http::client::ClientAddr;
 use crate::http::query::NoParams;
 use crate::http::views::{LoginView, UserList, UserView};
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,7 +48,7 @@ pub async fn create_first_admin(
     username: String,
     password: String,
     display_name: Option<String>,
-) -> Result<crate::auth::IssuedToken, AppError> {
+) -> Result<crate::app::login::IssuedToken, AppError> {
     let hash = hash_password(password).await?;
     let user = state
         .db
@@ -80,7 +80,7 @@ pub async fn create_first_admin(
             Ok(user)
         })
         .await?;
-    crate::auth::open_session(state, client, user).await
+    crate::app::login::open_session(state, client, user).await
 }
 
 /// Create the first admin account; only works while there are no users.

@@ -6,16 +6,16 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{check_csrf, redirect, render, viewer};
+use crate::app::audit::{load_page, Action, Actor, AuditRequest};
+use crate::app::users::create_account;
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::users;
-use crate::domain::audit::{load_page, Action, Actor, AuditRequest};
 use crate::domain::rules::Role;
-use crate::domain::users::create_account;
 use crate::error::AppError;
 use crate::http::api::users::hash_password;
 use crate::http::client::ClientAddr;
 use crate::http::views::{AuditEventView, UserView};
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct AuditQuery {

@@ -4,16 +4,16 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+use crate::app::search::{request, run};
+use crate::app::timeline::{load_page, TimelineRequest};
+use crate::app::trends::require_tag;
+use crate::app_state::AppState;
 use crate::db::posts::PostDetails;
 use crate::db::{follows, users};
-use crate::domain::search::{request, run};
 use crate::domain::text::without_bidi_controls;
 use crate::domain::time::format_ms;
-use crate::domain::timeline::{load_page, TimelineRequest};
-use crate::domain::trends::require_tag;
 use crate::error::AppError;
 use crate::http::client::base_url;
-use crate::startup::AppState;
 
 /// The query of a tag's or an incident's feed.
 #[derive(Debug, Deserialize)]
@@ -140,7 +140,7 @@ pub async fn incident(
     let (incident, page) = state
         .db
         .read(move |conn| {
-            let incident = crate::domain::incidents::require(conn, &key)?;
+            let incident = crate::app::incidents::require(conn, &key)?;
             let request = TimelineRequest {
                 incident: Some(incident.key.clone()),
                 limit: Some("50".into()),

@@ -8,15 +8,15 @@ use super::cards::{card, encode_segment};
 use super::timeline::{compose, open_incidents};
 use super::{check_csrf, redirect};
 use super::{render, viewer};
+use crate::app::incidents::{may_update, update_incident_as, IncidentPatch};
+use crate::app::timeline::{load_page, TimelineRequest};
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::incidents::{self, IncidentFilter};
-use crate::domain::incidents::{may_update, update_incident_as, IncidentPatch};
 use crate::domain::rules::{IncidentStatus, Severity};
 use crate::domain::time::human_ms;
-use crate::domain::timeline::{load_page, TimelineRequest};
 use crate::error::AppError;
 use crate::http::views::IncidentView;
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct IncidentQuery {
@@ -58,7 +58,7 @@ pub async fn show(
     let (incident, page, open, tags, can_update) = state
         .db
         .read(move |conn| {
-            let incident = crate::domain::incidents::require(conn, &key)?;
+            let incident = crate::app::incidents::require(conn, &key)?;
             let request = TimelineRequest {
                 incident: Some(incident.key.clone()),
                 before: after,

@@ -10,13 +10,13 @@ use serde_json::json;
 use super::cards::encode_segment;
 use super::charts::bar_chart;
 use super::{check_csrf, redirect, render, viewer};
+use crate::app::insights::{self, Draft, Patch, Status};
+use crate::app::vocabulary::may_curate;
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
-use crate::domain::insights::{self, Draft, Patch, Status};
-use crate::domain::vocabulary::may_curate;
 use crate::error::{bad_request, AppError};
 use crate::http::api::insights::{board, load, markdown};
 use crate::http::client::base_url;
-use crate::startup::AppState;
 
 /// `GET /insights`: the board, one column per status.
 pub async fn board_page(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {

@@ -24,9 +24,9 @@ use actix_web::middleware::Next;
 use actix_web::{http::header, web, HttpResponse, ResponseError};
 use serde_json::{json, Value};
 
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::error::AppError;
-use crate::startup::AppState;
 
 /// Renders a template into a `200 text/html` response.
 pub fn render(state: &AppState, template: &str, context: &Value) -> Result<HttpResponse, AppError> {
@@ -48,7 +48,7 @@ pub fn viewer(auth: Option<&AuthUser>) -> Value {
             "display_name": auth.user.display_name,
             "role": auth.user.role,
             "is_admin": auth.user.is_admin(),
-            "is_curator": crate::domain::vocabulary::may_curate(&auth.user),
+            "is_curator": crate::app::vocabulary::may_curate(&auth.user),
             "csrf": auth.session.csrf_token,
         }),
         None => Value::Null,

@@ -8,15 +8,15 @@ use serde_json::json;
 use super::cards::{card, encode_segment};
 use super::timeline::{compose, open_incidents, page_json, PageQuery};
 use super::{check_csrf, redirect, render, viewer};
+use crate::app::digest::{markdown, weekly, Digest};
+use crate::app::timeline::{load_page, TimelinePage, TimelineRequest};
+use crate::app::trends::set_follow;
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::{follows, now_ms};
-use crate::domain::digest::{markdown, weekly, Digest};
 use crate::domain::time::human_ms;
-use crate::domain::timeline::{load_page, TimelinePage, TimelineRequest};
-use crate::domain::trends::set_follow;
 use crate::error::AppError;
 use crate::http::client::base_url;
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct FollowForm {
@@ -59,7 +59,7 @@ pub async fn show(
         .read(move |conn| {
             let tags = follows::followed(conn, viewer_id)?;
             let page = if tags.is_empty() {
-                crate::domain::timeline::cursor(conn, before.as_deref())?;
+                crate::app::timeline::cursor(conn, before.as_deref())?;
                 TimelinePage { posts: Vec::new(), next: None }
             } else {
                 let request = TimelineRequest {

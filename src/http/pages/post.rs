@@ -7,12 +7,12 @@ use serde_json::json;
 use super::cards::card;
 use super::timeline::{compose, open_incidents};
 use super::{check_csrf, redirect, render, viewer};
+use crate::app::posts::{require_live, set_reaction};
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::posts;
-use crate::domain::posts::{require_live, set_reaction};
 use crate::error::AppError;
 use crate::http::api::posts::parse_id;
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct ReactForm {

@@ -7,13 +7,13 @@ use serde_json::json;
 
 use super::cards::encode_segment;
 use super::{render, viewer};
+use crate::app::search::{request, run};
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
-use crate::domain::search::{request, run};
 use crate::domain::time::{format_ms, human_ms};
 use crate::error::AppError;
 use crate::search::searcher::DayBucket;
 use crate::search::searcher::SearchRequest;
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct SearchForm {

@@ -6,10 +6,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{check_csrf, redirect, render, safe_next};
-use crate::auth::{AuthUser, IssuedToken, MaybeUser, SESSION_COOKIE};
+use crate::app::login::IssuedToken;
+use crate::app_state::AppState;
+use crate::auth::{AuthUser, MaybeUser, SESSION_COOKIE};
 use crate::error::AppError;
 use crate::http::client::ClientAddr;
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct NextQuery {
@@ -91,7 +92,7 @@ pub async fn login(
 ) -> Result<HttpResponse, AppError> {
     let LoginForm { username, password, next } = form.into_inner();
     let next = safe_next(next.as_deref());
-    match crate::auth::log_in(&state, client, username.clone(), password).await {
+    match crate::app::login::log_in(&state, client, username.clone(), password).await {
         Ok(issued) => Ok(HttpResponse::SeeOther()
             .insert_header(crate::http::NO_STORE)
             .cookie(session_cookie(&state, &issued))
@@ -114,7 +115,7 @@ pub async fn logout(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&auth, &form.csrf)?;
-    crate::auth::log_out(&state, client, auth).await?;
+    crate::app::login::log_out(&state, client, auth).await?;
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();
     Ok(HttpResponse::SeeOther()

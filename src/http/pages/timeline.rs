@@ -6,13 +6,13 @@ use serde_json::{json, Value};
 
 use super::cards::cards;
 use super::{check_csrf, redirect, render, safe_next, viewer};
+use crate::app::posts::{create_post, PostInput};
+use crate::app::timeline::{load_page, TimelinePage, TimelineRequest};
+use crate::app_state::AppState;
 use crate::auth::{AuthUser, MaybeUser};
 use crate::db::incidents::{self, IncidentFilter};
 use crate::db::{tags, DbConn};
-use crate::domain::posts::{create_post, PostInput};
-use crate::domain::timeline::{load_page, TimelinePage, TimelineRequest};
 use crate::error::{invalid, AppError};
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {

@@ -8,10 +8,10 @@ use serde_json::json;
 use super::cards::encode_segment;
 use super::charts::sparkline;
 use super::{render, viewer};
+use crate::app::trends::{defaults, window};
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
-use crate::domain::trends::{defaults, window};
 use crate::error::{invalid, AppError};
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct TrendsForm {

@@ -6,12 +6,12 @@ use serde_json::json;
 use super::cards::encode_segment;
 use super::timeline::{page_json, PageQuery};
 use super::{render, viewer};
+use crate::app::timeline::{load_page, TimelineRequest};
+use crate::app::users::require;
+use crate::app_state::AppState;
 use crate::auth::AuthUser;
-use crate::domain::timeline::{load_page, TimelineRequest};
-use crate::domain::users::require;
 use crate::error::AppError;
 use crate::http::views::UserView;
-use crate::startup::AppState;
 
 /// `GET /users/{username}`.
 pub async fn show(

@@ -1,6 +1,10 @@
 //! Import and export of posts as JSON lines (`{author, body, incident, created_at}`), the
 //! format of the shared incident-notes data set. Import is idempotent: each line's content
-//! hashes to an import key stored with its post, and a key seen before is skipped.
+//! hashes to an import key stored with its post, and a key seen before is skipped. One
+//! post at a time here; [`bulk`] writes many per statement, and [`bulk::fresh`] loads an
+//! empty instance. Both parse lines with this module's [`parse_line`].
+
+pub mod bulk;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,9 +17,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::app::posts::{create_post, PostInput};
 use crate::db::users::User;
 use crate::db::{Db, DbConn};
-use crate::domain::posts::{create_post, PostInput};
 use crate::domain::rules::{self, Role};
 use crate::domain::time;
 use crate::error::AppError;
@@ -84,7 +88,7 @@ pub fn import_file(
         progress.set_message(format!("{} imported, {} rejected", report.imported, report.rejected.len()));
     };
     let report = if bulk {
-        crate::bulk::import(db, pattern, BufReader::new(reader), Some(data_dir), on_progress)?
+        bulk::import(db, pattern, BufReader::new(reader), Some(data_dir), on_progress)?
     } else {
         import(db, pattern, BufReader::new(reader), on_progress)?
     };
@@ -259,7 +263,7 @@ fn import_line(
             let user = match crate::db::users::by_username(conn, &username)? {
                 Some(user) => user,
                 // Imported authors exist for attribution only: no password, so no login.
-                None => crate::domain::users::create_user(conn, &username, None, Role::Responder, None)?,
+                None => crate::app::users::create_user(conn, &username, None, Role::Responder, None)?,
             };
             authors.insert(username.clone(), user.clone());
             user

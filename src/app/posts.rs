@@ -4,14 +4,15 @@
 
 use regex::Regex;
 
+use crate::app::audit::{self, Action, Actor};
+use crate::app::incidents;
 use crate::db::changes::{self, ChangeKind};
 use crate::db::posts::{self, NewPost, Post, PostDetails};
 use crate::db::tags::Tag;
 use crate::db::users::User;
 use crate::db::{now_ms, tags, users, DbConn};
-use crate::domain::audit::{self, Action, Actor};
 use crate::domain::rules::IncidentStatus;
-use crate::domain::{incidents, rules, text};
+use crate::domain::{rules, text};
 use crate::error::{invalid, not_found, AppError};
 use crate::trends::rollups::{self, hour_of, Contribution};
 

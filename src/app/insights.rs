@@ -12,11 +12,11 @@ use std::collections::{BTreeSet, HashMap};
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::app::vocabulary::may_curate;
 use crate::db::insights::{self, Evidence, Insight, InsightChanges, NewInsight};
 use crate::db::users::User;
 use crate::db::{aliases, incidents, now_ms, tags, DbConn};
 use crate::domain::text::tag_key;
-use crate::domain::vocabulary::may_curate;
 use crate::error::{invalid, not_found, AppError};
 use crate::trends::sql;
 

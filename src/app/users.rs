@@ -4,10 +4,10 @@
 
 use serde_json::json;
 
+use crate::app::audit::{self, user_target, Action, Actor};
 use crate::auth::password;
 use crate::db::users::{self, NewUser, User};
 use crate::db::{follows, now_ms, sessions, DbConn};
-use crate::domain::audit::{self, user_target, Action, Actor};
 use crate::domain::rules::{self, Role};
 use crate::error::{not_found, AppError};
 

@@ -6,12 +6,12 @@
 
 use serde_json::json;
 
+use crate::app::audit::{self, Action, Actor};
 use crate::db::aliases;
 use crate::db::curation::{self, Curation};
 use crate::db::tags::{self, Tag};
 use crate::db::users::User;
 use crate::db::{now_ms, DbConn};
-use crate::domain::audit::{self, Action, Actor};
 use crate::domain::text::tag_key;
 use crate::error::{invalid, not_found, AppError};
 use crate::trends::rollups;
