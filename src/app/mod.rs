@@ -9,6 +9,7 @@ use std::net::IpAddr;
 pub mod audit;
 pub mod digest;
 pub mod incidents;
+pub mod insight_views;
 pub mod insights;
 pub mod login;
 pub mod posts;
@@ -17,6 +18,7 @@ pub mod suggest;
 pub mod timeline;
 pub mod trends;
 pub mod users;
+pub mod views;
 pub mod vocabulary;
 
 /// The client's address; `None` only when the connection has none (test requests).

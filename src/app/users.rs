@@ -2,13 +2,16 @@
 //! changes (role, disable) with the rule that the last active admin cannot lock everyone out.
 //! Account changes record themselves in the audit log, in the caller's transaction.
 
+use actix_web::web;
 use serde_json::json;
 
 use crate::app::audit::{self, user_target, Action, Actor};
+use crate::app::ClientAddr;
+use crate::app_state::AppState;
 use crate::auth::password;
 use crate::db::users::{self, NewUser, User};
 use crate::db::{follows, now_ms, sessions, DbConn};
-use crate::domain::rules::{self, Role};
+use crate::domain::rules::{self, check_password, parse_display_name, Role};
 use crate::error::{not_found, AppError};
 
 /// A new user row, unaudited: for authors an import names (they cannot log in). Accounts
@@ -178,4 +181,61 @@ pub fn set_password(
     let detail = revoke_credentials(conn, user.id, now_ms())?;
     audit::record(conn, by, Action::PasswordChanged, &user_target(&user.username), detail)?;
     Ok(user)
+}
+
+/// Hashes a password off the async executor, in one of the process's argon2 slots.
+pub async fn hash_password(password: String) -> Result<String, AppError> {
+    check_password(&password)?;
+    crate::auth::password::hash(password).await
+}
+
+/// Creates the first admin while no user exists, and logs them in. The audit log records
+/// the new admin as the one who made the account.
+pub async fn create_first_admin(
+    state: &web::Data<AppState>,
+    client: ClientAddr,
+    username: String,
+    password: String,
+    display_name: Option<String>,
+) -> Result<crate::app::login::IssuedToken, AppError> {
+    let hash = hash_password(password).await?;
+    let user = state
+        .db
+        .write(move |conn| {
+            // Serialise concurrent setups on PostgreSQL; SQLite already has one writer.
+            if let crate::db::DbConn::Pg(pg) = conn {
+                use diesel::connection::SimpleConnection;
+                pg.batch_execute("LOCK TABLE users IN EXCLUSIVE MODE")?;
+            }
+            if users::count_with_login(conn)? > 0 {
+                return Err(AppError::Forbidden("setup is done: an account already exists".into()));
+            }
+            // An imported author of the same name (no password) is claimed, not duplicated.
+            let name = crate::domain::rules::parse_username(&username)?;
+            let (user, claimed) = match users::by_username(conn, &name)? {
+                Some(imported) => {
+                    users::set_password_hash(conn, imported.id, &hash)?;
+                    users::set_role(conn, imported.id, Role::Admin.as_str())?;
+                    if let Some(display) = display_name.as_deref() {
+                        users::set_display_name(conn, imported.id, &parse_display_name(display)?)?;
+                    }
+                    (users::by_id(conn, imported.id)?, true)
+                }
+                None => (create_user(conn, &name, display_name.as_deref(), Role::Admin, Some(&hash))?, false),
+            };
+            let actor = Actor::user(&user, client.text());
+            let detail = serde_json::json!({"role": user.role, "setup": true, "claimed_import": claimed});
+            audit::record(conn, &actor, Action::UserCreated, &user_target(&user.username), detail)?;
+            Ok(user)
+        })
+        .await?;
+    crate::app::login::open_session(state, client, user).await
+}
+
+/// Makes (or replaces) the user's feed token; old feed URLs stop working.
+pub async fn rotate_feed_token(state: &web::Data<AppState>, user_id: i64) -> Result<String, AppError> {
+    let token = hex::encode(rand::random::<[u8; 24]>());
+    let stored = token.clone();
+    state.db.write(move |conn| Ok(follows::set_feed_token(conn, user_id, &stored, now_ms())?)).await?;
+    Ok(token)
 }

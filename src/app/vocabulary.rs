@@ -7,6 +7,7 @@
 use serde_json::json;
 
 use crate::app::audit::{self, Action, Actor};
+use crate::app::views::TagView;
 use crate::db::aliases;
 use crate::db::curation::{self, Curation};
 use crate::db::tags::{self, Tag};
@@ -209,6 +210,35 @@ pub fn unmerge(conn: &mut DbConn, user: &User, actor: &Actor, name: &str) -> Res
         json!({ "from": from, "posts_recounted": posts }),
     )?;
     Ok(alias)
+}
+
+/// The tag named `name` (with or without '#', any case) and its counts.
+pub fn load(conn: &mut crate::db::DbConn, name: &str) -> Result<TagView, AppError> {
+    let key = tag_key(name.trim()).ok_or_else(|| not_found(format!("{name:?} is not a tag")))?;
+    let tag = tags::by_key(conn, &key)?.ok_or_else(|| not_found(format!("no posts are tagged #{key}")))?;
+    view(conn, &tag)
+}
+
+/// `tag`'s view: an alias shows its canonical tag's counts and curation, and names it.
+pub fn view(conn: &mut crate::db::DbConn, tag: &tags::Tag) -> Result<TagView, AppError> {
+    Ok(view_and_stats(conn, tag)?.0)
+}
+
+/// [`view`] and the counts behind it, unformatted (the tag page needs the times).
+pub fn view_and_stats(
+    conn: &mut crate::db::DbConn,
+    tag: &tags::Tag,
+) -> Result<(TagView, tags::TagStats), AppError> {
+    let canonical = aliases::canonical_tag(conn, tag.clone())?;
+    let group = aliases::group_ids(conn, canonical.id)?;
+    let stats = tags::stats(conn, &group)?;
+    let mut view = TagView::new(tag, &stats, curation::of_tag(conn, canonical.id)?.as_ref());
+    if canonical.id == tag.id {
+        view.aliases = aliases::aliases_of(conn, tag.id)?.into_iter().map(|t| t.key).collect();
+    } else {
+        view.alias_of = Some(canonical.key);
+    }
+    Ok((view, stats))
 }
 
 #[cfg(test)]

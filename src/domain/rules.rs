@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::error::{invalid, AppError};
+use crate::error::{bad_request, invalid, AppError};
 
 /// Longest post body, in Unicode scalar values.
 pub const MAX_BODY_CHARS: usize = 500;
@@ -156,6 +156,14 @@ impl IncidentStatus {
     pub fn is_finished(self) -> bool {
         matches!(self, IncidentStatus::Resolved | IncidentStatus::Closed)
     }
+}
+
+/// Parses a post id from the path: a positive integer or 400.
+pub fn parse_id(raw: &str) -> Result<i64, AppError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| bad_request("bad_id", format!("{raw:?} is not a post id")))
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@ pub mod guard;
 pub mod openapi;
 pub mod pages;
 pub mod query;
-pub mod views;
 
 use actix_web::{middleware::DefaultHeaders, web};
 

@@ -3,11 +3,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::audit::{load_page, AuditRequest};
+use crate::app::views::{AuditEventView, AuditPageView};
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::error::{AppError, ErrorBody};
 use crate::http::query::QueryPairs;
-use crate::http::views::{AuditEventView, AuditPageView};
 
 /// The audit log, newest first (admins only): logins, failed logins, logouts, account
 /// changes and admins' deletes of others' posts. Filter with `action`; page with `before`.

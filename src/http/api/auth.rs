@@ -4,12 +4,12 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::app::views::{LoginView, UserView};
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::domain::time::format_ms;
 use crate::error::{AppError, ErrorBody};
 use crate::http::client::ClientAddr;
-use crate::http::views::{LoginView, UserView};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

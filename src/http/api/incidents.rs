@@ -5,6 +5,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::app::incidents::{create_incident, update_incident_as, IncidentInput, IncidentPatch};
+use crate::app::views::{IncidentList, IncidentView};
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::incidents::{self, IncidentFilter};
@@ -12,7 +13,6 @@ use crate::domain::rules::{IncidentStatus, Severity};
 use crate::domain::time::parse_timestamp;
 use crate::error::{AppError, ErrorBody};
 use crate::http::query::NoParams;
-use crate::http::views::{IncidentList, IncidentView};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

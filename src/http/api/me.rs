@@ -7,9 +7,10 @@ use utoipa::ToSchema;
 
 use crate::app::suggest::suggest;
 use crate::app::trends;
+use crate::app::users::rotate_feed_token;
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
-use crate::db::{follows, now_ms};
+use crate::db::follows;
 use crate::error::{AppError, ErrorBody};
 use crate::http::query::NoParams;
 use crate::http::query::QueryPairs;
@@ -81,14 +82,6 @@ pub async fn my_tags(
     let items: Vec<_> =
         tags.iter().map(|t| serde_json::json!({"name": t.key, "display": t.display})).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
-}
-
-/// Makes (or replaces) the user's feed token; old feed URLs stop working.
-pub async fn rotate_feed_token(state: &web::Data<AppState>, user_id: i64) -> Result<String, AppError> {
-    let token = hex::encode(rand::random::<[u8; 24]>());
-    let stored = token.clone();
-    state.db.write(move |conn| Ok(follows::set_feed_token(conn, user_id, &stored, now_ms())?)).await?;
-    Ok(token)
 }
 
 /// Rotate the token that authenticates your Atom feeds.

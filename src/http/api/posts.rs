@@ -7,15 +7,16 @@ use utoipa::ToSchema;
 use crate::app::audit::Actor;
 use crate::app::posts::{create_post, delete_post, edit_post, require_live, set_reaction, PostInput};
 use crate::app::timeline::{load_page, TimelineRequest};
+use crate::app::views::{PostPage, PostView, ThreadView};
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::posts::{self, Post};
 use crate::db::DbConn;
-use crate::error::{bad_request, not_found, AppError, ErrorBody};
+use crate::domain::rules::parse_id;
+use crate::error::{not_found, AppError, ErrorBody};
 use crate::http::client::ClientAddr;
 use crate::http::query::NoParams;
 use crate::http::query::QueryPairs;
-use crate::http::views::{PostPage, PostView, ThreadView};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,14 +33,6 @@ pub struct CreatePost {
 #[serde(deny_unknown_fields)]
 pub struct EditPost {
     pub body: String,
-}
-
-/// Parses a post id from the path: a positive integer or 400.
-pub fn parse_id(raw: &str) -> Result<i64, AppError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| bad_request("bad_id", format!("{raw:?} is not a post id")))
 }
 
 /// Loads the view of one post for `viewer`.

@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::search::{request, run, with_posts};
+use crate::app::views::PostView;
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::posts::{self, PostDetails};
+use crate::domain::rules::parse_id;
 use crate::error::{invalid, AppError, ErrorBody};
-use crate::http::api::posts::parse_id;
 use crate::http::query::NoParams;
-use crate::http::views::PostView;
 use crate::search::searcher::{self, Facets};
 use crate::search::IndexState;
 

@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::stream;
 use serde::Deserialize;
 
+use crate::app::views::PostView;
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::changes::{self, FeedPosition};
@@ -15,7 +16,6 @@ use crate::db::posts;
 use crate::db::Db;
 use crate::domain::text::tag_key;
 use crate::error::{bad_request, AppError, ErrorBody};
-use crate::http::views::PostView;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,15 +5,15 @@
 use actix_web::{web, HttpResponse};
 
 use crate::app::audit::Actor;
+use crate::app::views::TagView;
 use crate::app::vocabulary::{self, curate, CurationPatch};
+use crate::app::vocabulary::{load, view};
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
-use crate::db::{aliases, curation, tags};
-use crate::domain::text::tag_key;
-use crate::error::{not_found, AppError, ErrorBody};
+use crate::db::aliases;
+use crate::error::{AppError, ErrorBody};
 use crate::http::client::ClientAddr;
 use crate::http::query::NoParams;
-use crate::http::views::TagView;
 
 /// A tag with post count, distinct incidents, first and last seen.
 #[utoipa::path(get, path = "/api/v1/tags/{name}", responses((status = 200, body = TagView), (status = 404, body = ErrorBody)))]
@@ -25,35 +25,6 @@ pub async fn get(
 ) -> Result<HttpResponse, AppError> {
     let view = state.db.read(move |conn| load(conn, &name)).await?;
     Ok(HttpResponse::Ok().json(view))
-}
-
-/// The tag named `name` (with or without '#', any case) and its counts.
-pub fn load(conn: &mut crate::db::DbConn, name: &str) -> Result<TagView, AppError> {
-    let key = tag_key(name.trim()).ok_or_else(|| not_found(format!("{name:?} is not a tag")))?;
-    let tag = tags::by_key(conn, &key)?.ok_or_else(|| not_found(format!("no posts are tagged #{key}")))?;
-    view(conn, &tag)
-}
-
-/// `tag`'s view: an alias shows its canonical tag's counts and curation, and names it.
-pub fn view(conn: &mut crate::db::DbConn, tag: &tags::Tag) -> Result<TagView, AppError> {
-    Ok(view_and_stats(conn, tag)?.0)
-}
-
-/// [`view`] and the counts behind it, unformatted (the tag page needs the times).
-pub fn view_and_stats(
-    conn: &mut crate::db::DbConn,
-    tag: &tags::Tag,
-) -> Result<(TagView, tags::TagStats), AppError> {
-    let canonical = aliases::canonical_tag(conn, tag.clone())?;
-    let group = aliases::group_ids(conn, canonical.id)?;
-    let stats = tags::stats(conn, &group)?;
-    let mut view = TagView::new(tag, &stats, curation::of_tag(conn, canonical.id)?.as_ref());
-    if canonical.id == tag.id {
-        view.aliases = aliases::aliases_of(conn, tag.id)?.into_iter().map(|t| t.key).collect();
-    } else {
-        view.alias_of = Some(canonical.key);
-    }
-    Ok((view, stats))
 }
 
 /// A change to a tag's curation; fields left out stay as they are.

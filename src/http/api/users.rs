@@ -4,17 +4,18 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::app::audit::{self, user_target, Action, Actor};
-use crate::app::users::{create_account, create_user, require, set_disabled, set_role};
+use crate::app::audit::Actor;
+use crate::app::users::{create_account, require, set_disabled, set_role};
+use crate::app::users::{create_first_admin, hash_password};
+use crate::app::views::{LoginView, UserList, UserView};
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::users;
-use crate::domain::rules::{check_password, parse_display_name, Role};
+use crate::domain::rules::{parse_display_name, Role};
 use crate::domain::time::format_ms;
 use crate::error::{AppError, ErrorBody};
 use crate::http::client::ClientAddr;
 use crate::http::query::NoParams;
-use crate::http::views::{LoginView, UserList, UserView};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,55 +33,6 @@ pub struct UpdateUserRequest {
     pub role: Option<String>,
     pub disabled: Option<bool>,
     pub display_name: Option<String>,
-}
-
-/// Hashes a password off the async executor, in one of the process's argon2 slots.
-pub async fn hash_password(password: String) -> Result<String, AppError> {
-    check_password(&password)?;
-    crate::auth::password::hash(password).await
-}
-
-/// Creates the first admin while no user exists, and logs them in. The audit log records
-/// the new admin as the one who made the account.
-pub async fn create_first_admin(
-    state: &web::Data<AppState>,
-    client: ClientAddr,
-    username: String,
-    password: String,
-    display_name: Option<String>,
-) -> Result<crate::app::login::IssuedToken, AppError> {
-    let hash = hash_password(password).await?;
-    let user = state
-        .db
-        .write(move |conn| {
-            // Serialise concurrent setups on PostgreSQL; SQLite already has one writer.
-            if let crate::db::DbConn::Pg(pg) = conn {
-                use diesel::connection::SimpleConnection;
-                pg.batch_execute("LOCK TABLE users IN EXCLUSIVE MODE")?;
-            }
-            if users::count_with_login(conn)? > 0 {
-                return Err(AppError::Forbidden("setup is done: an account already exists".into()));
-            }
-            // An imported author of the same name (no password) is claimed, not duplicated.
-            let name = crate::domain::rules::parse_username(&username)?;
-            let (user, claimed) = match users::by_username(conn, &name)? {
-                Some(imported) => {
-                    users::set_password_hash(conn, imported.id, &hash)?;
-                    users::set_role(conn, imported.id, Role::Admin.as_str())?;
-                    if let Some(display) = display_name.as_deref() {
-                        users::set_display_name(conn, imported.id, &parse_display_name(display)?)?;
-                    }
-                    (users::by_id(conn, imported.id)?, true)
-                }
-                None => (create_user(conn, &name, display_name.as_deref(), Role::Admin, Some(&hash))?, false),
-            };
-            let actor = Actor::user(&user, client.text());
-            let detail = serde_json::json!({"role": user.role, "setup": true, "claimed_import": claimed});
-            audit::record(conn, &actor, Action::UserCreated, &user_target(&user.username), detail)?;
-            Ok(user)
-        })
-        .await?;
-    crate::app::login::open_session(state, client, user).await
 }
 
 /// Create the first admin account; only works while there are no users.

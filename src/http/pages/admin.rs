@@ -8,14 +8,14 @@ use serde_json::json;
 use super::{check_csrf, redirect, render, viewer};
 use crate::app::audit::{load_page, Action, Actor, AuditRequest};
 use crate::app::users::create_account;
+use crate::app::users::hash_password;
+use crate::app::views::{AuditEventView, UserView};
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::users;
 use crate::domain::rules::Role;
 use crate::error::AppError;
-use crate::http::api::users::hash_password;
 use crate::http::client::ClientAddr;
-use crate::http::views::{AuditEventView, UserView};
 
 #[derive(Debug, Deserialize)]
 pub struct AuditQuery {

@@ -10,13 +10,13 @@ use super::{check_csrf, redirect};
 use super::{render, viewer};
 use crate::app::incidents::{may_update, update_incident_as, IncidentPatch};
 use crate::app::timeline::{load_page, TimelineRequest};
+use crate::app::views::IncidentView;
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::incidents::{self, IncidentFilter};
 use crate::domain::rules::{IncidentStatus, Severity};
 use crate::domain::time::human_ms;
 use crate::error::AppError;
-use crate::http::views::IncidentView;
 
 #[derive(Debug, Deserialize)]
 pub struct IncidentQuery {

@@ -10,12 +10,12 @@ use serde_json::json;
 use super::cards::encode_segment;
 use super::charts::bar_chart;
 use super::{check_csrf, redirect, render, viewer};
+use crate::app::insight_views::{board, load, markdown};
 use crate::app::insights::{self, Draft, Patch, Status};
 use crate::app::vocabulary::may_curate;
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::error::{bad_request, AppError};
-use crate::http::api::insights::{board, load, markdown};
 use crate::http::client::base_url;
 
 /// `GET /insights`: the board, one column per status.

@@ -98,7 +98,7 @@ pub async fn rotate_token(
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, AppError> {
     check_csrf(&auth, &form.csrf)?;
-    crate::http::api::me::rotate_feed_token(&state, auth.user.id).await?;
+    crate::app::users::rotate_feed_token(&state, auth.user.id).await?;
     Ok(redirect("/my"))
 }
 

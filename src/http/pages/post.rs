@@ -11,8 +11,8 @@ use crate::app::posts::{require_live, set_reaction};
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::db::posts;
+use crate::domain::rules::parse_id;
 use crate::error::AppError;
-use crate::http::api::posts::parse_id;
 
 #[derive(Debug, Deserialize)]
 pub struct ReactForm {

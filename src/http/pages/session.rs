@@ -155,14 +155,8 @@ pub async fn setup(
         return setup_page(&state, Some("the two passwords differ"), &username);
     }
     let display_name = display_name.filter(|name| !name.trim().is_empty());
-    match crate::http::api::users::create_first_admin(
-        &state,
-        client,
-        username.clone(),
-        password,
-        display_name,
-    )
-    .await
+    match crate::app::users::create_first_admin(&state, client, username.clone(), password, display_name)
+        .await
     {
         Ok(issued) => Ok(HttpResponse::SeeOther()
             .insert_header(crate::http::NO_STORE)

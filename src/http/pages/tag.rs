@@ -56,7 +56,7 @@ pub async fn show(
         .db
         .read(move |conn| {
             let tag = require_tag(conn, &name)?;
-            let (view, stats) = crate::http::api::tags::view_and_stats(conn, &tag)?;
+            let (view, stats) = crate::app::vocabulary::view_and_stats(conn, &tag)?;
             let request =
                 TimelineRequest { tags: vec![tag.key.clone()], before: query.before, ..Default::default() };
             let page = load_page(conn, &request, Some(viewer_id))?;

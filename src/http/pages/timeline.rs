@@ -74,7 +74,7 @@ pub async fn show(
     let (page, open, popular, notices) = state
         .db
         .read(move |conn| {
-            let notices = crate::http::api::insights::notifications(conn, viewer_id)?;
+            let notices = crate::app::insight_views::notifications(conn, viewer_id)?;
             Ok((
                 load_page(conn, &request, Some(viewer_id))?,
                 open_incidents(conn)?,

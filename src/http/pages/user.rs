@@ -8,10 +8,10 @@ use super::timeline::{page_json, PageQuery};
 use super::{render, viewer};
 use crate::app::timeline::{load_page, TimelineRequest};
 use crate::app::users::require;
+use crate::app::views::UserView;
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
 use crate::error::AppError;
-use crate::http::views::UserView;
 
 /// `GET /users/{username}`.
 pub async fn show(
