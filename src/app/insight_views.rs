@@ -12,6 +12,7 @@ use crate::db::insights::{self as table, Insight};
 use crate::db::posts::{self, PostDetails};
 use crate::db::{incidents, Db};
 use crate::domain::export::{self, md_link, md_quote, md_text, segment};
+use crate::domain::insights::{Status, MAX_MATCHING};
 use crate::domain::time::format_ms;
 use crate::error::AppError;
 use crate::search::SearchIndex;
@@ -77,7 +78,7 @@ pub struct InsightSummary {
     pub updated_at: String,
 }
 
-/// The first [`insights::MAX_MATCHING`] post ids an insight's saved search (with its tags and
+/// The first [`MAX_MATCHING`] post ids an insight's saved search (with its tags and
 /// their aliases) matches in the index, and whether those are all.
 async fn search_ids(
     db: &Db,
@@ -90,7 +91,7 @@ async fn search_ids(
     let node = crate::app::search::with_aliases(db, node).await?;
     let search = search.clone();
     let found = tokio::task::spawn_blocking(move || {
-        crate::search::searcher::matching_ids(&search, node.as_ref(), insights::MAX_MATCHING)
+        crate::search::searcher::matching_ids(&search, node.as_ref(), MAX_MATCHING)
     })
     .await??;
     Ok(Some(found))
@@ -199,7 +200,7 @@ fn view(
 /// The board's rows (all, or one status).
 pub fn board(conn: &mut crate::db::DbConn, status: Option<&str>) -> Result<Vec<InsightSummary>, AppError> {
     if let Some(status) = status {
-        insights::Status::parse(status)?;
+        Status::parse(status)?;
     }
     let rows = table::list(conn, status, 500)?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();

@@ -14,14 +14,9 @@ use crate::db::tags::{self, Tag};
 use crate::db::users::User;
 use crate::db::{now_ms, DbConn};
 use crate::domain::text::tag_key;
+use crate::domain::vocabulary::{parse_description, parse_kind};
 use crate::error::{invalid, not_found, AppError};
 use crate::trends::rollups;
-
-/// Longest tag description, in characters.
-pub const MAX_DESCRIPTION_CHARS: usize = 500;
-
-/// The types offered; any other lower-case word of `a-z 0-9 -` (up to 32) is a custom type.
-pub const KINDS: [&str; 5] = ["service", "symptom", "cause", "customer-impact", "workaround"];
 
 /// A change to a tag's curation; `None` leaves a field as it is.
 #[derive(Debug, Default, Clone)]
@@ -35,37 +30,6 @@ pub struct CurationPatch {
 /// Who may curate tags: designers, analysts and admins.
 pub fn may_curate(user: &User) -> bool {
     matches!(user.role.as_str(), "designer" | "analyst" | "admin")
-}
-
-/// Trims a description and checks its length and characters.
-pub fn parse_description(raw: &str) -> Result<String, AppError> {
-    let text = raw.trim();
-    let chars = text.chars().count();
-    if chars > MAX_DESCRIPTION_CHARS {
-        return Err(invalid(
-            "description",
-            format!("description is longer than {MAX_DESCRIPTION_CHARS} characters ({chars})"),
-        ));
-    }
-    if text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(invalid("description", "description must not contain control characters"));
-    }
-    Ok(text.to_string())
-}
-
-/// A type: one of [`KINDS`] or a custom lower-case word (`a-z 0-9 -`, 1–32 characters).
-pub fn parse_kind(raw: &str) -> Result<String, AppError> {
-    let kind = raw.trim().to_lowercase();
-    let valid = !kind.is_empty()
-        && kind.len() <= 32
-        && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !valid {
-        return Err(invalid(
-            "kind",
-            format!("kind must be one of {} or a word of a-z, 0-9 and '-' (at most 32)", KINDS.join(", ")),
-        ));
-    }
-    Ok(kind)
 }
 
 /// Applies `patch` to the tag named `name` as `user`; returns the tag and its curation.
@@ -239,28 +203,4 @@ pub fn view_and_stats(
         view.alias_of = Some(canonical.key);
     }
     Ok((view, stats))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kinds_are_the_offered_ones_or_a_custom_word() {
-        for kind in KINDS {
-            assert_eq!(parse_kind(kind).unwrap(), kind);
-        }
-        assert_eq!(parse_kind(" Vendor-API ").unwrap(), "vendor-api");
-        for bad in ["", "two words", "émoji", &"x".repeat(33), "semi;colon"] {
-            assert!(parse_kind(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn descriptions_are_trimmed_and_bounded() {
-        assert_eq!(parse_description("  resets of SSO passwords \n").unwrap(), "resets of SSO passwords");
-        assert!(parse_description(&"é".repeat(MAX_DESCRIPTION_CHARS)).is_ok());
-        assert!(parse_description(&"é".repeat(MAX_DESCRIPTION_CHARS + 1)).is_err());
-        assert!(parse_description("bell\u{7}").is_err());
-    }
 }

@@ -3,6 +3,8 @@
 //! index; the operations that combine these rules with storage live in the application layer, `app`.
 
 pub mod export;
+pub mod insights;
 pub mod rules;
 pub mod text;
 pub mod time;
+pub mod vocabulary;

@@ -11,10 +11,11 @@ use super::cards::encode_segment;
 use super::charts::bar_chart;
 use super::{check_csrf, redirect, render, viewer};
 use crate::app::insight_views::{board, load, markdown};
-use crate::app::insights::{self, Draft, Patch, Status};
+use crate::app::insights::{self, Draft, Patch};
 use crate::app::vocabulary::may_curate;
 use crate::app_state::AppState;
 use crate::auth::AuthUser;
+use crate::domain::insights::Status;
 use crate::error::{bad_request, AppError};
 use crate::http::client::base_url;
 
@@ -44,7 +45,7 @@ pub async fn show(
     let id = id.into_inner();
     let view = load(&state, id, auth.user.id).await?;
     let points = daily_points(&view.history);
-    let from = insights::Status::parse(&view.status)?;
+    let from = Status::parse(&view.status)?;
     let moves: Vec<&str> =
         Status::ALL.iter().filter(|s| **s != from && from.may_move_to(**s)).map(|s| s.as_str()).collect();
     let curator = may_curate(&auth.user);
