@@ -277,7 +277,7 @@ pub struct Counts {
     pub posts: i64,
     pub incidents: i64,
     pub responders: i64,
-    /// False when a search matched more than [`MAX_MATCHING`] posts and only those were counted.
+    /// False when a search matched more than [`MAX_MATCHING`](crate::domain::insights::MAX_MATCHING) posts and only those were counted.
     pub exact: bool,
     pub history: Vec<DayCount>,
     /// The newest matching posts (at most [`LATEST`]), newest first.
@@ -307,7 +307,7 @@ struct Newest {
 pub enum Matching<'a> {
     /// Posts with any of these tags (each tag's whole alias group is added here).
     Tags(&'a [i64]),
-    /// These posts (a saved search's matches, at most [`MAX_MATCHING`]).
+    /// These posts (a saved search's matches, at most [`MAX_MATCHING`](crate::domain::insights::MAX_MATCHING)).
     Posts(&'a [i64]),
 }
 
