@@ -13,6 +13,7 @@ use handlebars::Handlebars;
 use regex::Regex;
 use rust_embed::RustEmbed;
 
+use crate::app_state::AppState;
 use crate::auth::Keys;
 use crate::config::Config;
 use crate::db::Db;
@@ -20,8 +21,6 @@ use crate::limits::RateLimits;
 use crate::lock::DataDirLock;
 use crate::search::SearchIndex;
 use crate::trends::memo::TrendMemo;
-
-pub use crate::app_state::AppState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +36,8 @@ pub const INDEXER_STOP_WITHIN: Duration = Duration::from_secs(4);
 #[folder = "templates/"]
 struct TemplateFiles;
 
+/// Opening the state is wiring (templates, keys, the index), so it lives here rather than
+/// beside the struct in `app_state`.
 impl AppState {
     /// Opens the database and prepares keys and templates.
     pub fn open(config: Config) -> anyhow::Result<AppState> {
