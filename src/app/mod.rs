@@ -21,7 +21,8 @@ pub mod users;
 pub mod views;
 pub mod vocabulary;
 
-/// The client's address; `None` only when the connection has none (test requests).
+/// The client's address, for rate limits and the audit log (`http::client` extracts it from a
+/// request); `None` only when the connection has none (test requests).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
