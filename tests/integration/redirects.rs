@@ -34,40 +34,32 @@ fn location(response: &reqwest::Response) -> String {
         .unwrap_or_default()
 }
 
+/// Posts the login form as the admin, asking to go to `next` afterwards.
+async fn log_in_form(app: &TestApp, next: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/login"))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", next)])
+        .send()
+        .await
+        .expect("login form")
+}
+
 #[tokio::test]
 async fn a_login_form_never_redirects_off_site_and_never_fails_on_next() {
     let app = TestApp::spawn().await;
     app.setup_admin().await;
     for next in HOSTILE {
-        let response = app
-            .client
-            .post(app.url("/login"))
-            .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", next)])
-            .send()
-            .await
-            .expect("login form");
+        let response = log_in_form(&app, next).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "next={next:?}");
         assert_eq!(location(&response), "/", "next={next:?}");
     }
     for next in AWKWARD {
-        let response = app
-            .client
-            .post(app.url("/login"))
-            .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", next)])
-            .send()
-            .await
-            .expect("login form");
+        let response = log_in_form(&app, next).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "next={next:?}");
         assert!(location(&response).starts_with("/search?q=a"), "next={next:?}: {}", location(&response));
     }
     // A local target survives, query included.
-    let response = app
-        .client
-        .post(app.url("/login"))
-        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", "/tags/sso?window=7d")])
-        .send()
-        .await
-        .expect("login form");
+    let response = log_in_form(&app, "/tags/sso?window=7d").await;
     assert_eq!(location(&response), "/tags/sso?window=7d");
 }
 
