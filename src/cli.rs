@@ -179,6 +179,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     crate::telemetry::init(&config.log);
     let command = cli.command.unwrap_or(Command::Serve);
+    if !matches!(command, Command::Serve) {
+        restore_default_sigpipe();
+    }
     // Everything that opens the data directory (or, on SQLite, the database in it) holds its
     // lock shared, so a restore cannot swap the files underneath. The server takes its own
     // in `startup`; a restore takes it exclusively.
@@ -252,6 +255,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("exported {count} posts");
             Ok(())
         }
+    }
+}
+
+/// Gives a command-line command the ordinary behaviour of a Unix tool on a closed pipe: the
+/// Rust runtime ignores SIGPIPE, so `println!` to a reader that went away (`i2i user list |
+/// head`) panicked with "Broken pipe"; with the default disposition the process just ends.
+/// The server keeps ignoring it: a client hanging up must never stop it.
+fn restore_default_sigpipe() {
+    // SAFETY: a signal's disposition is process-wide state outside Rust's; setting it to the
+    // default installs no handler that could run Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

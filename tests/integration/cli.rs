@@ -77,6 +77,33 @@ async fn users_are_managed_from_the_command_line() {
 }
 
 #[tokio::test]
+async fn a_command_printing_to_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let app = TestApp::spawn().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_i2i"))
+        .args(["--database-url", &app.database_url, "--data-dir"])
+        .arg(app.data_dir())
+        .args(["user", "list"])
+        .env("I2I_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run i2i");
+    // The reader goes away before the first line (as `| head -0` would), so the very first
+    // write meets a closed pipe, whatever the pipe's buffer size.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "i2i panicked on a closed pipe: {stderr}");
+    assert!(
+        output.status.success() || output.status.signal() == Some(libc::SIGPIPE),
+        "i2i ended with {} on a closed pipe: {stderr}",
+        output.status
+    );
+}
+
+#[tokio::test]
 async fn import_reports_rejected_lines_by_number_and_goes_on() {
     let app = TestApp::spawn().await;
     let file = app.data_dir().join("mixed.jsonl");
