@@ -2,7 +2,7 @@
 //! `backup`, `restore`. Flags override the configuration file and environment.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -218,6 +218,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(command) => user(&Db::connect_for_tool(&config.database_url())?, command),
         Command::Import { file, bulk } => {
+            // Run from the wrong directory, the default data directory is a fresh `./i2i-data`:
+            // say where the posts go before writing any.
+            eprintln!(
+                "importing into {} (data dir {})",
+                describe_database(&config.database_url()),
+                absolute(&config.data_dir).display()
+            );
             let db = Db::connect_for_tool(&config.database_url())?;
             let pattern = regex::Regex::new(&config.incident_pattern)?;
             let started = std::time::Instant::now();
@@ -255,6 +262,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("exported {count} posts");
             Ok(())
         }
+    }
+}
+
+/// `path` made absolute against the working directory (unchanged if that cannot be read).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A database URL for people to read: a SQLite file by its absolute path, any other URL
+/// without its password.
+fn describe_database(url: &str) -> String {
+    match Backend::of_url(url) {
+        Ok(Backend::Sqlite) if crate::db::sqlite_path(url) != ":memory:" => {
+            format!("sqlite://{}", absolute(Path::new(crate::db::sqlite_path(url))).display())
+        }
+        _ => crate::db::redact(url),
     }
 }
 

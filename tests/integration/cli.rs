@@ -104,6 +104,31 @@ async fn a_command_printing_to_a_closed_pipe_ends_quietly() {
 }
 
 #[tokio::test]
+async fn import_names_the_database_it_writes_to() {
+    // Run from some directory with a relative data directory and no database URL: the
+    // default SQLite file is created there, so the command must say where, absolutely.
+    let cwd = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_i2i"))
+        .current_dir(cwd.path())
+        .args(["--data-dir", "relative-data", "import", "-"])
+        .env_remove("I2I_DATABASE_URL")
+        .env_remove("I2I_DATA_DIR")
+        .env("I2I_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run i2i");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "import failed: {stderr}");
+    let data_dir = cwd.path().canonicalize().unwrap().join("relative-data");
+    let expected = format!(
+        "importing into sqlite://{} (data dir {})",
+        data_dir.join("i2i.db").display(),
+        data_dir.display()
+    );
+    assert!(stderr.lines().any(|line| line == expected), "expected {expected:?} in {stderr}");
+}
+
+#[tokio::test]
 async fn import_reports_rejected_lines_by_number_and_goes_on() {
     let app = TestApp::spawn().await;
     let file = app.data_dir().join("mixed.jsonl");
