@@ -22,6 +22,7 @@ mod insights;
 mod limits;
 mod logs;
 mod nodes;
+mod openapi;
 mod outage;
 mod pages;
 mod posts;

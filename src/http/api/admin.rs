@@ -11,7 +11,7 @@ use crate::http::query::QueryPairs;
 
 /// The audit log, newest first (admins only): logins, failed logins, logouts, account
 /// changes and admins' deletes of others' posts. Filter with `action`; page with `before`.
-#[utoipa::path(get, path = "/api/v1/admin/audit",
+#[utoipa::path(get, path = "/api/v1/admin/audit", operation_id = "list_audit_events",
     params(
         ("action" = Option<String>, Query, description = "only this action, e.g. login_failed"),
         ("before" = Option<i64>, Query, description = "cursor: the `next` of the previous page"),

@@ -20,7 +20,7 @@ pub struct LoginRequest {
 
 /// Exchange a username and password for a token. Too many attempts from one address, or
 /// too many failures for one username, answer 429 with `Retry-After`.
-#[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", request_body = LoginRequest,
     responses((status = 200, body = LoginView), (status = 401, body = ErrorBody),
         (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 pub async fn login(
@@ -38,7 +38,7 @@ pub async fn login(
 }
 
 /// Revoke the token of this request.
-#[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(
     state: web::Data<AppState>,
     client: ClientAddr,

@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::search::IndexState;
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", responses((status = 200)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", responses((status = 200)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
@@ -17,7 +17,7 @@ pub async fn healthz() -> HttpResponse {
 /// with the database since start (503 `{"status": "catching_up"}` before). A degraded index
 /// (unwritable or full directory) answers 503 with `{"status": "degraded", "index": {…}}`:
 /// posting still works, but a load balancer or operator should know search is falling behind.
-#[utoipa::path(get, path = "/readyz", responses((status = 200), (status = 503)))]
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", responses((status = 200), (status = 503)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     state
         .db

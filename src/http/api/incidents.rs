@@ -53,7 +53,7 @@ pub struct ListQuery {
 }
 
 /// Create an incident.
-#[utoipa::path(post, path = "/api/v1/incidents", request_body = CreateIncident,
+#[utoipa::path(post, path = "/api/v1/incidents", operation_id = "create_incident", request_body = CreateIncident,
     responses((status = 201, body = IncidentView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -76,7 +76,7 @@ pub async fn create(
 }
 
 /// Incidents, most recently started first; filter by `status` and `service`.
-#[utoipa::path(get, path = "/api/v1/incidents",
+#[utoipa::path(get, path = "/api/v1/incidents", operation_id = "list_incidents",
     params(("status" = Option<String>, Query), ("service" = Option<String>, Query), ("limit" = Option<i64>, Query)),
     responses((status = 200, body = IncidentList)))]
 pub async fn list(
@@ -101,7 +101,7 @@ pub async fn list(
 }
 
 /// One incident.
-#[utoipa::path(get, path = "/api/v1/incidents/{key}", responses((status = 200, body = IncidentView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/incidents/{key}", operation_id = "get_incident", responses((status = 200, body = IncidentView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     _auth: AuthUser,
@@ -115,7 +115,7 @@ pub async fn get(
 
 /// Change title, severity, status or service: the incident's responders (who have a live,
 /// not deleted, note on it) or an admin.
-#[utoipa::path(patch, path = "/api/v1/incidents/{key}", request_body = UpdateIncident,
+#[utoipa::path(patch, path = "/api/v1/incidents/{key}", operation_id = "update_incident", request_body = UpdateIncident,
     responses((status = 200, body = IncidentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,

@@ -29,7 +29,7 @@ pub struct ListQuery {
 }
 
 /// The insights board, most recently changed first.
-#[utoipa::path(get, path = "/api/v1/insights", params(("status" = Option<String>, Query)),
+#[utoipa::path(get, path = "/api/v1/insights", operation_id = "list_insights", params(("status" = Option<String>, Query)),
     responses((status = 200, body = InsightList), (status = 422, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -63,7 +63,7 @@ pub struct CreateInsight {
 }
 
 /// Propose an insight (anyone signed in; responders from their own notes).
-#[utoipa::path(post, path = "/api/v1/insights", request_body = CreateInsight,
+#[utoipa::path(post, path = "/api/v1/insights", operation_id = "create_insight", request_body = CreateInsight,
     responses((status = 201, body = InsightView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -86,7 +86,7 @@ pub async fn create(
 }
 
 /// One insight with live counts, daily history, evidence and comments.
-#[utoipa::path(get, path = "/api/v1/insights/{id}", responses((status = 200, body = InsightView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/insights/{id}", operation_id = "get_insight", responses((status = 200, body = InsightView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -114,7 +114,7 @@ pub struct UpdateInsight {
 }
 
 /// Edit an insight or move its status (designers, analysts, admins).
-#[utoipa::path(patch, path = "/api/v1/insights/{id}", request_body = UpdateInsight,
+#[utoipa::path(patch, path = "/api/v1/insights/{id}", operation_id = "update_insight", request_body = UpdateInsight,
     responses((status = 200, body = InsightView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -146,7 +146,7 @@ pub struct PinEvidence {
 }
 
 /// Pin a note or an incident; the note's author is notified.
-#[utoipa::path(post, path = "/api/v1/insights/{id}/evidence", request_body = PinEvidence,
+#[utoipa::path(post, path = "/api/v1/insights/{id}/evidence", operation_id = "pin_insight_evidence", request_body = PinEvidence,
     responses((status = 200, body = InsightView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn pin(
     state: web::Data<AppState>,
@@ -161,7 +161,7 @@ pub async fn pin(
 }
 
 /// Unpin a note (`posts/{id}`) or an incident (`incidents/{key}`) (designers, analysts, admins).
-#[utoipa::path(delete, path = "/api/v1/insights/{id}/evidence/{kind}/{reference}",
+#[utoipa::path(delete, path = "/api/v1/insights/{id}/evidence/{kind}/{reference}", operation_id = "unpin_insight_evidence",
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn unpin(
     state: web::Data<AppState>,
@@ -181,7 +181,7 @@ pub struct NewComment {
 }
 
 /// Comment on an insight (anyone signed in).
-#[utoipa::path(post, path = "/api/v1/insights/{id}/comments", request_body = NewComment,
+#[utoipa::path(post, path = "/api/v1/insights/{id}/comments", operation_id = "comment_on_insight", request_body = NewComment,
     responses((status = 201, body = InsightView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn comment(
     state: web::Data<AppState>,
@@ -196,7 +196,7 @@ pub async fn comment(
 }
 
 /// Export one insight as Markdown with links back to i2i.
-#[utoipa::path(get, path = "/api/v1/insights/{id}/markdown", responses((status = 200, content_type = "text/markdown"), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/insights/{id}/markdown", operation_id = "export_insight_markdown", responses((status = 200, content_type = "text/markdown"), (status = 404, body = ErrorBody)))]
 pub async fn export_markdown(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -211,7 +211,7 @@ pub async fn export_markdown(
 }
 
 /// Export the board as CSV.
-#[utoipa::path(get, path = "/api/v1/insights.csv", responses((status = 200, content_type = "text/csv")))]
+#[utoipa::path(get, path = "/api/v1/insights.csv", operation_id = "export_insights_csv", responses((status = 200, content_type = "text/csv")))]
 pub async fn export_csv(
     state: web::Data<AppState>,
     _auth: AuthUser,
@@ -233,7 +233,7 @@ pub struct NotificationQuery {
 }
 
 /// Your notifications: notes of yours that became evidence.
-#[utoipa::path(get, path = "/api/v1/me/notifications", params(("mark_read" = Option<bool>, Query)),
+#[utoipa::path(get, path = "/api/v1/me/notifications", operation_id = "list_my_notifications", params(("mark_read" = Option<bool>, Query)),
     responses((status = 200, body = NotificationList)))]
 pub async fn my_notifications(
     state: web::Data<AppState>,

@@ -16,7 +16,7 @@ use crate::http::query::NoParams;
 use crate::http::query::QueryPairs;
 
 /// Suggested tags for the compose box.
-#[utoipa::path(get, path = "/api/v1/tags",
+#[utoipa::path(get, path = "/api/v1/tags", operation_id = "suggest_tags",
     params(("prefix" = Option<String>, Query, description = "what follows the '#' being typed"),
            ("with" = Option<Vec<String>>, Query, description = "tags already in the note, repeatable"),
            ("incident" = Option<String>, Query), ("limit" = Option<i64>, Query)),
@@ -52,7 +52,7 @@ async fn follow_or_not(
 }
 
 /// Follow a tag (idempotent).
-#[utoipa::path(post, path = "/api/v1/tags/{name}/follow", responses((status = 200, body = FollowView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/tags/{name}/follow", operation_id = "follow_tag", responses((status = 200, body = FollowView), (status = 404, body = ErrorBody)))]
 pub async fn follow(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -62,7 +62,7 @@ pub async fn follow(
 }
 
 /// Stop following a tag (idempotent).
-#[utoipa::path(delete, path = "/api/v1/tags/{name}/follow", responses((status = 200, body = FollowView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/tags/{name}/follow", operation_id = "unfollow_tag", responses((status = 200, body = FollowView), (status = 404, body = ErrorBody)))]
 pub async fn unfollow(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -72,7 +72,7 @@ pub async fn unfollow(
 }
 
 /// The tags the user follows.
-#[utoipa::path(get, path = "/api/v1/me/tags", responses((status = 200, description = "{items: [{name, display}]}")))]
+#[utoipa::path(get, path = "/api/v1/me/tags", operation_id = "list_my_tags", responses((status = 200, description = "{items: [{name, display}]}")))]
 pub async fn my_tags(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -85,7 +85,7 @@ pub async fn my_tags(
 }
 
 /// Rotate the token that authenticates your Atom feeds.
-#[utoipa::path(post, path = "/api/v1/me/feed-token", responses((status = 200, description = "{token}")))]
+#[utoipa::path(post, path = "/api/v1/me/feed-token", operation_id = "rotate_feed_token", responses((status = 200, description = "{token}")))]
 pub async fn feed_token(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, AppError> {
     let token = rotate_feed_token(&state, auth.user.id).await?;
     Ok(HttpResponse::Ok().insert_header(crate::http::NO_STORE).json(serde_json::json!({ "token": token })))

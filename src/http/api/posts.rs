@@ -42,7 +42,7 @@ pub fn view_of(conn: &mut DbConn, post: Post, viewer: i64) -> Result<PostView, A
 }
 
 /// Create a post. Posting faster than `posts_per_minute` answers 429 with `Retry-After`.
-#[utoipa::path(post, path = "/api/v1/posts", request_body = CreatePost,
+#[utoipa::path(post, path = "/api/v1/posts", operation_id = "create_post", request_body = CreatePost,
     responses((status = 201, body = PostView), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 pub async fn create(
@@ -67,7 +67,7 @@ pub async fn create(
 }
 
 /// Read a post.
-#[utoipa::path(get, path = "/api/v1/posts/{id}", responses((status = 200, body = PostView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/posts/{id}", operation_id = "get_post", responses((status = 200, body = PostView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -86,7 +86,7 @@ pub async fn get(
 }
 
 /// Edit a post's body (author or admin); the previous text is kept as a version.
-#[utoipa::path(patch, path = "/api/v1/posts/{id}", request_body = EditPost,
+#[utoipa::path(patch, path = "/api/v1/posts/{id}", operation_id = "edit_post", request_body = EditPost,
     responses((status = 200, body = PostView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn edit(
     state: web::Data<AppState>,
@@ -108,7 +108,7 @@ pub async fn edit(
 }
 
 /// Delete a post (author or admin).
-#[utoipa::path(delete, path = "/api/v1/posts/{id}", responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/posts/{id}", operation_id = "delete_post", responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     state: web::Data<AppState>,
     client: ClientAddr,
@@ -123,7 +123,7 @@ pub async fn delete(
 }
 
 /// The thread a post belongs to, oldest first.
-#[utoipa::path(get, path = "/api/v1/posts/{id}/thread", responses((status = 200, body = ThreadView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/posts/{id}/thread", operation_id = "get_post_thread", responses((status = 200, body = ThreadView), (status = 404, body = ErrorBody)))]
 pub async fn thread(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -162,7 +162,7 @@ async fn reaction(
 }
 
 /// Add your "+1 / seen this too" (idempotent).
-#[utoipa::path(post, path = "/api/v1/posts/{id}/reactions", responses((status = 200, body = PostView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/posts/{id}/reactions", operation_id = "react_to_post", responses((status = 200, body = PostView), (status = 404, body = ErrorBody)))]
 pub async fn react(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -172,7 +172,7 @@ pub async fn react(
 }
 
 /// Take your reaction back (idempotent).
-#[utoipa::path(delete, path = "/api/v1/posts/{id}/reactions", responses((status = 200, body = PostView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/posts/{id}/reactions", operation_id = "remove_post_reaction", responses((status = 200, body = PostView), (status = 404, body = ErrorBody)))]
 pub async fn unreact(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -183,7 +183,7 @@ pub async fn unreact(
 
 /// Posts newest first. Filters: `tag` (repeatable) with `tags_mode=any|all`, `not_tag`
 /// (repeatable), `incident`, `author`; paging with `before=<id>` and `limit` (≤ 100).
-#[utoipa::path(get, path = "/api/v1/timeline",
+#[utoipa::path(get, path = "/api/v1/timeline", operation_id = "get_timeline",
     params(
         ("tag" = Option<Vec<String>>, Query, description = "tag name, repeatable"),
         ("tags_mode" = Option<String>, Query, description = "any (default) or all"),

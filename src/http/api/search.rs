@@ -85,7 +85,7 @@ fn hit_views(posts: Vec<(searcher::Hit, PostDetails)>) -> Vec<HitView> {
 }
 
 /// Search posts with the query language (see the README).
-#[utoipa::path(get, path = "/api/v1/search",
+#[utoipa::path(get, path = "/api/v1/search", operation_id = "search_posts",
     params(("q" = Option<String>, Query, description = "query, e.g. `#sso lockout after:2024-03-01`"),
            ("sort" = Option<String>, Query, description = "relevance (default with words) or recent"),
            ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query),
@@ -123,7 +123,7 @@ fn flag(name: &'static str, raw: Option<&str>) -> Result<bool, AppError> {
 }
 
 /// Posts most like this one: "the last time this happened".
-#[utoipa::path(get, path = "/api/v1/posts/{id}/similar", responses((status = 200, body = SimilarView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/posts/{id}/similar", operation_id = "list_similar_posts", responses((status = 200, body = SimilarView), (status = 404, body = ErrorBody)))]
 pub async fn similar(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -164,7 +164,7 @@ fn jsonl_rows(posts: &[PostDetails]) -> Result<Vec<u8>, AppError> {
 }
 
 /// The whole result set of a query (no page limit), streamed as CSV or JSON lines.
-#[utoipa::path(get, path = "/api/v1/search/export",
+#[utoipa::path(get, path = "/api/v1/search/export", operation_id = "export_search",
     params(("q" = Option<String>, Query), ("sort" = Option<String>, Query), ("format" = Option<String>, Query, description = "csv (default) or jsonl")),
     responses((status = 200, description = "text/csv or application/x-ndjson"), (status = 400, body = ErrorBody)))]
 pub async fn export(

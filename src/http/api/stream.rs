@@ -172,7 +172,7 @@ async fn next_chunk(cursor: &mut Cursor) -> Result<String, AppError> {
 }
 
 /// Live posts as Server-Sent Events (`event: post` with a post's JSON, `event: delete`).
-#[utoipa::path(get, path = "/api/v1/stream",
+#[utoipa::path(get, path = "/api/v1/stream", operation_id = "stream_posts",
     params(("tag" = Option<String>, Query), ("incident" = Option<String>, Query), ("q" = Option<String>, Query, description = "a search query: a live search feed"),
            ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses((status = 200, description = "text/event-stream"), (status = 400, body = ErrorBody)))]

@@ -16,7 +16,7 @@ use crate::http::client::ClientAddr;
 use crate::http::query::NoParams;
 
 /// A tag with post count, distinct incidents, first and last seen.
-#[utoipa::path(get, path = "/api/v1/tags/{name}", responses((status = 200, body = TagView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/tags/{name}", operation_id = "get_tag", responses((status = 200, body = TagView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     _auth: AuthUser,
@@ -47,7 +47,7 @@ pub struct CurateTag {
 }
 
 /// Describe a tag, give it a type, or hide it from trends (designers, analysts, admins).
-#[utoipa::path(patch, path = "/api/v1/tags/{name}", request_body = CurateTag,
+#[utoipa::path(patch, path = "/api/v1/tags/{name}", operation_id = "update_tag", request_body = CurateTag,
     responses((status = 200, body = TagView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,

@@ -65,7 +65,7 @@ fn min_together(raw: Option<&str>, default: i64) -> Result<i64, AppError> {
 }
 
 /// Tags bursting now: distinct authors and incidents well above their own baseline.
-#[utoipa::path(get, path = "/api/v1/trends/tags",
+#[utoipa::path(get, path = "/api/v1/trends/tags", operation_id = "list_trending_tags",
     params(("window" = Option<String>, Query, description = "24h (default) or 7d, any length like 12h"), ("limit" = Option<i64>, Query), ("at" = Option<String>, Query, description = "RFC 3339; default now")),
     responses((status = 200, description = "trending tags with observed, expected, score, first_seen, new, sparkline"), (status = 422, body = ErrorBody)))]
 pub async fn trending(
@@ -81,7 +81,7 @@ pub async fn trending(
 }
 
 /// Tags spanning the most distinct incidents, with the incidents as evidence.
-#[utoipa::path(get, path = "/api/v1/trends/recurring",
+#[utoipa::path(get, path = "/api/v1/trends/recurring", operation_id = "list_recurring_tags",
     params(("window" = Option<String>, Query, description = "default 90d"), ("limit" = Option<i64>, Query), ("at" = Option<String>, Query)),
     responses((status = 200, description = "recurring tags with incidents, authors, posts, last_seen, evidence"), (status = 422, body = ErrorBody)))]
 pub async fn recurring(
@@ -97,7 +97,7 @@ pub async fn recurring(
 }
 
 /// The strongest and the newly emerging tag pairs.
-#[utoipa::path(get, path = "/api/v1/trends/pairs",
+#[utoipa::path(get, path = "/api/v1/trends/pairs", operation_id = "list_tag_pairs",
     params(("window" = Option<String>, Query, description = "default 7d"), ("limit" = Option<i64>, Query), ("at" = Option<String>, Query), ("min" = Option<i64>, Query)),
     responses((status = 200, description = "strongest and emerging pairs with NPMI and counts"), (status = 422, body = ErrorBody)))]
 pub async fn pairs(
@@ -114,7 +114,7 @@ pub async fn pairs(
 }
 
 /// Posts per hour, day or week for charts.
-#[utoipa::path(get, path = "/api/v1/tags/{name}/history",
+#[utoipa::path(get, path = "/api/v1/tags/{name}/history", operation_id = "get_tag_history",
     params(("interval" = Option<String>, Query, description = "hour, day (default) or week"), ("from" = Option<String>, Query, description = "default: 90 days before `to`"), ("to" = Option<String>, Query, description = "default now")),
     responses((status = 200, description = "points [{t, posts}]"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn history(
@@ -148,7 +148,7 @@ pub async fn history(
 }
 
 /// Tags that go with this one, by NPMI, with the counts.
-#[utoipa::path(get, path = "/api/v1/tags/{name}/related",
+#[utoipa::path(get, path = "/api/v1/tags/{name}/related", operation_id = "list_related_tags",
     params(("window" = Option<String>, Query, description = "default 365d"), ("at" = Option<String>, Query), ("limit" = Option<i64>, Query), ("min" = Option<i64>, Query, description = "least posts together, default 2")),
     responses((status = 200, description = "related tags with together, posts, npmi, lift"), (status = 404, body = ErrorBody)))]
 pub async fn related(
@@ -171,7 +171,7 @@ pub async fn related(
 }
 
 /// Posts by hour of day and day of week.
-#[utoipa::path(get, path = "/api/v1/tags/{name}/rhythm",
+#[utoipa::path(get, path = "/api/v1/tags/{name}/rhythm", operation_id = "get_tag_rhythm",
     params(("window" = Option<String>, Query, description = "default 365d"), ("at" = Option<String>, Query)),
     responses((status = 200, description = "by_hour[24], by_weekday[7] (Monday first, UTC)"), (status = 404, body = ErrorBody)))]
 pub async fn rhythm(
@@ -192,7 +192,7 @@ pub async fn rhythm(
 }
 
 /// Words and tags over-represented in this tag's notes against all notes.
-#[utoipa::path(get, path = "/api/v1/tags/{name}/distinctive",
+#[utoipa::path(get, path = "/api/v1/tags/{name}/distinctive", operation_id = "get_tag_distinctive_terms",
     responses((status = 200, description = "words and tags with fg/bg counts and JLH score"), (status = 404, body = ErrorBody)))]
 pub async fn tag_distinctive(
     state: web::Data<AppState>,
@@ -216,7 +216,7 @@ pub async fn tag_distinctive(
 }
 
 /// Words and tags over-represented in this incident's notes against all notes.
-#[utoipa::path(get, path = "/api/v1/incidents/{key}/distinctive",
+#[utoipa::path(get, path = "/api/v1/incidents/{key}/distinctive", operation_id = "get_incident_distinctive_terms",
     responses((status = 200, description = "words and tags with fg/bg counts and JLH score"), (status = 404, body = ErrorBody)))]
 pub async fn incident_distinctive(
     state: web::Data<AppState>,

@@ -36,7 +36,7 @@ pub struct UpdateUserRequest {
 }
 
 /// Create the first admin account; only works while there are no users.
-#[utoipa::path(post, path = "/api/v1/setup", request_body = NewUserRequest,
+#[utoipa::path(post, path = "/api/v1/setup", operation_id = "set_up_first_admin", request_body = NewUserRequest,
     responses((status = 201, body = LoginView), (status = 403, body = ErrorBody)))]
 pub async fn setup(
     state: web::Data<AppState>,
@@ -53,13 +53,13 @@ pub async fn setup(
 }
 
 /// The user of the token.
-#[utoipa::path(get, path = "/api/v1/users/me", responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/me", operation_id = "get_current_user", responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
 pub async fn me(auth: AuthUser, _params: web::Query<NoParams>) -> HttpResponse {
     HttpResponse::Ok().json(UserView::from(&auth.user))
 }
 
 /// All users (admins only).
-#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = UserList), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users", operation_id = "list_users", responses((status = 200, body = UserList), (status = 403, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -71,7 +71,7 @@ pub async fn list(
 }
 
 /// Create a user (admins only).
-#[utoipa::path(post, path = "/api/v1/users", request_body = NewUserRequest,
+#[utoipa::path(post, path = "/api/v1/users", operation_id = "create_user", request_body = NewUserRequest,
     responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -92,7 +92,7 @@ pub async fn create(
 }
 
 /// Change a user's role, display name or disabled flag (admins only).
-#[utoipa::path(patch, path = "/api/v1/users/{username}", request_body = UpdateUserRequest,
+#[utoipa::path(patch, path = "/api/v1/users/{username}", operation_id = "update_user", request_body = UpdateUserRequest,
     responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
