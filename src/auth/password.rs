@@ -94,22 +94,21 @@ async fn in_slot<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -
     Ok(result?)
 }
 
-/// Logs turned-away checks at most once every ten seconds, with how many there were: a
-/// storm of thousands must not become thousands of log lines.
+/// Logs turned-away checks through the process's register of continuing faults: one line
+/// when a storm begins, then a reminder a minute with how many were turned away, so a
+/// storm of thousands does not become thousands of log lines.
 fn note_turned_away() {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static TURNED_AWAY: AtomicU64 = AtomicU64::new(0);
-    static LAST_LOGGED_SECS: AtomicU64 = AtomicU64::new(0);
-    let count = TURNED_AWAY.fetch_add(1, Ordering::Relaxed) + 1;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0);
-    let last = LAST_LOGGED_SECS.load(Ordering::Relaxed);
-    if now >= last + 10
-        && LAST_LOGGED_SECS.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-    {
-        tracing::warn!(turned_away_total = count, "password checks queued too long; clients asked to retry");
+    use crate::telemetry::{faults, Occurrence};
+    match faults().occurred("password_queue") {
+        Occurrence::First => {
+            tracing::warn!("password checks queued too long; clients are asked to retry (429)")
+        }
+        Occurrence::Again { suppressed, since } => tracing::warn!(
+            suppressed,
+            seconds = since.as_secs(),
+            "password checks still queued too long; clients are asked to retry (429)"
+        ),
+        Occurrence::Quiet => {}
     }
 }
 
